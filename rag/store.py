@@ -1,0 +1,273 @@
+"""The Milvus collection: explicit schema, documents added all-or-nothing, search, list, delete.
+
+Only this module knows pymilvus. Milvus has no transactions, so a document version is written
+under its own content hash and becomes the document only once all its chunks are in: the old
+version is deleted after the new one is complete, and a failed write deletes what it wrote.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+
+import numpy as np
+from pymilvus import DataType, MilvusClient, MilvusException
+
+from rag.errors import StoreError
+from rag.settings import Settings
+from rag.types import Chunk, DocumentInfo, Hit
+
+log = logging.getLogger(__name__)
+INSERT_BATCH = 500  # Milvus Lite 2.5 slows down sharply above ~1,000 rows per insert
+TEXT_MAX = 65535
+DOC_FIELDS = ["doc_id", "source", "owner", "n_chunks", "n_pages", "added_at", "content_hash"]
+HIT_FIELDS = ["doc_id", "source", "page", "chunk_index", "text"]
+QUERY_LIMIT = 16384
+
+
+class VectorStore:
+    """One collection in one Milvus (Lite file or server); safe to share between threads."""
+
+    def __init__(self, settings: Settings, dim: int, embed_model: str = "") -> None:
+        self.collection = settings.collection
+        self.dim = dim
+        self.target = settings.milvus_target
+        self.client = _connect(settings)
+        self.index_type = settings.index_type or ("FLAT" if settings.uses_milvus_lite else "HNSW")
+        self._write_lock = threading.Lock()
+        if self.client.has_collection(self.collection):
+            self._check_dimension(embed_model)
+            self.client.load_collection(self.collection)
+        else:
+            self._create(embed_model)
+
+    # -- documents -------------------------------------------------------------------------
+
+    def add_document(
+        self, chunks: Sequence[Chunk], vectors: np.ndarray, owner: str, content_hash: str, n_pages: int
+    ) -> None:
+        """Write every chunk of one document version, then drop the older versions."""
+        if not chunks:
+            raise StoreError("a document needs at least one chunk")
+        doc_id = chunks[0].doc_id
+        now = int(time.time())
+        rows = [
+            {
+                "vector": vector.tolist(),
+                "text": chunk.text[:TEXT_MAX],
+                "doc_id": doc_id,
+                "source": chunk.source,
+                "page": chunk.page,
+                "chunk_index": chunk.index,
+                "n_chunks": len(chunks),
+                "n_pages": n_pages,
+                "content_hash": content_hash,
+                "owner": owner,
+                "added_at": now,
+            }
+            for chunk, vector in zip(chunks, vectors, strict=True)
+        ]
+        version = f'doc_id == "{doc_id}" and content_hash == "{content_hash}"'
+        with self._write_lock:
+            self._delete(version)  # leftovers of an interrupted earlier write of this version
+            try:
+                for start in range(0, len(rows), INSERT_BATCH):
+                    self.client.insert(self.collection, rows[start : start + INSERT_BATCH])
+                self.client.flush(self.collection)
+            except Exception as exc:
+                self._delete(version)
+                raise StoreError(f"storing {chunks[0].source} failed, nothing was kept: {exc}") from exc
+            self._delete(f'doc_id == "{doc_id}" and content_hash != "{content_hash}"')
+
+    def find_document(self, doc_id: str) -> DocumentInfo | None:
+        """The complete version of a document, or None (a half-written version doesn't count)."""
+        rows = self.client.query(
+            self.collection,
+            filter=f'doc_id == "{doc_id}"',
+            output_fields=[*DOC_FIELDS, "chunk_index"],
+            limit=QUERY_LIMIT,
+        )
+        by_hash: dict[str, list[dict]] = {}
+        for row in rows:
+            by_hash.setdefault(row["content_hash"], []).append(row)
+        for versions in by_hash.values():
+            if len({r["chunk_index"] for r in versions}) == versions[0]["n_chunks"]:
+                return _info(versions[0])
+        return None
+
+    def find_by_hash(self, owners: Sequence[str], content_hash: str) -> DocumentInfo | None:
+        rows = self.client.query(
+            self.collection,
+            filter=f'{_in("owner", owners)} and content_hash == "{content_hash}" and chunk_index == 0',
+            output_fields=DOC_FIELDS,
+            limit=1,
+        )
+        return _info(rows[0]) if rows else None
+
+    def list_documents(self, owners: Sequence[str]) -> list[DocumentInfo]:
+        rows = self.client.query(
+            self.collection,
+            filter=f"{_in('owner', owners)} and chunk_index == 0",
+            output_fields=DOC_FIELDS,
+            limit=QUERY_LIMIT,
+        )
+        return sorted((_info(row) for row in rows), key=lambda d: (d.owner, d.source))
+
+    def delete_document(self, doc_id: str) -> None:
+        with self._write_lock:
+            self._delete(f'doc_id == "{doc_id}"')
+
+    def delete_owner(self, owner: str) -> None:
+        with self._write_lock:
+            self._delete(f'owner == "{_escape(owner)}"')
+
+    def owners_last_added(self, prefix: str) -> dict[str, int]:
+        """Owner → newest `added_at` for owners whose id starts with `prefix` (workspace clean-up)."""
+        rows = self.client.query(
+            self.collection,
+            filter=f'owner like "{_escape(prefix)}%" and chunk_index == 0',
+            output_fields=["owner", "added_at"],
+            limit=QUERY_LIMIT,
+        )
+        newest: dict[str, int] = {}
+        for row in rows:
+            newest[row["owner"]] = max(newest.get(row["owner"], 0), row["added_at"])
+        return newest
+
+    def count_chunks(self, owners: Sequence[str] | None = None) -> int:
+        flt = _in("owner", owners) if owners else 'doc_id != ""'
+        rows = self.client.query(self.collection, filter=flt, output_fields=["count(*)"])
+        return int(rows[0]["count(*)"])
+
+    # -- retrieval -------------------------------------------------------------------------
+
+    def search(
+        self, vector: np.ndarray, k: int, owners: Sequence[str], doc_ids: Iterable[str] | None = None
+    ) -> list[Hit]:
+        """Top-k chunks by cosine similarity among the given owners' (and documents') chunks."""
+        flt = _in("owner", owners)
+        doc_ids = list(doc_ids or [])
+        if doc_ids:
+            flt += f" and {_in('doc_id', doc_ids)}"
+        try:
+            results = self.client.search(
+                self.collection,
+                data=[vector.tolist()],
+                limit=k,
+                filter=flt,
+                output_fields=HIT_FIELDS,
+                search_params={"metric_type": "COSINE"},
+            )
+        except MilvusException as exc:
+            raise StoreError(f"search failed in {self.collection}: {exc}") from exc
+        return [_hit(rank, result) for rank, result in enumerate(results[0], start=1)]
+
+    def close(self) -> None:
+        self.client.close()
+
+    # -- internals -------------------------------------------------------------------------
+
+    def _delete(self, flt: str) -> None:
+        self.client.delete(self.collection, filter=flt)
+        self.client.flush(self.collection)
+
+    def _create(self, embed_model: str) -> None:
+        schema = MilvusClient.create_schema(auto_id=True, description=f"embed_model={embed_model}")
+        schema.add_field("pk", DataType.INT64, is_primary=True)
+        schema.add_field("vector", DataType.FLOAT_VECTOR, dim=self.dim)
+        schema.add_field("text", DataType.VARCHAR, max_length=TEXT_MAX)
+        schema.add_field("doc_id", DataType.VARCHAR, max_length=64)
+        schema.add_field("source", DataType.VARCHAR, max_length=1024)
+        schema.add_field("page", DataType.INT64)
+        schema.add_field("chunk_index", DataType.INT64)
+        schema.add_field("n_chunks", DataType.INT64)
+        schema.add_field("n_pages", DataType.INT64)
+        schema.add_field("content_hash", DataType.VARCHAR, max_length=64)
+        schema.add_field("owner", DataType.VARCHAR, max_length=256)
+        schema.add_field("added_at", DataType.INT64)
+        index = MilvusClient.prepare_index_params()
+        index.add_index(
+            "vector", index_type=self.index_type, metric_type="COSINE", **_index_params(self.index_type)
+        )
+        self.client.create_collection(
+            self.collection, schema=schema, index_params=index, consistency_level="Strong"
+        )
+
+    def _check_dimension(self, embed_model: str) -> None:
+        info = self.client.describe_collection(self.collection)
+        vector = next(f for f in info["fields"] if f["name"] == "vector")
+        dim = int(vector["params"]["dim"])
+        if dim != self.dim:
+            made_with = info.get("description", "").removeprefix("embed_model=") or "another model"
+            raise StoreError(
+                f"collection {self.collection!r} in {self.target} holds {dim}-dimensional vectors "
+                f"(made with {made_with}), but the embedding model {embed_model or ''} gives {self.dim}. "
+                f"Set RAG_EMBED_MODEL back to that model, or choose a new RAG_COLLECTION "
+                f"(or delete the collection with `python -m rag reset`) and ingest again."
+            )
+
+
+def _connect(settings: Settings) -> MilvusClient:
+    target = settings.milvus_target
+    if settings.uses_milvus_lite:
+        Path(target).parent.mkdir(parents=True, exist_ok=True)
+    try:
+        return MilvusClient(uri=target, token=settings.milvus_token)
+    except Exception as exc:  # pymilvus wraps Lite start failures in several exception types
+        if settings.uses_milvus_lite:
+            raise StoreError(
+                f"cannot open the embedded Milvus Lite file {target}: {exc}. A Milvus Lite file can be "
+                "opened by one process only; if another app or CLI process uses it, stop it, or run a "
+                "Milvus server and point every process at it with RAG_MILVUS_URI=http://host:19530."
+            ) from exc
+        raise StoreError(
+            f"cannot connect to Milvus at {target}: {exc}; check RAG_MILVUS_URI/RAG_MILVUS_TOKEN"
+        ) from exc
+
+
+def _index_params(index_type: str) -> dict:
+    if index_type == "HNSW":
+        return {"params": {"M": 16, "efConstruction": 200}}
+    if index_type == "IVF_FLAT":
+        return {"params": {"nlist": 128}}
+    return {}
+
+
+def _escape(value: str) -> str:
+    return value.replace("\\", "\\\\").replace('"', '\\"')
+
+
+def _in(field_name: str, values: Iterable[str]) -> str:
+    quoted = ", ".join(f'"{_escape(v)}"' for v in values)
+    return f"{field_name} in [{quoted}]"
+
+
+def _info(row: dict) -> DocumentInfo:
+    return DocumentInfo(
+        doc_id=row["doc_id"],
+        source=row["source"],
+        owner=row["owner"],
+        chunks=row["n_chunks"],
+        pages=row["n_pages"],
+        added_at=row["added_at"],
+        content_hash=row["content_hash"],
+    )
+
+
+def _hit(rank: int, result: dict) -> Hit:
+    entity = result["entity"]
+    chunk = Chunk(entity["doc_id"], entity["source"], entity["page"], entity["chunk_index"], entity["text"])
+    return Hit(rank=rank, score=float(result["distance"]), chunk=chunk)
+
+
+def drop_collection(settings: Settings) -> None:
+    """Remove the collection with every document in it (`python -m rag reset`)."""
+    client = _connect(settings)
+    try:
+        if client.has_collection(settings.collection):
+            client.drop_collection(settings.collection)
+    finally:
+        client.close()

@@ -1,0 +1,125 @@
+"""Plain data passed between the stages; no stage needs another stage's internals."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal, Protocol
+
+SHARED_OWNER = "shared"
+
+
+class Progress(Protocol):
+    """Long work reports `fraction` in [0, 1] and what it is doing; UI and CLI map it."""
+
+    def __call__(self, fraction: float, message: str) -> None: ...
+
+
+def no_progress(fraction: float, message: str) -> None:
+    """The progress callback for callers that don't show progress."""
+
+
+@dataclass(frozen=True)
+class Page:
+    number: int  # 1-based for paged formats (PDF); 0 when the format has no pages
+    text: str
+
+
+@dataclass(frozen=True)
+class Document:
+    source: str  # the name users see: a file name or a path relative to an ingested folder
+    kind: Literal["pdf", "html", "markdown", "text"]
+    pages: list[Page]
+    content_hash: str  # sha256 of the raw bytes: identical uploads are recognised by it
+    title: str = ""
+
+
+@dataclass(frozen=True)
+class Chunk:
+    doc_id: str
+    source: str
+    page: int
+    index: int
+    text: str
+
+
+@dataclass(frozen=True)
+class Hit:
+    """A retrieved chunk; `score` is the cosine similarity (higher is closer), `rank` 1 is best."""
+
+    rank: int
+    score: float
+    chunk: Chunk
+
+
+@dataclass(frozen=True)
+class DocumentInfo:
+    doc_id: str
+    source: str
+    owner: str
+    chunks: int
+    pages: int
+    added_at: int  # unix seconds
+    content_hash: str
+
+
+IngestStatus = Literal["added", "unchanged", "replaced", "failed"]
+
+
+@dataclass(frozen=True)
+class IngestResult:
+    source: str
+    status: IngestStatus
+    chunks: int = 0
+    reason: str = ""
+
+    def describe(self) -> str:
+        """One line for the CLI and the upload panel."""
+        if self.status == "failed":
+            return f"{self.source}: failed: {self.reason}"
+        if self.status == "unchanged":
+            detail = f" ({self.reason})" if self.reason else ""
+            return f"{self.source}: unchanged{detail}"
+        return f"{self.source}: {self.status} ({self.chunks} chunks)"
+
+
+@dataclass(frozen=True)
+class GenerationStats:
+    model: str
+    retrieval_ms: float
+    first_token_ms: float
+    output_tokens: int
+    tokens_per_s: float
+
+
+@dataclass(frozen=True)
+class HitsEvent:
+    hits: list[Hit]
+
+
+@dataclass(frozen=True)
+class DeltaEvent:
+    text: str
+
+
+@dataclass(frozen=True)
+class StatsEvent:
+    stats: GenerationStats
+
+
+@dataclass(frozen=True)
+class ErrorEvent:
+    message: str
+
+
+AnswerEvent = HitsEvent | DeltaEvent | StatsEvent | ErrorEvent
+
+
+@dataclass
+class Usage:
+    """What a finished generation cost; filled in by the LLM backend as it streams."""
+
+    prompt_tokens: int = 0
+    output_tokens: int = 0
+    first_token_s: float | None = None
+    finish_reason: str | None = None
+    extra: dict[str, object] = field(default_factory=dict)

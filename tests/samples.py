@@ -1,0 +1,79 @@
+"""Files the tests build themselves: real PDFs (with and without text), HTML, Markdown, bad input."""
+
+from __future__ import annotations
+
+import io
+import zipfile
+
+
+def make_pdf(pages: list[str]) -> bytes:
+    """A valid PDF with one line of Helvetica text per page, xref offsets computed exactly."""
+    objects: list[bytes] = []
+    kids = " ".join(f"{3 + 2 * i} 0 R" for i in range(len(pages)))
+    objects.append(b"<< /Type /Catalog /Pages 2 0 R >>")
+    objects.append(f"<< /Type /Pages /Kids [{kids}] /Count {len(pages)} >>".encode())
+    font_ref = 3 + 2 * len(pages)
+    for i, text in enumerate(pages):
+        content_ref = 4 + 2 * i
+        objects.append(
+            f"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Contents {content_ref} 0 R "
+            f"/Resources << /Font << /F1 {font_ref} 0 R >> >> >>".encode()
+        )
+        safe = text.replace("\\", "\\\\").replace("(", "\\(").replace(")", "\\)")
+        stream = f"BT /F1 12 Tf 72 720 Td ({safe}) Tj ET".encode()
+        objects.append(b"<< /Length %d >>\nstream\n" % len(stream) + stream + b"\nendstream")
+    objects.append(b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>")
+    out = io.BytesIO()
+    out.write(b"%PDF-1.4\n")
+    offsets = []
+    for number, body in enumerate(objects, start=1):
+        offsets.append(out.tell())
+        out.write(b"%d 0 obj\n" % number + body + b"\nendobj\n")
+    xref = out.tell()
+    out.write(b"xref\n0 %d\n0000000000 65535 f \n" % (len(objects) + 1))
+    for offset in offsets:
+        out.write(b"%010d 00000 n \n" % offset)
+    out.write(b"trailer\n<< /Size %d /Root 1 0 R >>\nstartxref\n%d\n%%%%EOF\n" % (len(objects) + 1, xref))
+    return out.getvalue()
+
+
+def make_encrypted_pdf(text: str, password: str = "secret") -> bytes:
+    from pypdf import PdfReader, PdfWriter
+
+    writer = PdfWriter(clone_from=PdfReader(io.BytesIO(make_pdf([text]))))
+    writer.encrypt(user_password=password, owner_password=password)
+    out = io.BytesIO()
+    writer.write(out)
+    return out.getvalue()
+
+
+def make_blank_pdf(pages: int = 2) -> bytes:
+    """A PDF without a text layer, like a scan."""
+    from pypdf import PdfWriter
+
+    writer = PdfWriter()
+    for _ in range(pages):
+        writer.add_blank_page(width=612, height=792)
+    out = io.BytesIO()
+    writer.write(out)
+    return out.getvalue()
+
+
+def make_zip(name: str = "inner.txt", text: str = "hello") -> bytes:
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w") as archive:
+        archive.writestr(name, text)
+    return out.getvalue()
+
+
+def random_bytes(n: int = 4096, seed: int = 7) -> bytes:
+    import random
+
+    rng = random.Random(seed)
+    return bytes(rng.getrandbits(8) for _ in range(n))
+
+
+HTML_WITH_SCRIPT = """<!doctype html><html><head><title>Pelican facts</title>
+<style>body { color: red }</style><script>window.pwned = true; alert('x')</script></head>
+<body><h1>Pelicans</h1><p>The brown pelican dives from the air to catch fish.</p>
+<img src="x" onerror="window.pwned = true"><noscript>enable js</noscript></body></html>"""

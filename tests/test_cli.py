@@ -1,0 +1,72 @@
+"""The CLI as users run it: `python -m rag …` in a subprocess, on a real store and model."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from tests.conftest import EVAL_QUESTIONS
+from tests.samples import make_pdf, make_zip
+
+ROOT = Path(__file__).resolve().parent.parent
+SAMPLE = ROOT / "assets" / "sample"
+
+
+def rag(tmp_path: Path, *args: str) -> subprocess.CompletedProcess:
+    env = os.environ | {
+        "RAG_DATA_DIR": str(tmp_path / "data"),
+        "RAG_EMBED_MODEL": "packaged",
+        "HF_HUB_OFFLINE": "1",
+    }
+    return subprocess.run(
+        [sys.executable, "-m", "rag", *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=600
+    )
+
+
+def test_ingest_docs_search_delete(tmp_path):
+    folder = tmp_path / "in"
+    folder.mkdir()
+    (folder / "manual.pdf").write_bytes(make_pdf(["The pump must be primed before the first start."]))
+    (folder / "broken.pdf").write_bytes(make_zip())
+    (folder / "notes.md").write_text("# Notes\n\nThe valve opens clockwise.")
+    out = rag(tmp_path, "ingest", str(folder))
+    assert out.returncode == 1, out.stderr  # one file failed
+    lines = out.stdout.splitlines()
+    assert (
+        "broken.pdf: failed: the content is a ZIP archive (e.g. .zip, .docx), not PDF, HTML, "
+        "Markdown or plain text" in lines
+    )
+    assert "manual.pdf: added (1 chunks)" in lines and "notes.md: added (1 chunks)" in lines
+    assert "packaged" in out.stderr  # says which embedding model is in use
+
+    again = rag(tmp_path, "ingest", str(folder / "notes.md"))
+    assert again.returncode == 0 and again.stdout.strip() == "notes.md: unchanged"
+
+    docs = rag(tmp_path, "docs")
+    assert [line.split("\t")[0] for line in docs.stdout.splitlines()] == ["manual.pdf", "notes.md"]
+
+    search = rag(tmp_path, "search", "How do I prime the pump?", "-k", "1")
+    assert search.returncode == 0 and "manual.pdf p.1" in search.stdout.splitlines()[0]
+
+    assert rag(tmp_path, "delete", "manual.pdf").returncode == 0
+    assert rag(tmp_path, "delete", "manual.pdf").returncode == 1
+    assert "manual.pdf" not in rag(tmp_path, "docs").stdout
+
+
+def test_eval_json_on_the_sample(tmp_path):
+    sample = {p.relative_to(SAMPLE).as_posix() for p in SAMPLE.rglob("*.md")}
+    lines = [
+        line
+        for line in EVAL_QUESTIONS.read_text().splitlines()
+        if json.loads(line)["gold_sources"][0] in sample
+    ]
+    questions = tmp_path / "q.jsonl"
+    questions.write_text("\n".join(lines) + "\n")
+    out = rag(tmp_path, "eval", str(questions), "--corpus", str(SAMPLE), "-k", "5", "--json")
+    assert out.returncode == 0, out.stderr
+    report = json.loads(out.stdout)
+    assert report["n"] == len(lines) >= 5
+    assert set(report) >= {"hit_at_k", "mrr_at_k", "n", "p50_ms", "p95_ms", "misses"}
+    assert report["hit_at_k"] >= 0.8 and 0 < report["mrr_at_k"] <= report["hit_at_k"]
+    assert report["p50_ms"] > 0 and report["p95_ms"] >= report["p50_ms"]

@@ -1,0 +1,43 @@
+from dataclasses import fields
+from pathlib import Path
+
+import pytest
+
+from rag.settings import CPU_DEFAULT_LLM, GPU_DEFAULT_LLM, Settings, env_name
+
+
+def test_reads_typed_values_from_environment():
+    s = Settings.from_env(
+        {"RAG_TOP_K": "7", "RAG_TEMPERATURE": "0.5", "RAG_COLLECTION": "c1", "RAG_DEVICE": "cpu"}
+    )
+    assert (s.top_k, s.temperature, s.collection) == (7, 0.5, "c1")
+
+
+def test_bad_number_names_the_variable():
+    with pytest.raises(ValueError, match="RAG_TOP_K"):
+        Settings.from_env({"RAG_TOP_K": "many"})
+
+
+def test_machine_defaults():
+    cpu = Settings.from_env({"RAG_DEVICE": "cpu"})
+    gpu = Settings.from_env({"RAG_DEVICE": "gpu"})
+    assert (cpu.llm_model, cpu.max_model_len, cpu.llm_backend) == (CPU_DEFAULT_LLM, 2048, "vllm")
+    assert (gpu.llm_model, gpu.max_model_len) == (GPU_DEFAULT_LLM, 8192)
+
+
+def test_url_selects_openai_backend():
+    s = Settings.from_env({"RAG_LLM_URL": "http://127.0.0.1:8000/v1"})
+    assert s.llm_backend == "openai"
+
+
+def test_milvus_lite_file_lives_in_data_dir(tmp_path):
+    s = Settings.from_env({"RAG_DATA_DIR": str(tmp_path)})
+    assert s.milvus_target == str(tmp_path / "milvus.db") and s.uses_milvus_lite
+    server = Settings.from_env({"RAG_MILVUS_URI": "http://127.0.0.1:19530"})
+    assert server.milvus_target == "http://127.0.0.1:19530" and not server.uses_milvus_lite
+
+
+def test_readme_documents_every_setting():
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+    missing = [env_name(f.name) for f in fields(Settings) if f"`{env_name(f.name)}`" not in readme]
+    assert not missing, f"README lacks {missing}"

@@ -1,0 +1,61 @@
+import numpy as np
+import pytest
+
+from rag.errors import StoreError
+from rag.settings import Settings
+from rag.store import VectorStore, _in
+from rag.types import Chunk
+
+
+def test_wrong_dimension_says_what_to_do(settings: Settings):
+    store = VectorStore(settings, 8, "model-a")
+    store.close()
+    with pytest.raises(StoreError) as info:
+        VectorStore(settings, 16, "model-b")
+    message = str(info.value)
+    assert "8-dimensional" in message and "model-a" in message and "RAG_EMBED_MODEL" in message
+
+
+def test_add_search_list_delete_roundtrip(settings: Settings):
+    store = VectorStore(settings, 4, "m")
+    try:
+        chunks = [Chunk("d1", "x.txt", 0, i, f"text {i}") for i in range(3)]
+        vectors = np.eye(4, dtype=np.float32)[:3]
+        store.add_document(chunks, vectors, "shared", "hash1", 1)
+        hits = store.search(np.array([0, 1, 0, 0], dtype=np.float32), 2, ["shared"])
+        assert [h.chunk.index for h in hits] == [1, 0] and hits[0].rank == 1
+        assert hits[0].score == pytest.approx(1.0, abs=1e-5)
+        assert store.search(np.array([0, 1, 0, 0], dtype=np.float32), 2, ["someone-else"]) == []
+        (doc,) = store.list_documents(["shared"])
+        assert (doc.source, doc.chunks, doc.pages) == ("x.txt", 3, 1)
+        store.delete_document("d1")
+        assert store.count_chunks() == 0
+    finally:
+        store.close()
+
+
+def test_filter_values_are_escaped():
+    assert _in("owner", ['a"b', "c\\d"]) == 'owner in ["a\\"b", "c\\\\d"]'
+
+
+def test_second_process_on_embedded_file_gets_clear_message(settings: Settings, tmp_path):
+    import subprocess
+    import sys
+    import textwrap
+
+    holder = VectorStore(settings, 4, "m")
+    try:
+        script = textwrap.dedent(f"""
+            from rag.settings import Settings
+            from rag.store import VectorStore
+            from rag.errors import StoreError
+            try:
+                VectorStore(Settings.from_env({{}}, data_dir={settings.data_dir!r}), 4, "m")
+            except StoreError as exc:
+                print("STORE-ERROR", exc)
+        """)
+        out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+        assert "STORE-ERROR" in out.stdout, out.stdout + out.stderr
+        assert "one process only" in out.stdout and "RAG_MILVUS_URI" in out.stdout
+    finally:
+        holder.close()
