@@ -18,9 +18,6 @@ from rag.library import Library
 from rag.settings import Settings
 from rag.store import VectorStore
 
-CORPUS = Path(__file__).resolve().parent.parent.parent / "shared" / "corpus" / "milvus-docs-2.4"
-EVAL_QUESTIONS = CORPUS.parent.parent / "eval" / "milvus_docs_dev.jsonl"
-
 
 def make_settings(data_dir: Path, **overrides: object) -> Settings:
     return Settings.from_env({}, data_dir=str(data_dir), embed_model="packaged", **overrides)
