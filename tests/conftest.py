@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -38,3 +39,24 @@ def library(settings: Settings, embedder: Embedder):
     lib = Library(settings, embedder, VectorStore(settings, embedder.dim, embedder.name))
     yield lib
     lib.close()
+
+
+@pytest.fixture(scope="session")
+def loop():
+    """vLLM's AsyncLLM lives on the first event loop that uses it: one loop for the whole run."""
+    loop = asyncio.new_event_loop()
+    yield loop
+    loop.close()
+
+
+@pytest.fixture(scope="session")
+def engine_llm():
+    """The process-wide engine singleton with the prepared SmolLM2 (started once per test run)."""
+    from rag.llm import get_llm, reset_llm
+    from tests.engine_support import ENGINE_ENV, require_model
+
+    os.environ.update(ENGINE_ENV)
+    llm = get_llm(Settings.from_env({}, llm_model=require_model(), device="cpu", max_tokens=48))
+    llm.start()
+    yield llm
+    reset_llm()

