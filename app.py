@@ -1,15 +1,16 @@
-"""Entry point (`python app.py`). Until the web app lands it loads the sample library and answers
-searches typed on the terminal."""
+"""Entry point: `python app.py` (also what a Hugging Face Space runs). Builds the web app from
+`RAG_*` settings and serves it; see README.md for the settings."""
 
+import logging
 import os
-import sys
 
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
-
-from rag.cli import main
+os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 if __name__ == "__main__":
-    main(["ingest", "assets/sample"])
-    for line in sys.stdin:
-        if line.strip():
-            main(["search", line.strip()])
+    from rag.settings import Settings
+    from rag.ui import launch
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    launch(Settings.from_env())

@@ -1,0 +1,47 @@
+"""Text the web app shows, built from the stage types. Document text and file names are always
+HTML-escaped: markup inside a document must never reach the browser as markup."""
+
+from __future__ import annotations
+
+import html
+from collections.abc import Sequence
+
+from rag.types import SHARED_OWNER, DocumentInfo, Hit, IngestResult
+
+SCORE_HELP = "score = cosine similarity between question and chunk (higher is closer, 1.0 is identical)"
+
+
+def sources_html(hits: Sequence[Hit]) -> str:
+    """The retrieved-chunks panel: rank, score, source, page and the chunk text, as inert text."""
+    if not hits:
+        return '<div class="rag-sources-empty">No chunks retrieved yet.</div>'
+    items = []
+    for hit in hits:
+        page = f" · page {hit.chunk.page}" if hit.chunk.page else ""
+        source = html.escape(hit.chunk.source)
+        items.append(
+            f'<div class="rag-source" data-rank="{hit.rank}"><div class="rag-source-head">'
+            f'<b>[{hit.rank}]</b> <span class="rag-score">{hit.score:.3f}</span> '
+            f'<span class="rag-name">{source}</span>{page} · chunk {hit.chunk.index}</div>'
+            f'<pre class="rag-text">{html.escape(hit.chunk.text)}</pre></div>'
+        )
+    return f'<div class="rag-sources"><p class="rag-help">{SCORE_HELP}</p>{"".join(items)}</div>'
+
+
+def upload_report(results: Sequence[IngestResult]) -> str:
+    lines = [result.describe() for result in results]
+    failed = sum(1 for r in results if r.status == "failed")
+    summary = f"{len(results) - failed} of {len(results)} file(s) in" + (
+        f", {failed} failed" if failed else ""
+    )
+    return "\n".join([summary, *lines])
+
+
+def document_choices(documents: Sequence[DocumentInfo]) -> list[tuple[str, str]]:
+    """(label, doc_id) pairs for the documents list; shared ones are marked."""
+    choices = []
+    for doc in documents:
+        where = " · shared" if doc.owner == SHARED_OWNER else ""
+        pages = f", {doc.pages} pages" if doc.pages > 1 else ""
+        choices.append((f"{doc.source} ({doc.chunks} chunks{pages}){where}", doc.doc_id))
+    return choices
