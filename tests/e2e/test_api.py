@@ -1,0 +1,44 @@
+"""The named API endpoints from `gradio_client`, against the real running app."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+from tests.e2e.conftest import wait_engine_ready
+
+os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
+pytestmark = pytest.mark.browser
+
+
+def test_upload_list_chat_stream_and_delete(app_url, tmp_path):
+    from gradio_client import Client, handle_file
+
+    wait_engine_ready(app_url)
+    client = Client(app_url, verbose=False)
+    note = tmp_path / "kettle.md"
+    note.write_text("# Kettle\n\nThe blue kettle boils water in ninety seconds.")
+    bad = tmp_path / "broken.pdf"
+    bad.write_bytes(b"PK\x03\x04 not really a pdf")
+    report, *_ = client.predict([handle_file(str(note)), handle_file(str(bad))], api_name="/ingest")
+    assert "kettle.md: added (1 chunks)" in report
+    assert "broken.pdf: failed: the content is a ZIP archive" in report
+
+    names = [doc["name"] for doc in client.predict(api_name="/list_documents")]
+    assert "kettle.md" in names
+
+    job = client.submit("How fast does the blue kettle boil?", [], [], False, api_name="/chat")
+    outputs = list(job)
+    answers = [out[0][-1]["content"] for out in outputs if out[0] and out[0][-1]["role"] == "assistant"]
+    texts = {str(a) for a in answers if a}
+    assert len(texts) >= 2  # the answer arrived in several steps
+    _, sources, stats, _ = outputs[-1]
+    assert "kettle.md" in sources and "rag-score" in sources
+    assert "tokens/s" in stats
+
+    other = Client(app_url, verbose=False)  # a new session: another private workspace
+    assert "kettle.md" not in [doc["name"] for doc in other.predict(api_name="/list_documents")]
+
+    assert client.predict("kettle.md", api_name="/delete") == "Deleted: kettle.md"
+    assert "kettle.md" not in [doc["name"] for doc in client.predict(api_name="/list_documents")]

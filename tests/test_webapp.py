@@ -1,0 +1,81 @@
+"""Web-app pieces that don't need a browser: rendering, message flattening, auth, workspace clean-up."""
+
+import pytest
+
+from rag.render import document_choices, sources_html, upload_report
+from rag.types import Chunk, DocumentInfo, Hit, IngestResult
+from rag.ui import parse_auth
+from rag.webapp import flatten
+from rag.workspaces import WorkspaceJanitor, session_owner, user_owner, visible_owners
+
+
+def test_sources_panel_escapes_document_text_and_names():
+    hit = Hit(
+        1, 0.8766, Chunk("d", "<img src=x onerror=alert(1)>.html", 3, 0, "<script>alert('x')</script> & co")
+    )
+    panel = sources_html([hit])
+    assert "<script>" not in panel and "<img" not in panel
+    assert "&lt;script&gt;alert(&#x27;x&#x27;)&lt;/script&gt; &amp; co" in panel
+    assert "&lt;img src=x onerror=alert(1)&gt;.html" in panel
+    assert "0.877" in panel and "page 3" in panel and "[1]" in panel and "cosine similarity" in panel
+
+
+def test_upload_report_lists_every_file():
+    report = upload_report(
+        [IngestResult("a.md", "added", 3), IngestResult("b.pdf", "failed", reason="encrypted")]
+    )
+    assert report.splitlines() == [
+        "1 of 2 file(s) in, 1 failed",
+        "a.md: added (3 chunks)",
+        "b.pdf: failed: encrypted",
+    ]
+
+
+def test_document_choices_mark_shared():
+    docs = [
+        DocumentInfo("1", "a.md", "shared", 2, 1, 0, "h"),
+        DocumentInfo("2", "b.pdf", "anon:x", 5, 3, 0, "h"),
+    ]
+    assert document_choices(docs) == [("a.md (2 chunks) · shared", "1"), ("b.pdf (5 chunks, 3 pages)", "2")]
+
+
+def test_flatten_gradio6_message_blocks():
+    assert (
+        flatten(
+            [{"type": "text", "text": "Hello"}, {"type": "file", "file": {}}, {"type": "text", "text": "you"}]
+        )
+        == "Hello\nyou"
+    )
+    assert flatten("plain") == "plain" and flatten(None) == ""
+
+
+def test_parse_auth():
+    assert parse_auth("") is None
+    assert parse_auth("ann:pw1, bob:pw:2") == [("ann", "pw1"), ("bob", "pw:2")]
+    with pytest.raises(ValueError, match="RAG_AUTH"):
+        parse_auth("nopassword")
+
+
+def test_owner_ids():
+    assert session_owner("abc") == session_owner("abc") != session_owner("abd")
+    assert session_owner("abc").startswith("anon:") and "abc" not in session_owner("abc")
+    assert visible_owners(user_owner("ann")) == ["shared", "user:ann"]
+
+
+def test_janitor_deletes_only_abandoned_anonymous_workspaces(library, tmp_path):
+    for owner in ("anon:old", "anon:active", "user:ann", "shared"):
+        path = tmp_path / f"{owner.replace(':', '_')}.txt"
+        path.write_text(f"document of {owner}")
+        library.ingestor.ingest_bytes(path.name, path.read_bytes(), owner)
+    now = [library.store.list_documents(["anon:old"])[0].added_at + 10.0]
+    janitor = WorkspaceJanitor(library.store, ttl_s=100, clock=lambda: now[0])
+    janitor.touch("anon:active")
+    assert janitor.sweep() == []  # nothing is older than the TTL yet
+    now[0] += 95
+    janitor.touch("anon:active")
+    now[0] += 10
+    assert janitor.sweep() == ["anon:old"]
+    owners = {
+        d.owner for d in library.store.list_documents(["anon:old", "anon:active", "user:ann", "shared"])
+    }
+    assert owners == {"anon:active", "user:ann", "shared"}
