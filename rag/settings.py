@@ -48,7 +48,7 @@ class Settings:
     milvus_token: str = field(default="", metadata={"doc": "token (or `user:password`) for the server"})
     collection: str = field(default="rag_chunks", metadata={"doc": "collection name"})
     index_type: str = field(
-        default="", metadata={"doc": "vector index; empty: FLAT on Milvus Lite, HNSW on a server"}
+        default="", metadata={"doc": "vector index; empty: FLAT on Milvus Lite, AUTOINDEX on a server"}
     )
     embed_model: str = field(
         default="",

@@ -36,7 +36,9 @@ class VectorStore:
         self.dim = dim
         self.target = settings.milvus_target
         self.client = _connect(settings)
-        self.index_type = settings.index_type or ("FLAT" if settings.uses_milvus_lite else "HNSW")
+        # FLAT is exact and fast enough on one machine; on a server AUTOINDEX lets Milvus choose
+        # (HNSW on standalone and clusters, its own index on Zilliz Cloud)
+        self.index_type = settings.index_type or ("FLAT" if settings.uses_milvus_lite else "AUTOINDEX")
         self._write_lock = threading.Lock()
         if self.client.has_collection(self.collection):
             self._check_dimension(embed_model)
@@ -192,9 +194,15 @@ class VectorStore:
         index.add_index(
             "vector", index_type=self.index_type, metric_type="COSINE", **_index_params(self.index_type)
         )
-        self.client.create_collection(
-            self.collection, schema=schema, index_params=index, consistency_level="Strong"
-        )
+        try:
+            self.client.create_collection(
+                self.collection, schema=schema, index_params=index, consistency_level="Strong"
+            )
+        except MilvusException as exc:
+            raise StoreError(
+                f"cannot create collection {self.collection!r} with index {self.index_type}: {exc.message}; "
+                "check RAG_INDEX_TYPE"
+            ) from exc
 
     def _check_dimension(self, embed_model: str) -> None:
         info = self.client.describe_collection(self.collection)

@@ -1,0 +1,132 @@
+"""Several processes on one store through a real Milvus server (milvus-lite 2.5 serving on 127.0.0.1)."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.engine_support import free_port
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture
+def milvus_uri(tmp_path):
+    port = free_port()
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "scripts/milvus_lite_server.py",
+            "--db",
+            str(tmp_path / "srv.db"),
+            "--port",
+            str(port),
+        ],
+        cwd=ROOT,
+    )
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            break
+        except OSError:
+            if process.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError("the Milvus server did not start") from None
+            time.sleep(0.5)
+    yield f"http://127.0.0.1:{port}"
+    process.terminate()
+    process.wait(timeout=30)
+
+
+def env_for(uri: str, tmp_path: Path) -> dict:
+    return os.environ | {
+        "RAG_MILVUS_URI": uri,
+        "RAG_EMBED_MODEL": "packaged",
+        "HF_HUB_OFFLINE": "1",
+        "RAG_DATA_DIR": str(tmp_path / "unused"),
+    }
+
+
+SEARCHER = textwrap.dedent("""
+    import sys, time
+    from rag.library import Library
+    from rag.settings import Settings
+    from rag.types import SHARED_OWNER
+    from rag.ingest import collect_files
+    lib = Library.open(Settings.from_env())
+    searches = 0
+    results = lib.ingestor.ingest_files(collect_files([sys.argv[1]]), SHARED_OWNER)
+    assert all(r.status == "added" for r in results), results
+    deadline = time.monotonic() + 300
+    while searches < 20 or (not open(sys.argv[2]).read() and time.monotonic() < deadline):
+        hits = lib.retrieve("Which machine runs the pump?", [SHARED_OWNER], k=3).hits
+        searches += 1
+    print("SEARCHES", searches, "DOCS", len(lib.store.list_documents([SHARED_OWNER])))
+""")
+
+
+def make_files(folder: Path, prefix: str, n: int) -> Path:
+    folder.mkdir(parents=True)
+    for i in range(n):
+        (folder / f"{prefix}-{i:02d}.md").write_text(
+            f"# {prefix} note {i}\n\n" + f"Machine {prefix}{i} runs pump number {i} every day. " * (3 + i % 5)
+        )
+    return folder
+
+
+def test_two_processes_ingest_and_search_one_server_store(milvus_uri, tmp_path):
+    env = env_for(milvus_uri, tmp_path)
+    set_a = make_files(tmp_path / "a", "alpha", 24)
+    set_b = make_files(tmp_path / "b", "beta", 12)
+    done_flag = tmp_path / "a-done"
+    done_flag.write_text("")
+    searcher = subprocess.Popen(
+        [sys.executable, "-c", SEARCHER, str(set_b), str(done_flag)],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    ingest = subprocess.run(
+        [sys.executable, "-m", "rag", "ingest", str(set_a)],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    done_flag.write_text("done")
+    out, err = searcher.communicate(timeout=600)
+    assert ingest.returncode == 0, ingest.stderr
+    assert searcher.returncode == 0, err
+    assert ingest.stdout.count(": added (") == 24
+    assert "SEARCHES" in out and int(out.split()[1]) >= 20
+
+    docs = subprocess.run(
+        [sys.executable, "-m", "rag", "docs"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300
+    )
+    listed = docs.stdout.splitlines()
+    assert len(listed) == 36  # every document of both processes, none lost or doubled
+    expected_chunks = sum(int(line.split("\t")[1].split()[0]) for line in listed)
+    count = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "from rag.library import Library; from rag.settings import Settings;"
+            "print(Library.open(Settings.from_env()).store.count_chunks())",
+        ],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert int(count.stdout.strip()) == expected_chunks
