@@ -16,6 +16,7 @@ import time
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from pathlib import Path
 
 from rag.backends import Backend, make_backend
 from rag.errors import EngineError
@@ -46,11 +47,17 @@ class LLM:
         self._backend: Backend | None = None
         self._state = EngineState("idle")
         self._lock = threading.Lock()
-        self._started = threading.Event()
+        self._loading_since = 0.0
 
     @property
     def state(self) -> EngineState:
-        return self._state
+        """The state, with elapsed time and download progress while a model loads."""
+        state = self._state
+        if state.status != "loading":
+            return state
+        elapsed = time.perf_counter() - self._loading_since
+        downloaded = download_progress(self.settings.llm_model)
+        return EngineState("loading", f"{state.detail} · {elapsed:.0f} s{downloaded}")
 
     @property
     def model_name(self) -> str:
@@ -150,6 +157,19 @@ def reset_llm() -> None:
         if _singleton is not None:
             _singleton.shutdown()
         _singleton = None
+
+
+def download_progress(model: str) -> str:
+    """How much of a hub model is in the local cache: the first start of a Space downloads ~16 GB."""
+    if not model or Path(model).exists():
+        return ""
+    from huggingface_hub.constants import HF_HUB_CACHE
+
+    folder = Path(HF_HUB_CACHE) / ("models--" + model.replace("/", "--"))
+    if not folder.is_dir():
+        return ""
+    size = sum(f.stat().st_size for f in folder.rglob("*") if f.is_file())
+    return f" · {size / 1e9:.1f} GB downloaded"
 
 
 def _apply_cpu_defaults(settings: Settings) -> None:

@@ -114,3 +114,15 @@ def test_openai_backend_streams_from_a_real_vllm_server():
 
         assert asyncio.run(abandon()).output_tokens == 4
         assert llm.count_tokens(QUESTION) > 5
+
+
+def test_loading_state_reports_download_progress(tmp_path, monkeypatch):
+    from rag.llm import download_progress
+
+    monkeypatch.setattr("huggingface_hub.constants.HF_HUB_CACHE", str(tmp_path))
+    blobs = tmp_path / "models--org--model" / "blobs"
+    blobs.mkdir(parents=True)
+    with open(blobs / "a.incomplete", "wb") as partial:
+        partial.truncate(250_000_000)  # sparse: the apparent size is what counts
+    assert download_progress("org/model") == " · 0.2 GB downloaded"
+    assert download_progress(str(tmp_path)) == ""  # a local folder needs no download
