@@ -72,6 +72,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(message)s")
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    # vLLM logs to stdout by default; leave logging to us so answers and results stay clean
+    os.environ.setdefault("VLLM_CONFIGURE_LOGGING", "0")
     try:
         settings = Settings.from_env()
         return COMMANDS[args.command](args, settings)

@@ -37,6 +37,7 @@ class SamplingConfig:
     temperature: float
     top_p: float
     max_tokens: int
+    frequency_penalty: float = 0.0
 
 
 class LLM:
@@ -133,7 +134,9 @@ class LLM:
 
 
 def default_sampling(settings: Settings, max_tokens: int | None = None) -> SamplingConfig:
-    return SamplingConfig(settings.temperature, settings.top_p, max_tokens or settings.max_tokens)
+    return SamplingConfig(
+        settings.temperature, settings.top_p, max_tokens or settings.max_tokens, settings.frequency_penalty
+    )
 
 
 _singleton: LLM | None = None

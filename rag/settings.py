@@ -71,6 +71,10 @@ class Settings:
     temperature: float = field(default=0.2, metadata={"doc": "sampling temperature"})
     top_p: float = field(default=0.95, metadata={"doc": "nucleus sampling"})
     max_tokens: int = field(default=512, metadata={"doc": "longest answer, in tokens"})
+    frequency_penalty: float = field(
+        default=0.3,
+        metadata={"doc": "penalises tokens the answer already repeated (stops small models looping)"},
+    )
     history_tokens: int = field(default=1024, metadata={"doc": "token budget for earlier turns"})
     host: str = field(default="127.0.0.1", metadata={"doc": "web server address (`0.0.0.0` in Docker)"})
     port: int = field(default=7860, metadata={"doc": "web server port"})

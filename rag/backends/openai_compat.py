@@ -70,6 +70,7 @@ class OpenAIBackend:
                 temperature=sampling.temperature,
                 top_p=sampling.top_p,
                 max_tokens=sampling.max_tokens,
+                frequency_penalty=sampling.frequency_penalty,
                 stream=True,
                 stream_options={"include_usage": True},
                 extra_headers={"X-Request-Id": request_id},

@@ -50,6 +50,7 @@ class VllmBackend:
             temperature=sampling.temperature,
             top_p=sampling.top_p,
             max_tokens=sampling.max_tokens,
+            frequency_penalty=sampling.frequency_penalty,
             output_kind=RequestOutputKind.DELTA,
         )
         usage.prompt_tokens = len(ids)
@@ -78,6 +79,7 @@ class VllmBackend:
 
     def shutdown(self) -> None:
         self.engine.shutdown()
+        del self.engine  # else AsyncLLM.__del__ shuts down again during interpreter exit
 
 
 def _device_args(settings: Settings) -> dict:
