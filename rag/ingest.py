@@ -98,7 +98,7 @@ class Ingestor:
         progress(0.15, "chunking")
         chunks = chunk_document(document, doc_id, self.settings.chunk_size, self.settings.chunk_overlap)
         vectors = []
-        batch = self.embedder.batch_size * 4
+        batch = self.embedder.batch_size
         for start in range(0, len(chunks), batch):
             progress(0.2 + 0.7 * start / len(chunks), f"embedding {start}/{len(chunks)} chunks")
             vectors.extend(self.embedder.embed_passages([c.text for c in chunks[start : start + batch]]))

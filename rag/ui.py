@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import atexit
 import logging
 import os
+import signal
+import sys
 
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
@@ -40,7 +43,11 @@ def build_ui(app: WebApp) -> gr.Blocks:
             with gr.Column(scale=3):
                 chatbot = gr.Chatbot(elem_id="chatbot", height=520, label="Chat")
                 question = gr.Textbox(
-                    elem_id="question", placeholder="Ask about your documents…", show_label=False, lines=2
+                    elem_id="question",
+                    placeholder="Ask about your documents… (Enter sends)",
+                    show_label=False,
+                    lines=1,
+                    max_lines=6,
                 )
                 with gr.Row():
                     send = gr.Button("Send", variant="primary", elem_id="send")
@@ -127,8 +134,11 @@ def create_app(settings: Settings) -> tuple[gr.Blocks, WebApp]:
 
 
 def launch(settings: Settings) -> None:
-    demo, _ = create_app(settings)
+    demo, app = create_app(settings)
     log.info("serving on http://%s:%d", settings.host, settings.port)
+    # SIGTERM (docker stop, Spaces, test fixtures) must still shut the engine process down
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    atexit.register(app.llm.shutdown)
     demo.launch(
         server_name=settings.host,
         server_port=settings.port,
