@@ -65,12 +65,16 @@ class LLM:
         return self._backend.model_name if self._backend else self.settings.llm_model or self.settings.llm_url
 
     def start(self) -> Backend:
-        """Build the backend once (blocking); later callers wait for the first and share it."""
+        """Build the backend once (blocking); later callers wait for the first and share it.
+
+        A server that could not be reached is tried again on the next request (it may have come
+        up since); a local model that failed to load is not retried.
+        """
         with self._lock:
             if self._backend is not None:
                 return self._backend
-            if self._state.status == "error":
-                raise EngineError(self._state.detail)
+            if self._state.status == "error" and self.settings.llm_backend != "openai":
+                raise EngineError(self._state.detail)  # a model that failed to load needs a new setting
             self._state = EngineState(
                 "loading", f"loading {self.settings.llm_model or self.settings.llm_url}"
             )
@@ -99,12 +103,6 @@ class LLM:
             self.start()
         except EngineError as exc:
             log.error("LLM failed to start: %s", exc)
-
-    def retry(self) -> None:
-        """Forget a failed start so the next request tries again (e.g. after the server came up)."""
-        with self._lock:
-            if self._state.status == "error":
-                self._state = EngineState("idle")
 
     async def backend(self) -> Backend:
         if self._backend is not None:

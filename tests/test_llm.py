@@ -126,3 +126,33 @@ def test_loading_state_reports_download_progress(tmp_path, monkeypatch):
         partial.truncate(250_000_000)  # sparse: the apparent size is what counts
     assert download_progress("org/model") == " · 0.2 GB downloaded"
     assert download_progress(str(tmp_path)) == ""  # a local folder needs no download
+
+
+def test_server_that_comes_up_later_is_used_on_the_next_request():
+    import json
+    import threading
+    from http.server import BaseHTTPRequestHandler, HTTPServer
+
+    class Models(BaseHTTPRequestHandler):
+        def do_GET(self):
+            body = json.dumps({"object": "list", "data": [{"id": "m", "object": "model", "owned_by": "x"}]})
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.end_headers()
+            self.wfile.write(body.encode())
+
+        def log_message(self, *args):
+            pass
+
+    port = free_port()
+    llm = LLM(Settings.from_env({}, llm_url=f"http://127.0.0.1:{port}/v1"))
+    with pytest.raises(EngineError):
+        llm.start()
+    assert llm.state.status == "error"
+    server = HTTPServer(("127.0.0.1", port), Models)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        assert llm.start().model_name == "m"
+        assert llm.state.status == "ready"
+    finally:
+        server.shutdown()
