@@ -2,11 +2,6 @@
 `RAG_*` settings and serves it; see README.md for the settings."""
 
 import logging
-import os
-
-os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
-os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
-os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 if __name__ == "__main__":
     from rag.settings import Settings

@@ -8,6 +8,7 @@ says what to change; the caller keeps serving.
 from __future__ import annotations
 
 import asyncio
+import logging
 import sys
 import time
 from collections.abc import AsyncIterator, Sequence
@@ -27,6 +28,8 @@ from rag.types import (
     Usage,
 )
 
+log = logging.getLogger(__name__)
+
 
 async def answer(
     question: str,
@@ -37,7 +40,11 @@ async def answer(
     doc_ids: Sequence[str] | None = None,
     k: int | None = None,
 ) -> AsyncIterator[AnswerEvent]:
-    retrieval = await asyncio.to_thread(library.retrieve, question, owners, k, doc_ids)
+    try:
+        retrieval = await asyncio.to_thread(library.retrieve, question, owners, k, doc_ids)
+    except RagError as exc:
+        yield ErrorEvent(f"retrieval failed: {exc}")
+        return
     yield HitsEvent(retrieval.hits)
     settings = library.settings
     usage = Usage()
@@ -57,6 +64,12 @@ async def answer(
             yield DeltaEvent(text)
     except RagError as exc:
         yield ErrorEvent(str(exc))
+        return
+    except Exception as exc:  # a dead engine or a dropped server connection mid-answer
+        log.exception("generation failed")
+        yield ErrorEvent(
+            f"generation failed ({type(exc).__name__}: {exc}); the sources above are still valid"
+        )
         return
     elapsed = time.perf_counter() - started
     first = usage.first_token_s or elapsed

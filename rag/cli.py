@@ -71,7 +71,6 @@ def owner_of(args: argparse.Namespace) -> str:
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(message)s")
-    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     # vLLM logs to stdout by default; leave logging to us so answers and results stay clean
     os.environ.setdefault("VLLM_CONFIGURE_LOGGING", "0")
     try:
@@ -144,15 +143,11 @@ def cmd_docs(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_delete(args: argparse.Namespace, settings: Settings) -> int:
-    from rag.chunking import document_id
     from rag.library import Library
 
-    store = Library.open(settings).store
-    doc_id = document_id(owner_of(args), args.name)
-    if store.find_document(doc_id) is None:
+    if not Library.open(settings).delete_named(owner_of(args), args.name):
         print(f"error: no document named {args.name!r}", file=sys.stderr)
         return 1
-    store.delete_document(doc_id)
     print(f"deleted {args.name}")
     return 0
 

@@ -92,7 +92,7 @@ class Ingestor:
         existing = self.store.find_document(doc_id)
         if existing and existing.content_hash == document.content_hash:
             return IngestResult(name, "unchanged", existing.chunks)
-        twin = self.store.find_by_hash([owner], document.content_hash)
+        twin = None if existing else self.store.find_by_hash([owner], document.content_hash)
         if twin and twin.source != name:
             return IngestResult(name, "unchanged", twin.chunks, reason=f"same content as {twin.source}")
         progress(0.15, "chunking")

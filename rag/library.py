@@ -10,6 +10,7 @@ import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
+from rag.chunking import document_id
 from rag.embeddings import Embedder, get_embedder
 from rag.ingest import Ingestor
 from rag.settings import Settings
@@ -43,6 +44,14 @@ class Library:
         vector = self.embedder.embed_query(question)
         hits = self.store.search(vector, k or self.settings.top_k, owners, doc_ids)
         return Retrieval(hits, (time.perf_counter() - start) * 1000)
+
+    def delete_named(self, owner: str, name: str) -> bool:
+        """Delete one of `owner`'s documents by name; False if there is none."""
+        doc_id = document_id(owner, name)
+        if self.store.find_document(doc_id) is None:
+            return False
+        self.store.delete_document(doc_id)
+        return True
 
     def close(self) -> None:
         self.store.close()

@@ -124,11 +124,18 @@ class LLM:
             yield delta
 
     def shutdown(self) -> None:
-        with self._lock:
+        """Stop the engine; gives up after 5 s while a start is in progress (SIGTERM during a model
+        load) instead of holding the process's exit for minutes."""
+        if not self._lock.acquire(timeout=5):
+            log.warning("engine still starting; not waiting for it to shut down")
+            return
+        try:
             if self._backend is not None:
                 self._backend.shutdown()
                 self._backend = None
                 self._state = EngineState("idle")
+        finally:
+            self._lock.release()
 
 
 def default_sampling(settings: Settings, max_tokens: int | None = None) -> SamplingConfig:

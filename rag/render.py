@@ -28,6 +28,17 @@ def sources_html(hits: Sequence[Hit]) -> str:
     return f'<div class="rag-sources"><p class="rag-help">{SCORE_HELP}</p>{"".join(items)}</div>'
 
 
+def chat_markdown(text: str) -> str:
+    """Chat text for the Chatbot's Markdown: no HTML and no images, so an answer that echoes a
+    document (or a prompt injection in one) can't make the browser load anything."""
+    return text.replace("<", "&lt;").replace("![", "!\\[")
+
+
+def chat_text(markdown: str) -> str:
+    """The inverse of `chat_markdown`, for history coming back from the Chatbot."""
+    return markdown.replace("!\\[", "![").replace("&lt;", "<")
+
+
 def upload_report(results: Sequence[IngestResult]) -> str:
     lines = [result.describe() for result in results]
     failed = sum(1 for r in results if r.status == "failed")

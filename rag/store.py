@@ -72,7 +72,8 @@ class VectorStore:
             }
             for chunk, vector in zip(chunks, vectors, strict=True)
         ]
-        version = f'doc_id == "{doc_id}" and content_hash == "{content_hash}"'
+        rows = rows[1:] + rows[:1]  # chunk 0 (what listings show) goes in last: lists never show half a write
+        version = f"{_eq('doc_id', doc_id)} and {_eq('content_hash', content_hash)}"
         with self._write_lock:
             self._delete(version)  # leftovers of an interrupted earlier write of this version
             try:
@@ -82,28 +83,27 @@ class VectorStore:
             except Exception as exc:
                 self._delete(version)
                 raise StoreError(f"storing {chunks[0].source} failed, nothing was kept: {exc}") from exc
-            self._delete(f'doc_id == "{doc_id}" and content_hash != "{content_hash}"')
+            self._delete(f'{_eq("doc_id", doc_id)} and content_hash != "{_escape(content_hash)}"')
 
     def find_document(self, doc_id: str) -> DocumentInfo | None:
         """The complete version of a document, or None (a half-written version doesn't count)."""
-        rows = self.client.query(
+        heads = self.client.query(
             self.collection,
-            filter=f'doc_id == "{doc_id}"',
-            output_fields=[*DOC_FIELDS, "chunk_index"],
+            filter=f"{_eq('doc_id', doc_id)} and chunk_index == 0",
+            output_fields=DOC_FIELDS,
             limit=QUERY_LIMIT,
         )
-        by_hash: dict[str, list[dict]] = {}
-        for row in rows:
-            by_hash.setdefault(row["content_hash"], []).append(row)
-        for versions in by_hash.values():
-            if len({r["chunk_index"] for r in versions}) == versions[0]["n_chunks"]:
-                return _info(versions[0])
+        for head in heads:
+            version = f"{_eq('doc_id', doc_id)} and {_eq('content_hash', head['content_hash'])}"
+            count = self.client.query(self.collection, filter=version, output_fields=["count(*)"])
+            if count[0]["count(*)"] == head["n_chunks"]:
+                return _info(head)
         return None
 
     def find_by_hash(self, owners: Sequence[str], content_hash: str) -> DocumentInfo | None:
         rows = self.client.query(
             self.collection,
-            filter=f'{_in("owner", owners)} and content_hash == "{content_hash}" and chunk_index == 0',
+            filter=f"{_in('owner', owners)} and {_eq('content_hash', content_hash)} and chunk_index == 0",
             output_fields=DOC_FIELDS,
             limit=1,
         )
@@ -116,15 +116,18 @@ class VectorStore:
             output_fields=DOC_FIELDS,
             limit=QUERY_LIMIT,
         )
-        return sorted((_info(row) for row in rows), key=lambda d: (d.owner, d.source))
+        newest = {}  # while a new version replaces an old one both have a chunk 0: show the newer
+        for row in sorted(rows, key=lambda r: r["added_at"]):
+            newest[row["doc_id"]] = _info(row)
+        return sorted(newest.values(), key=lambda d: (d.owner, d.source))
 
     def delete_document(self, doc_id: str) -> None:
         with self._write_lock:
-            self._delete(f'doc_id == "{doc_id}"')
+            self._delete(_eq("doc_id", doc_id))
 
     def delete_owner(self, owner: str) -> None:
         with self._write_lock:
-            self._delete(f'owner == "{_escape(owner)}"')
+            self._delete(_eq("owner", owner))
 
     def owners_last_added(self, prefix: str) -> dict[str, int]:
         """Owner → newest `added_at` for owners whose id starts with `prefix` (workspace clean-up)."""
@@ -246,6 +249,10 @@ def _index_params(index_type: str) -> dict:
 
 def _escape(value: str) -> str:
     return value.replace("\\", "\\\\").replace('"', '\\"')
+
+
+def _eq(field_name: str, value: str) -> str:
+    return f'{field_name} == "{_escape(value)}"'
 
 
 def _in(field_name: str, values: Iterable[str]) -> str:

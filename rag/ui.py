@@ -1,15 +1,15 @@
-"""The Gradio Blocks layout and its event wiring; the work is done by `WebApp`."""
+"""The Gradio Blocks layout and its event wiring; the work is done by `WebApp`.
+
+(Importing any `rag` module first runs `rag/__init__.py`, which turns Gradio analytics off before
+gradio is imported here.)
+"""
 
 from __future__ import annotations
 
 import atexit
 import logging
-import os
 import signal
 import sys
-
-os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
-os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
 
 import gradio as gr
 
@@ -94,7 +94,7 @@ def build_ui(app: WebApp) -> gr.Blocks:
         clear.click(lambda: ([], "", ""), None, [chatbot, sources, stats], api_visibility="private")
 
         gr.Button(visible=False).click(
-            app.list_documents, None, gr.JSON(visible=False), api_name="list_documents"
+            app.list_documents, None, [gr.JSON(visible=False), docs, sample], api_name="list_documents"
         )
         delete_name = gr.Textbox(visible=False)
         gr.Button(visible=False).click(

@@ -14,11 +14,10 @@ from pathlib import Path
 import gradio as gr
 
 from rag.chat import answer, describe_stats
-from rag.chunking import document_id
 from rag.ingest import SourceFile, collect_files
 from rag.library import Library
 from rag.llm import LLM
-from rag.render import document_choices, sources_html, upload_report
+from rag.render import chat_markdown, chat_text, document_choices, sources_html, upload_report
 from rag.types import SHARED_OWNER, DeltaEvent, ErrorEvent, HitsEvent, IngestResult, StatsEvent
 from rag.workspaces import WorkspaceJanitor, session_owner, user_owner, visible_owners
 
@@ -63,36 +62,43 @@ class WebApp:
         return upload_report(results), *self.documents(request)
 
     def load_sample(self, request: gr.Request, progress: gr.Progress = gr.Progress()) -> tuple:  # noqa: B008
-        """The newcomer path: the sample docs go into the shared library (a no-op if present)."""
+        """The newcomer path: the sample docs go into the shared library while it is empty (the
+        shared library is otherwise managed with the CLI)."""
         self.owner(request)
+        if self.library.store.list_documents([SHARED_OWNER]):
+            return "The shared library already has documents; nothing loaded.", *self.documents(request)
         results = self.library.ingestor.ingest_files(
             collect_files([SAMPLE_DIR]), SHARED_OWNER, _progress(progress)
         )
         return upload_report(results), *self.documents(request)
 
     def _ingest(self, files: list[SourceFile], owner: str, progress: gr.Progress) -> list[IngestResult]:
-        limit = self.settings.max_upload_mb * 1024 * 1024
-        too_big = [f for f in files if f.path.stat().st_size > limit]
-        accepted = [f for f in files if f not in too_big]
-        results = {
-            f.name: IngestResult(
-                f.name, "failed", reason=f"larger than the {self.settings.max_upload_mb} MB limit"
-            )
-            for f in too_big
-        }
-        for result in self.library.ingestor.ingest_files(accepted, owner, _progress(progress)):
-            results[result.source] = result
-        return [results[f.name] for f in files]
+        """Files over the size limit, or a second file of the same name, fail; the rest go in."""
+        limit_mb = self.settings.max_upload_mb
+        refused: dict[int, IngestResult] = {}
+        seen: set[str] = set()
+        for i, file in enumerate(files):
+            if file.name in seen:
+                refused[i] = IngestResult(
+                    file.name, "failed", reason="another file of this upload has that name"
+                )
+            elif file.path.stat().st_size > limit_mb * 1024 * 1024:
+                refused[i] = IngestResult(file.name, "failed", reason=f"larger than the {limit_mb} MB limit")
+            seen.add(file.name)
+        accepted = [f for i, f in enumerate(files) if i not in refused]
+        ingested = iter(self.library.ingestor.ingest_files(accepted, owner, _progress(progress)))
+        return [refused[i] if i in refused else next(ingested) for i in range(len(files))]
 
     def documents(self, request: gr.Request) -> tuple:
         """The document list this session may see, and whether to offer the sample."""
-        docs = self.library.store.list_documents(visible_owners(self.owner(request)))
+        docs = self._visible_documents(request)
         return gr.update(choices=document_choices(docs), value=[]), gr.update(visible=not docs)
 
-    def list_documents(self, request: gr.Request) -> list[dict]:
-        """API: the visible documents as plain records."""
-        docs = self.library.store.list_documents(visible_owners(self.owner(request)))
-        return [
+    def list_documents(self, request: gr.Request) -> tuple:
+        """API: the visible documents as plain records (and the list's choices, so that an API
+        session can then pass their ids to /chat)."""
+        docs = self._visible_documents(request)
+        records = [
             {
                 "id": d.doc_id,
                 "name": d.source,
@@ -102,6 +108,10 @@ class WebApp:
             }
             for d in docs
         ]
+        return records, gr.update(choices=document_choices(docs), value=[]), gr.update(visible=not docs)
+
+    def _visible_documents(self, request: gr.Request) -> list:
+        return self.library.store.list_documents(visible_owners(self.owner(request)))
 
     def delete(self, doc_ids: list[str] | None, request: gr.Request) -> tuple:
         """Delete the selected documents of this workspace; the shared library is read-only here."""
@@ -121,10 +131,8 @@ class WebApp:
 
     def delete_by_name(self, name: str, request: gr.Request) -> str:
         """API: delete one of this workspace's documents by its name."""
-        doc_id = document_id(self.owner(request), name)
-        if self.library.store.find_document(doc_id) is None:
+        if not self.library.delete_named(self.owner(request), name):
             raise gr.Error(f"no document named {name!r} in your workspace")
-        self.library.store.delete_document(doc_id)
         return f"Deleted: {name}"
 
     # -- chat --------------------------------------------------------------------------------
@@ -139,32 +147,31 @@ class WebApp:
     ) -> AsyncIterator[tuple]:
         """Stream one answer: the chunks panel fills first, then the answer grows, then stats."""
         question = flatten(message).strip()
-        history = [{"role": m["role"], "content": flatten(m["content"])} for m in history or []]
+        history = [{"role": m["role"], "content": chat_text(flatten(m["content"]))} for m in history or []]
         if not question:
             raise gr.Error("Type a question first.")
         owners = visible_owners(self.owner(request))
         doc_ids = selected if only_selected and selected else None
         if only_selected and not selected:
             gr.Warning("No documents selected: searching all of them.")
-        shown = [*history, {"role": "user", "content": question}, {"role": "assistant", "content": ""}]
-        sources, stats = sources_html([]), ""
+        shown = [{"role": m["role"], "content": chat_markdown(m["content"])} for m in history]
+        shown += [{"role": "user", "content": chat_markdown(question)}, {"role": "assistant", "content": ""}]
+        sources, reply = sources_html([]), ""
         yield shown, sources, "Retrieving…", ""
         async for event in answer(question, history, self.library, self.llm, owners, doc_ids):
             if isinstance(event, HitsEvent):
                 sources = sources_html(event.hits)
-                waiting = (
-                    "Generating…" if self.llm.state.status == "ready" else "Waiting for the model to load…"
-                )
-                yield shown, sources, waiting, ""
+                ready = self.llm.state.status == "ready"
+                yield shown, sources, "Generating…" if ready else "Waiting for the model to load…", ""
             elif isinstance(event, DeltaEvent):
-                shown[-1]["content"] += event.text
+                reply += event.text
+                shown[-1]["content"] = chat_markdown(reply)
                 yield shown, sources, "Generating…", ""
             elif isinstance(event, ErrorEvent):
-                shown[-1]["content"] = f"⚠️ The model could not answer: {event.message}"
+                shown[-1]["content"] = chat_markdown(f"⚠️ The model could not answer: {event.message}")
                 yield shown, sources, "Error: see the answer", ""
             elif isinstance(event, StatsEvent):
-                stats = describe_stats(event.stats)
-                yield shown, sources, stats, ""
+                yield shown, sources, describe_stats(event.stats), ""
 
     def engine_status(self) -> str:
         state = self.llm.state

@@ -60,16 +60,14 @@ class WorkspaceJanitor:
         """Delete abandoned workspaces now; returns their owner ids."""
         now = self.clock()
         stored = self.store.owners_last_added(ANON_PREFIX)
-        with self._lock:
-            abandoned = [
-                owner
-                for owner, added in stored.items()
-                if max(added, self._last_seen.get(owner, 0.0)) < now - self.ttl_s
-            ]
-            for owner in abandoned:
+        abandoned = []
+        for owner, added in stored.items():
+            with self._lock:  # checked owner by owner: a session may come back during the sweep
+                if max(added, self._last_seen.get(owner, 0.0)) >= now - self.ttl_s:
+                    continue
                 self._last_seen.pop(owner, None)
-        for owner in abandoned:
-            self.store.delete_owner(owner)
+                self.store.delete_owner(owner)
+            abandoned.append(owner)
         return abandoned
 
     def start(self, every_s: float | None = None) -> None:

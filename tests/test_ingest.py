@@ -160,3 +160,14 @@ def test_collect_files_walks_folders_with_relative_names(tmp_path):
     (tmp_path / "root" / ".git" / "x").write_bytes(b"x")
     names = [f.name for f in collect_files([tmp_path / "root", tmp_path / "root" / "b.txt"])]
     assert names == ["b.txt", "sub/a.md", "b.txt"]
+
+
+def test_changed_file_whose_new_content_equals_another_document_still_replaces(library, tmp_path):
+    files = write(tmp_path / "v1", {"a.txt": b"Apples are red.", "b.txt": b"Bananas are yellow."})
+    library.ingestor.ingest_files(files, SHARED_OWNER)
+    result = library.ingestor.ingest_files(
+        write(tmp_path / "v2", {"a.txt": b"Bananas are yellow."}), SHARED_OWNER
+    )
+    assert result[0].status == "replaced"
+    hits = library.retrieve("apples", [SHARED_OWNER], k=5).hits
+    assert "Apples are red." not in [h.chunk.text for h in hits]

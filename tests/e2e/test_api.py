@@ -25,20 +25,22 @@ def test_upload_list_chat_stream_and_delete(app_url, tmp_path):
     assert "kettle.md: added (1 chunks)" in report
     assert "broken.pdf: failed: the content is a ZIP archive" in report
 
-    names = [doc["name"] for doc in client.predict(api_name="/list_documents")]
-    assert "kettle.md" in names
+    listed, *_ = client.predict(api_name="/list_documents")
+    assert "kettle.md" in [doc["name"] for doc in listed]
+    kettle = next(doc["id"] for doc in listed if doc["name"] == "kettle.md")
 
-    job = client.submit("How fast does the blue kettle boil?", [], [], False, api_name="/chat")
+    job = client.submit("How fast does the blue kettle boil?", [], [kettle], True, api_name="/chat")
     outputs = list(job)
     answers = [out[0][-1]["content"] for out in outputs if out[0] and out[0][-1]["role"] == "assistant"]
     texts = {str(a) for a in answers if a}
     assert len(texts) >= 2  # the answer arrived in several steps
     _, sources, stats, _ = outputs[-1]
     assert "kettle.md" in sources and "rag-score" in sources
+    assert sources.count('class="rag-source"') == 1  # searched only in the selected document
     assert "tokens/s" in stats
 
     other = Client(app_url, verbose=False)  # a new session: another private workspace
-    assert "kettle.md" not in [doc["name"] for doc in other.predict(api_name="/list_documents")]
+    assert "kettle.md" not in [doc["name"] for doc in other.predict(api_name="/list_documents")[0]]
 
     assert client.predict("kettle.md", api_name="/delete") == "Deleted: kettle.md"
-    assert "kettle.md" not in [doc["name"] for doc in client.predict(api_name="/list_documents")]
+    assert "kettle.md" not in [doc["name"] for doc in client.predict(api_name="/list_documents")[0]]
