@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import logging
 import os
+import socket
 import threading
 from pathlib import Path
+from urllib.parse import urlparse
 
 import numpy as np
 
@@ -31,11 +33,15 @@ def packaged_minilm_path() -> str:
 class Embedder:
     """One loaded model plus the prompts it wants; thread-safe for concurrent encode calls."""
 
-    def __init__(self, model_ref: str, name: str | None = None, batch_size: int = 32) -> None:
+    def __init__(
+        self, model_ref: str, name: str | None = None, batch_size: int = 32, local_only: bool = False
+    ) -> None:
         from sentence_transformers import SentenceTransformer
 
         try:
-            self.model = SentenceTransformer(model_ref, device="cpu" if _no_cuda() else None)
+            self.model = SentenceTransformer(
+                model_ref, device="cpu" if _no_cuda() else None, local_files_only=local_only
+            )
         except Exception as exc:  # sentence-transformers raises OSError, ValueError, HF errors…
             raise EmbeddingError(
                 f"cannot load embedding model {model_ref!r} ({type(exc).__name__}: {exc}); "
@@ -84,12 +90,36 @@ def _load(settings: Settings) -> Embedder:
             return Embedder(packaged_minilm_path(), PACKAGED_MODEL_NAME, settings.embed_batch_size)
         return Embedder(settings.embed_model, batch_size=settings.embed_batch_size)
     try:
-        embedder = Embedder(DEFAULT_EMBED_MODEL, batch_size=settings.embed_batch_size)
+        # from the local cache, else from the hub if it answers: an offline machine would otherwise
+        # spend more than a minute in connection retries before falling back
+        embedder = Embedder(
+            DEFAULT_EMBED_MODEL, batch_size=settings.embed_batch_size, local_only=not hub_reachable()
+        )
     except EmbeddingError as exc:
         log.warning("%s; falling back to the packaged all-MiniLM-L6-v2", exc)
         embedder = Embedder(packaged_minilm_path(), PACKAGED_MODEL_NAME, settings.embed_batch_size)
     log.info("embedding model: %s (%d dims)", embedder.name, embedder.dim)
     return embedder
+
+
+def hub_reachable(timeout_s: float = 3.0) -> bool:
+    """Whether the Hugging Face hub accepts a TCP connection within `timeout_s` (DNS included)."""
+    if os.environ.get("HF_HUB_OFFLINE", "").lower() in {"1", "true", "yes", "on"}:
+        return False
+    host = urlparse(os.environ.get("HF_ENDPOINT", "https://huggingface.co")).hostname or "huggingface.co"
+    reached: list[bool] = []
+
+    def probe() -> None:
+        try:
+            socket.create_connection((host, 443), timeout=timeout_s).close()
+            reached.append(True)
+        except OSError:
+            pass
+
+    thread = threading.Thread(target=probe, daemon=True)  # getaddrinfo has no timeout of its own
+    thread.start()
+    thread.join(timeout_s)
+    return bool(reached)
 
 
 def _query_prompt(model: object, model_ref: str) -> str | None:

@@ -26,3 +26,25 @@ def test_packaged_model_embeds_queries_and_passages(embedder):
     assert passages.shape == (2, 384)
     assert np.allclose(np.linalg.norm(passages, axis=1), 1.0, atol=1e-5)
     assert float(passages[0] @ query) > float(passages[1] @ query)
+
+
+def test_hub_probe_answers_quickly_offline(monkeypatch):
+    import socket
+    import time
+
+    from rag.embeddings import hub_reachable
+
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    assert hub_reachable() is False
+    monkeypatch.delenv("HF_HUB_OFFLINE")
+    monkeypatch.setenv("HF_ENDPOINT", "https://127.0.0.1")
+    started = time.monotonic()
+    assert hub_reachable(timeout_s=1.0) is False  # nothing listens on 127.0.0.1:443
+    assert time.monotonic() - started < 2.0
+    with socket.socket() as listener:
+        try:
+            listener.bind(("127.0.0.1", 443))
+        except PermissionError:
+            return  # not root: the positive case can't be staged on port 443
+        listener.listen()
+        assert hub_reachable(timeout_s=1.0) is True
