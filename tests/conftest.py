@@ -50,7 +50,7 @@ def loop():
 
 
 @pytest.fixture(scope="session")
-def engine_llm():
+def engine_llm(loop):
     """The process-wide engine singleton with the prepared SmolLM2 (started once per test run)."""
     from rag.llm import get_llm, reset_llm
     from tests.engine_support import ENGINE_ENV, require_model
