@@ -11,7 +11,11 @@ from __future__ import annotations
 import argparse
 import asyncio
 import statistics
+import sys
 import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a script from anywhere
 
 from rag.llm import SamplingConfig, get_llm
 from rag.settings import Settings

@@ -9,9 +9,12 @@ DIR defaults to the Milvus docs corpus; the store is a temporary Milvus Lite fil
 from __future__ import annotations
 
 import argparse
+import sys
 import tempfile
 import time
 from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a script from anywhere
 
 from rag.chunking import chunk_document
 from rag.ingest import collect_files
