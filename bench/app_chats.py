@@ -24,6 +24,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from gradio_client import Client
 
+from rag.webapp import flatten
 from tests.e2e.conftest import start_app, stop_app
 
 QUESTIONS = [
@@ -44,8 +45,8 @@ def chat(url: str, question: str) -> dict:
     first, updates, last = None, 0, None
     for output in client.submit(question, [], [], False, api_name="/chat"):
         updates += 1
-        content = output[0][-1]["content"] if output[0] else ""
-        if first is None and content and str(content).strip():
+        content = flatten(output[0][-1]["content"]) if output[0] else ""
+        if first is None and content.strip():
             first = time.perf_counter() - started
         last = output
     stats = str(last[2])
