@@ -8,7 +8,7 @@ REQS := $(if $(filter gpu,$(DEVICE)),requirements.txt,requirements-cpu.txt)
 export HF_HUB_DISABLE_TELEMETRY := 1
 export GRADIO_ANALYTICS_ENABLED := False
 
-.PHONY: setup run test lint format eval bench-ingest clean
+.PHONY: setup browser run test lint format eval clean
 
 setup: .venv/.installed-$(DEVICE) models/.ready-$(DEVICE)
 
@@ -27,10 +27,15 @@ models/.ready-cpu: .venv/.installed-cpu scripts/prepare_models.py
 models/.ready-gpu:
 	mkdir -p models && touch $@
 
+# Debian's Chromium for the browser tests (Playwright's own browser download can't work offline).
+browser:
+	@command -v chromium >/dev/null 2>&1 || (apt-get install -y -q chromium chromium-driver \
+		|| (apt-get update -q && apt-get install -y -q chromium chromium-driver)) >/dev/null
+
 run: setup
 	$(PY) app.py
 
-test: setup
+test: setup browser
 	$(PY) -m ruff check .
 	$(PY) -m ruff format --check .
 	HF_HUB_OFFLINE=1 $(PY) -m pytest -q -ra $(PYTEST_ARGS)
