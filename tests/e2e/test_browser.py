@@ -433,3 +433,26 @@ def test_deleted_document_leaves_list_and_retrieval(page_a):
     assert HERONS not in {s["name"] for s in sources}, sources
     stop_chat(page)
     shot(page, "06-after-delete.png")
+
+
+def test_stop_aborts_the_request_in_the_engine(page_a):
+    log = ARTIFACTS / "app.log"  # the app's own log (tests/e2e/conftest.py)
+    aborted_before = log.read_text().count("aborted rag-")
+    show_tab(page_a, "Sources")
+    ask(page_a, "Tell me everything about owls, in detail.")
+    page_a.wait_for_function(
+        """() => { const bots = document.querySelectorAll('[data-testid="bot"]');
+                   return bots.length && bots[bots.length - 1].innerText.trim().length > 0; }""",
+        timeout=ANSWER_MS,
+    )
+    stop_chat(page_a)
+    bot = page_a.locator('[data-testid="bot"]').last
+    stopped_text = bot.inner_text()
+    page_a.wait_for_timeout(3000)
+    assert bot.inner_text() == stopped_text  # nothing arrives after Stop
+    assert "tokens/s" not in page_a.locator("#stats").inner_text()  # the answer never completed
+    deadline = 50
+    while log.read_text().count("aborted rag-") == aborted_before and deadline:
+        page_a.wait_for_timeout(200)
+        deadline -= 1
+    assert log.read_text().count("aborted rag-") > aborted_before, "the engine request was not aborted"
