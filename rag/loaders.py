@@ -19,7 +19,6 @@ from pypdf.errors import FileNotDecryptedError, PdfReadError
 from rag.errors import LoadError
 from rag.types import Document, Page
 
-TEXT_SUFFIXES = {".txt", ".text", ".md", ".markdown", ".html", ".htm", ".rst", ".csv", ".log"}
 SUPPORTED = "PDF, HTML, Markdown or plain text"
 _MAGIC = {
     b"PK\x03\x04": "a ZIP archive (e.g. .zip, .docx)",

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Literal, Protocol
 
 SHARED_OWNER = "shared"
@@ -122,4 +122,3 @@ class Usage:
     output_tokens: int = 0
     first_token_s: float | None = None
     finish_reason: str | None = None
-    extra: dict[str, object] = field(default_factory=dict)

@@ -91,8 +91,7 @@ class WebApp:
 
     def documents(self, request: gr.Request) -> tuple:
         """The document list this session may see, and whether to offer the sample."""
-        docs = self._visible_documents(request)
-        return gr.update(choices=document_choices(docs), value=[]), gr.update(visible=not docs)
+        return _list_updates(self._visible_documents(request))
 
     def list_documents(self, request: gr.Request) -> tuple:
         """API: the visible documents as plain records (and the list's choices, so that an API
@@ -108,7 +107,7 @@ class WebApp:
             }
             for d in docs
         ]
-        return records, gr.update(choices=document_choices(docs), value=[]), gr.update(visible=not docs)
+        return records, *_list_updates(docs)
 
     def _visible_documents(self, request: gr.Request) -> list:
         return self.library.store.list_documents(visible_owners(self.owner(request)))
@@ -192,6 +191,11 @@ def flatten(content: object) -> str:
     if isinstance(content, list | tuple):
         return "\n".join(part for part in (flatten(item) for item in content) if part)
     return str(content)
+
+
+def _list_updates(docs: list) -> tuple:
+    """The document list's choices, and the sample button shown only while nothing is visible."""
+    return gr.update(choices=document_choices(docs), value=[]), gr.update(visible=not docs)
 
 
 def _progress(progress: gr.Progress):
