@@ -2,7 +2,7 @@
 
     .venv/bin/python bench/generation.py [--concurrency 4] [--tokens 128] [--shared-prompt]
 
-Uses the configured model (CPU default: the prepared SmolLM2) through the same `LLM` singleton
+Uses the configured model (CPU default: the prepared SmolLM2) through the same `LLM` holder
 the app uses, with a RAG-sized prompt (about 1,060 tokens). Every request gets its own prompt, so
 the prefill is paid each time as in real use; `--shared-prompt` sends one prompt to all, which
 vLLM's prefix cache serves, to show the decode rate alone.
@@ -22,7 +22,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a script from anywhere
 os.environ.setdefault("VLLM_CONFIGURE_LOGGING", "0")  # keep vLLM's logs out of the table
 
-from rag.llm import SamplingConfig, get_llm
+from rag.backends import SamplingConfig
+from rag.llm import LLM
 from rag.settings import Settings
 from rag.types import Usage
 
@@ -44,20 +45,19 @@ def messages(n: int) -> list[dict[str, str]]:
 async def one(llm, tokens: int, shared_prompt: bool) -> tuple[float, int, float]:
     usage = Usage()
     started = time.perf_counter()
-    prompt = messages(0 if shared_prompt else next(REQUESTS))
+    prompt = (await llm.ready()).tokenize(messages(0 if shared_prompt else next(REQUESTS)))
     async for _ in llm.stream(prompt, SamplingConfig(0.0, 1.0, tokens), usage):
         pass
     return usage.first_token_s or 0.0, usage.output_tokens, time.perf_counter() - started
 
 
 async def run(concurrency: int, tokens: int, shared_prompt: bool) -> list[tuple[str, float, float, float]]:
-    llm = get_llm(Settings.from_env())
+    llm = LLM(Settings.from_env())
     started = time.perf_counter()
-    await llm.backend()
+    backend = await llm.ready()
     start_s = time.perf_counter() - started
-    print(
-        f"model {llm.model_name}; engine start {start_s:.1f} s; prompt {llm.count_tokens(messages(0))} tokens"
-    )
+    tokens_in = backend.tokenize(messages(0)).n_tokens
+    print(f"model {llm.model_name}; engine start {start_s:.1f} s; prompt {tokens_in} tokens")
     await one(llm, 8, shared_prompt)  # warm-up
     rows = []
     for n in (1, concurrency):

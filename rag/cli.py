@@ -1,7 +1,8 @@
 """`python -m rag ingest | search | docs | delete | eval | ask | reset`: parses arguments, prints.
 
-Every command opens the library from settings (environment), so the CLI and the web app see the
-same store. Exit status: 0 ok, 1 a file or question failed, 2 bad usage or configuration.
+Every command builds an `Assistant` from settings (environment), so the CLI and the web app see
+the same store and use the same use cases. Exit status: 0 ok, 1 a file or question failed, 2 bad
+usage or configuration.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from collections.abc import Sequence
 
 from rag.errors import RagError
 from rag.settings import Settings
-from rag.types import SHARED_OWNER
+from rag.types import SCORE_EXPLANATION, SHARED_OWNER, DeltaEvent, ErrorEvent, HitsEvent, StatsEvent
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -84,15 +85,15 @@ def main(argv: Sequence[str] | None = None) -> int:
 def cmd_ingest(args: argparse.Namespace, settings: Settings) -> int:
     from tqdm import tqdm
 
+    from rag.assistant import Assistant
     from rag.ingest import collect_files
-    from rag.library import Library
 
     files = collect_files(args.paths)
     missing = [f.name for f in files if not f.path.exists()]
     if missing:
         raise FileNotFoundError(f"no such file or folder: {', '.join(missing)}")
-    library = Library.open(settings)
-    print(f"embedding model: {library.embedder.name}; store: {settings.milvus_target}", file=sys.stderr)
+    assistant = Assistant(settings)
+    print(f"embedding model: {assistant.embed_model}; store: {settings.milvus_target}", file=sys.stderr)
     start = time.perf_counter()
     with tqdm(total=len(files), unit="file", file=sys.stderr) as bar:
 
@@ -100,7 +101,7 @@ def cmd_ingest(args: argparse.Namespace, settings: Settings) -> int:
             bar.n = round(fraction * len(files), 2)
             bar.set_description_str(message[:60], refresh=True)
 
-        results = library.ingestor.ingest_files(files, owner_of(args), progress)
+        results = assistant.ingest(files, owner_of(args), progress)
     for result in results:
         print(result.describe())
     elapsed = time.perf_counter() - start
@@ -114,27 +115,52 @@ def cmd_ingest(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_search(args: argparse.Namespace, settings: Settings) -> int:
-    from rag.library import Library
+    from rag.assistant import Assistant
 
-    retrieval = Library.open(settings).retrieve(args.question, _visible(args), k=args.k)
+    retrieval = Assistant(settings).retrieve(args.question, owner_of(args), k=args.k)
     for hit in retrieval.hits:
-        page = f" p.{hit.chunk.page}" if hit.chunk.page else ""
-        print(f"[{hit.rank}] {hit.score:.3f}  {hit.chunk.source}{page} #{hit.chunk.index}")
+        print(f"{hit.citation()} (score {hit.score:.3f}, chunk {hit.chunk.index})")
         print("    " + hit.chunk.text[:300].replace("\n", " "))
-    print(f"({retrieval.elapsed_ms:.0f} ms; score = cosine similarity, higher is closer)", file=sys.stderr)
+    print(f"({retrieval.elapsed_ms:.0f} ms; {SCORE_EXPLANATION})", file=sys.stderr)
     return 0
 
 
 def cmd_ask(args: argparse.Namespace, settings: Settings) -> int:
-    from rag.chat import print_answer
+    return asyncio.run(print_answer(settings, args.question, owner_of(args), args.k))
 
-    return asyncio.run(print_answer(settings, args.question, _visible(args), args.k))
+
+async def print_answer(settings: Settings, question: str, owner: str, k: int | None) -> int:
+    """Stream the answer to the terminal, then the numbered sources."""
+    from rag.assistant import Assistant
+
+    assistant = Assistant(settings)
+    print(
+        f"(starting {settings.llm_backend} model {assistant.llm.model_name} …)", file=sys.stderr, flush=True
+    )
+    hits, status = [], 0
+    try:
+        async for event in assistant.answer(question, owner, k=k):
+            if isinstance(event, HitsEvent):
+                hits = event.hits
+            elif isinstance(event, DeltaEvent):
+                print(event.text, end="", flush=True)
+            elif isinstance(event, ErrorEvent):
+                print(f"\nerror: {event.message}", file=sys.stderr)
+                status = 1
+            elif isinstance(event, StatsEvent):
+                print(f"\n\n({event.stats.describe()})", file=sys.stderr)
+        print(f"\nSources ({SCORE_EXPLANATION}):")
+        for hit in hits:
+            print(f"{hit.citation()} (score {hit.score:.3f})")
+    finally:
+        assistant.close()
+    return status
 
 
 def cmd_docs(args: argparse.Namespace, settings: Settings) -> int:
-    from rag.library import Library
+    from rag.assistant import Assistant
 
-    documents = Library.open(settings).store.list_documents([owner_of(args)])
+    documents = Assistant(settings).documents(owner_of(args), include_shared=False)
     for doc in documents:
         added = time.strftime("%Y-%m-%d %H:%M", time.localtime(doc.added_at))
         print(f"{doc.source}\t{doc.chunks} chunks\t{doc.pages} pages\t{added}")
@@ -143,9 +169,9 @@ def cmd_docs(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_delete(args: argparse.Namespace, settings: Settings) -> int:
-    from rag.library import Library
+    from rag.assistant import Assistant
 
-    if not Library.open(settings).delete_named(owner_of(args), args.name):
+    if not Assistant(settings).delete_named(owner_of(args), args.name):
         print(f"error: no document named {args.name!r}", file=sys.stderr)
         return 1
     print(f"deleted {args.name}")
@@ -153,13 +179,14 @@ def cmd_delete(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_eval(args: argparse.Namespace, settings: Settings) -> int:
+    from rag.assistant import Assistant
     from rag.evaluate import evaluate, read_questions
     from rag.ingest import collect_files
-    from rag.library import Library
 
     questions = read_questions(args.questions)
-    library = Library.open(settings)
-    results = library.ingestor.ingest_files(collect_files([args.corpus]), SHARED_OWNER)
+    assistant = Assistant(settings)
+    library = assistant.library
+    results = assistant.ingest(collect_files([args.corpus]), SHARED_OWNER)
     failed = [r for r in results if r.status == "failed"]
     for result in failed:
         print(result.describe(), file=sys.stderr)
@@ -188,12 +215,6 @@ def cmd_reset(args: argparse.Namespace, settings: Settings) -> int:
     drop_collection(settings)
     print(f"dropped {settings.collection}")
     return 0
-
-
-def _visible(args: argparse.Namespace) -> list[str]:
-    from rag.workspaces import visible_owners
-
-    return visible_owners(owner_of(args))
 
 
 COMMANDS = {

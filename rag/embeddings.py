@@ -1,4 +1,7 @@
-"""Texts → unit-length vectors with sentence-transformers; the model is loaded once per process.
+"""Texts → unit-length vectors with sentence-transformers.
+
+`load_embedder` loads a model; sharing it (between the library, the app and the evaluation of one
+process) is the composition root's job, so there is no module-level cache.
 
 Queries and passages are encoded differently where the model asks for it (bge's instruction);
 every row is normalised on its own so that cosine similarity and inner product agree.
@@ -71,20 +74,8 @@ def normalise_rows(vectors: np.ndarray) -> np.ndarray:
     return vectors / np.where(norms == 0, 1.0, norms)
 
 
-_lock = threading.Lock()
-_embedders: dict[tuple[str, int], Embedder] = {}
-
-
-def get_embedder(settings: Settings) -> Embedder:
-    """The process-wide embedder for these settings: loaded on first use, then shared."""
-    key = (settings.embed_model, settings.embed_batch_size)
-    with _lock:
-        if key not in _embedders:
-            _embedders[key] = _load(settings)
-        return _embedders[key]
-
-
-def _load(settings: Settings) -> Embedder:
+def load_embedder(settings: Settings) -> Embedder:
+    """The configured model; the default falls back to the packaged MiniLM when bge can't load."""
     if settings.embed_model:
         if settings.embed_model in {"minilm", "packaged"}:
             return Embedder(packaged_minilm_path(), PACKAGED_MODEL_NAME, settings.embed_batch_size)
@@ -106,12 +97,13 @@ def hub_reachable(timeout_s: float = 3.0) -> bool:
     """Whether the Hugging Face hub accepts a TCP connection within `timeout_s` (DNS included)."""
     if os.environ.get("HF_HUB_OFFLINE", "").lower() in {"1", "true", "yes", "on"}:
         return False
-    host = urlparse(os.environ.get("HF_ENDPOINT", "https://huggingface.co")).hostname or "huggingface.co"
+    endpoint = urlparse(os.environ.get("HF_ENDPOINT", "https://huggingface.co"))
+    host, port = endpoint.hostname or "huggingface.co", endpoint.port or 443
     reached: list[bool] = []
 
     def probe() -> None:
         try:
-            socket.create_connection((host, 443), timeout=timeout_s).close()
+            socket.create_connection((host, port), timeout=timeout_s).close()
             reached.append(True)
         except OSError:
             pass

@@ -1,7 +1,7 @@
-"""The document library: embedder + store + ingestor wired once from settings.
+"""The document library: embedder + store + ingestor wired from settings.
 
-CLI, web app and evaluation all open the library through `Library.open`, so there is one way to
-build the stages and one place that knows how a question becomes ranked chunks.
+The composition root (`rag.assistant.Assistant`) opens one per process; it is the one place that
+knows how a question becomes ranked chunks.
 """
 
 from __future__ import annotations
@@ -10,8 +10,7 @@ import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from rag.chunking import document_id
-from rag.embeddings import Embedder, get_embedder
+from rag.embeddings import Embedder, load_embedder
 from rag.ingest import Ingestor
 from rag.settings import Settings
 from rag.store import VectorStore
@@ -32,8 +31,9 @@ class Library:
         self.ingestor = Ingestor(settings, embedder, store)
 
     @classmethod
-    def open(cls, settings: Settings) -> Library:
-        embedder = get_embedder(settings)
+    def open(cls, settings: Settings, embedder: Embedder | None = None) -> Library:
+        """Load the embedder (unless one is shared in) and open the store it matches."""
+        embedder = embedder or load_embedder(settings)
         return cls(settings, embedder, VectorStore(settings, embedder.dim, embedder.name))
 
     def retrieve(
@@ -44,14 +44,6 @@ class Library:
         vector = self.embedder.embed_query(question)
         hits = self.store.search(vector, k or self.settings.top_k, owners, doc_ids)
         return Retrieval(hits, (time.perf_counter() - start) * 1000)
-
-    def delete_named(self, owner: str, name: str) -> bool:
-        """Delete one of `owner`'s documents by name; False if there is none."""
-        doc_id = document_id(owner, name)
-        if self.store.find_document(doc_id) is None:
-            return False
-        self.store.delete_document(doc_id)
-        return True
 
     def close(self) -> None:
         self.store.close()

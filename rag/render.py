@@ -6,9 +6,7 @@ from __future__ import annotations
 import html
 from collections.abc import Sequence
 
-from rag.types import SHARED_OWNER, DocumentInfo, Hit, IngestResult
-
-SCORE_HELP = "score = cosine similarity between question and chunk (higher is closer, 1.0 is identical)"
+from rag.types import SCORE_EXPLANATION, SHARED_OWNER, DocumentInfo, Hit, IngestResult
 
 
 def sources_html(hits: Sequence[Hit]) -> str:
@@ -17,15 +15,15 @@ def sources_html(hits: Sequence[Hit]) -> str:
         return '<div class="rag-sources-empty">No chunks retrieved yet.</div>'
     items = []
     for hit in hits:
-        page = f" · page {hit.chunk.page}" if hit.chunk.page else ""
+        location = f" · {hit.chunk.location}" if hit.chunk.location else ""
         source = html.escape(hit.chunk.source)
         items.append(
             f'<div class="rag-source" data-rank="{hit.rank}"><div class="rag-source-head">'
             f'<b>[{hit.rank}]</b> <span class="rag-score">{hit.score:.3f}</span> '
-            f'<span class="rag-name">{source}</span>{page} · chunk {hit.chunk.index}</div>'
+            f'<span class="rag-name">{source}</span>{location} · chunk {hit.chunk.index}</div>'
             f'<pre class="rag-text">{html.escape(hit.chunk.text)}</pre></div>'
         )
-    return f'<div class="rag-sources"><p class="rag-help">{SCORE_HELP}</p>{"".join(items)}</div>'
+    return f'<div class="rag-sources"><p class="rag-help">{SCORE_EXPLANATION}</p>{"".join(items)}</div>'
 
 
 def chat_markdown(text: str) -> str:

@@ -59,7 +59,10 @@ class Settings:
     chunk_overlap: int = field(default=51, metadata={"doc": "characters shared by neighbouring chunks"})
     top_k: int = field(default=5, metadata={"doc": "chunks retrieved per question"})
     llm_backend: str = field(
-        default="", metadata={"doc": "`vllm` (in-process) or `openai`; empty: `openai` if a URL is set"}
+        default="",
+        metadata={
+            "doc": "`vllm` (in-process), `openai` or `fake` (scripted); empty: `openai` if a URL is set"
+        },
     )
     llm_url: str = field(default="", metadata={"doc": "OpenAI-compatible server, e.g. `http://host:8000/v1`"})
     llm_api_key: str = field(default="", metadata={"doc": "API key for that server"})

@@ -41,14 +41,35 @@ class Chunk:
     index: int
     text: str
 
+    @property
+    def location(self) -> str:
+        """Where in its document the chunk sits ("page 3"), or "" for formats without pages."""
+        return f"page {self.page}" if self.page else ""
+
+    def label(self) -> str:
+        """The chunk's source as every view names it: "manual.pdf, page 3" or "notes.md"."""
+        return ", ".join(part for part in (self.source, self.location) if part)
+
+
+SCORE_EXPLANATION = (
+    "score = cosine similarity between question and chunk (higher is closer, 1.0 is identical)"
+)
+
 
 @dataclass(frozen=True)
 class Hit:
-    """A retrieved chunk; `score` is the cosine similarity (higher is closer), `rank` 1 is best."""
+    """A retrieved chunk; `score` is the cosine similarity (higher is closer), `rank` 1 is best.
+
+    `citation()` is the one spelling of "[rank] source, page" shared by the prompt, the Sources
+    panel, the CLI and the stats, so that the model's [n] and what the user reads agree.
+    """
 
     rank: int
     score: float
     chunk: Chunk
+
+    def citation(self) -> str:
+        return f"[{self.rank}] {self.chunk.label()}"
 
 
 @dataclass(frozen=True)
@@ -89,6 +110,13 @@ class GenerationStats:
     first_token_ms: float
     output_tokens: int
     tokens_per_s: float
+
+    def describe(self) -> str:
+        """The one-line summary shown under an answer (CLI and web app)."""
+        return (
+            f"{self.model} · retrieval {self.retrieval_ms:.0f} ms · first token {self.first_token_ms:.0f} ms"
+            f" · {self.output_tokens} tokens · {self.tokens_per_s:.1f} tokens/s"
+        )
 
 
 @dataclass(frozen=True)

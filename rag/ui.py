@@ -13,11 +13,9 @@ import sys
 
 import gradio as gr
 
-from rag.library import Library
-from rag.llm import get_llm
+from rag.assistant import Assistant
 from rag.settings import Settings
 from rag.webapp import WebApp
-from rag.workspaces import WorkspaceJanitor
 
 log = logging.getLogger(__name__)
 CSS = """
@@ -121,13 +119,11 @@ def parse_auth(spec: str) -> list[tuple[str, str]] | None:
 
 
 def create_app(settings: Settings) -> tuple[gr.Blocks, WebApp]:
-    """Open the library, start the engine loading in the background, build the UI."""
-    library = Library.open(settings)
-    llm = get_llm(settings)
-    llm.start_in_background()
-    janitor = WorkspaceJanitor(library.store, settings.workspace_ttl_hours * 3600)
-    janitor.start()
-    app = WebApp(library, llm, janitor)
+    """Build the assistant, start the engine loading in the background, build the UI."""
+    assistant = Assistant(settings)
+    assistant.llm.start_in_background()
+    assistant.janitor.start()
+    app = WebApp(assistant)
     demo = build_ui(app)
     demo.queue(max_size=settings.max_queue, default_concurrency_limit=settings.chat_concurrency)
     return demo, app
@@ -138,7 +134,7 @@ def launch(settings: Settings) -> None:
     log.info("serving on http://%s:%d", settings.host, settings.port)
     # SIGTERM (docker stop, Spaces, test fixtures) must still shut the engine process down
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
-    atexit.register(app.llm.shutdown)
+    atexit.register(app.assistant.llm.shutdown)
     demo.launch(
         server_name=settings.host,
         server_port=settings.port,

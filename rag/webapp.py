@@ -13,25 +13,20 @@ from pathlib import Path
 
 import gradio as gr
 
-from rag.chat import answer, describe_stats
-from rag.ingest import SourceFile, collect_files
-from rag.library import Library
-from rag.llm import LLM
+from rag.assistant import Assistant
+from rag.ingest import SourceFile
 from rag.render import chat_markdown, chat_text, document_choices, sources_html, upload_report
-from rag.types import SHARED_OWNER, DeltaEvent, ErrorEvent, HitsEvent, IngestResult, StatsEvent
-from rag.workspaces import WorkspaceJanitor, session_owner, user_owner, visible_owners
+from rag.types import SHARED_OWNER, DeltaEvent, ErrorEvent, HitsEvent, StatsEvent
+from rag.workspaces import session_owner, user_owner
 
 log = logging.getLogger(__name__)
-SAMPLE_DIR = Path(__file__).resolve().parent.parent / "assets" / "sample"
 ChatHistory = list[dict]
 
 
 class WebApp:
-    def __init__(self, library: Library, llm: LLM, janitor: WorkspaceJanitor) -> None:
-        self.library = library
-        self.llm = llm
-        self.janitor = janitor
-        self.settings = library.settings
+    def __init__(self, assistant: Assistant) -> None:
+        self.assistant = assistant
+        self.settings = assistant.settings
 
     # -- workspaces --------------------------------------------------------------------------
 
@@ -43,7 +38,7 @@ class WebApp:
         if not session:
             raise gr.Error("no browser session: reload the page")
         owner = session_owner(session)
-        self.janitor.touch(owner)
+        self.assistant.janitor.touch(owner)
         return owner
 
     # -- documents ---------------------------------------------------------------------------
@@ -58,36 +53,15 @@ class WebApp:
         files = [SourceFile(Path(p).name, Path(p)) for p in paths or []]
         if not files:
             return "No files received.", *self.documents(request)
-        results = self._ingest(files, owner, progress)
+        results = self.assistant.upload(files, owner, _progress(progress))
         return upload_report(results), *self.documents(request)
 
     def load_sample(self, request: gr.Request, progress: gr.Progress = gr.Progress()) -> tuple:  # noqa: B008
-        """The newcomer path: the sample docs go into the shared library while it is empty (the
-        shared library is otherwise managed with the CLI)."""
         self.owner(request)
-        if self.library.store.list_documents([SHARED_OWNER]):
+        results = self.assistant.load_sample(_progress(progress))
+        if results is None:
             return "The shared library already has documents; nothing loaded.", *self.documents(request)
-        results = self.library.ingestor.ingest_files(
-            collect_files([SAMPLE_DIR]), SHARED_OWNER, _progress(progress)
-        )
         return upload_report(results), *self.documents(request)
-
-    def _ingest(self, files: list[SourceFile], owner: str, progress: gr.Progress) -> list[IngestResult]:
-        """Files over the size limit, or a second file of the same name, fail; the rest go in."""
-        limit_mb = self.settings.max_upload_mb
-        refused: dict[int, IngestResult] = {}
-        seen: set[str] = set()
-        for i, file in enumerate(files):
-            if file.name in seen:
-                refused[i] = IngestResult(
-                    file.name, "failed", reason="another file of this upload has that name"
-                )
-            elif file.path.stat().st_size > limit_mb * 1024 * 1024:
-                refused[i] = IngestResult(file.name, "failed", reason=f"larger than the {limit_mb} MB limit")
-            seen.add(file.name)
-        accepted = [f for i, f in enumerate(files) if i not in refused]
-        ingested = iter(self.library.ingestor.ingest_files(accepted, owner, _progress(progress)))
-        return [refused[i] if i in refused else next(ingested) for i in range(len(files))]
 
     def documents(self, request: gr.Request) -> tuple:
         """The document list this session may see, and whether to offer the sample."""
@@ -110,27 +84,21 @@ class WebApp:
         return records, *_list_updates(docs)
 
     def _visible_documents(self, request: gr.Request) -> list:
-        return self.library.store.list_documents(visible_owners(self.owner(request)))
+        return self.assistant.documents(self.owner(request))
 
     def delete(self, doc_ids: list[str] | None, request: gr.Request) -> tuple:
         """Delete the selected documents of this workspace; the shared library is read-only here."""
-        owner = self.owner(request)
-        own = {d.doc_id: d for d in self.library.store.list_documents([owner])}
-        refused = [d for d in doc_ids or [] if d not in own]
-        for doc_id in doc_ids or []:
-            if doc_id in own:
-                self.library.store.delete_document(doc_id)
-        deleted = [own[d].source for d in doc_ids or [] if d in own]
-        message = f"Deleted: {', '.join(deleted)}" if deleted else "Nothing deleted."
-        if refused:
+        deletion = self.assistant.delete(self.owner(request), doc_ids or [])
+        message = f"Deleted: {', '.join(deletion.deleted)}" if deletion.deleted else "Nothing deleted."
+        if deletion.refused:
             message += (
-                f"\n{len(refused)} shared or unknown document(s) left alone (shared ones: use the CLI)."
+                f"\n{deletion.refused} shared or unknown document(s) left alone (shared ones: use the CLI)."
             )
         return message, *self.documents(request)
 
     def delete_by_name(self, name: str, request: gr.Request) -> str:
         """API: delete one of this workspace's documents by its name."""
-        if not self.library.delete_named(self.owner(request), name):
+        if not self.assistant.delete_named(self.owner(request), name):
             raise gr.Error(f"no document named {name!r} in your workspace")
         return f"Deleted: {name}"
 
@@ -149,7 +117,7 @@ class WebApp:
         history = [{"role": m["role"], "content": chat_text(flatten(m["content"]))} for m in history or []]
         if not question:
             raise gr.Error("Type a question first.")
-        owners = visible_owners(self.owner(request))
+        owner = self.owner(request)
         doc_ids = selected if only_selected and selected else None
         if only_selected and not selected:
             gr.Warning("No documents selected: searching all of them.")
@@ -157,10 +125,10 @@ class WebApp:
         shown += [{"role": "user", "content": chat_markdown(question)}, {"role": "assistant", "content": ""}]
         sources, reply = sources_html([]), ""
         yield shown, sources, "Retrieving…", ""
-        async for event in answer(question, history, self.library, self.llm, owners, doc_ids):
+        async for event in self.assistant.answer(question, owner, history, doc_ids):
             if isinstance(event, HitsEvent):
                 sources = sources_html(event.hits)
-                ready = self.llm.state.status == "ready"
+                ready = self.assistant.llm.state.status == "ready"
                 yield shown, sources, "Generating…" if ready else "Waiting for the model to load…", ""
             elif isinstance(event, DeltaEvent):
                 reply += event.text
@@ -170,13 +138,13 @@ class WebApp:
                 shown[-1]["content"] = chat_markdown(f"⚠️ The model could not answer: {event.message}")
                 yield shown, sources, "Error: see the answer", ""
             elif isinstance(event, StatsEvent):
-                yield shown, sources, describe_stats(event.stats), ""
+                yield shown, sources, event.stats.describe(), ""
 
     def engine_status(self) -> str:
-        state = self.llm.state
+        state = self.assistant.llm.state
         icon = {"ready": "🟢", "loading": "🟡", "error": "🔴"}.get(state.status, "⚪")
         detail = f": {state.detail}" if state.detail else ""
-        embed = f" · embeddings: {self.library.embedder.name}"
+        embed = f" · embeddings: {self.assistant.embed_model}"
         return f"{icon} **LLM {state.status}**{detail}{embed}"
 
 

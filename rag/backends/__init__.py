@@ -1,22 +1,26 @@
-"""LLM backends, one per file, chosen by `RAG_LLM_BACKEND`; `make_backend` is the only switch."""
+"""LLM backends, one per file, chosen by `RAG_LLM_BACKEND`; `backend_class` is the only switch."""
 
 from __future__ import annotations
 
-from rag.backends.base import Backend
+from rag.backends.base import Backend, SamplingConfig, TokenizedPrompt
 from rag.errors import EngineError
 from rag.settings import Settings
 
-__all__ = ["Backend", "make_backend"]
+__all__ = ["Backend", "SamplingConfig", "TokenizedPrompt", "backend_class"]
 
 
-def make_backend(settings: Settings) -> Backend:
-    """Build and start the configured backend (blocking: loads a model or checks a server)."""
+def backend_class(settings: Settings) -> type[Backend]:
+    """The configured backend's class (imported lazily: vLLM takes seconds to import)."""
     if settings.llm_backend == "vllm":
         from rag.backends.vllm_inproc import VllmBackend
 
-        return VllmBackend(settings)
+        return VllmBackend
     if settings.llm_backend == "openai":
         from rag.backends.openai_compat import OpenAIBackend
 
-        return OpenAIBackend(settings)
-    raise EngineError(f"unknown RAG_LLM_BACKEND {settings.llm_backend!r}; use 'vllm' or 'openai'")
+        return OpenAIBackend
+    if settings.llm_backend == "fake":
+        from rag.backends.fake import FakeBackend
+
+        return FakeBackend
+    raise EngineError(f"unknown RAG_LLM_BACKEND {settings.llm_backend!r}; use 'vllm', 'openai' or 'fake'")

@@ -1,31 +1,72 @@
-"""What every LLM backend offers: a model name, a token counter and a stream of text deltas."""
+"""What every LLM backend offers, and the policy each one owns.
+
+A backend is built (blocking: it loads a model or checks a server) by `make_backend`; before that,
+its class says which environment it needs, whether a failed start is worth retrying, and how to
+phrase a failure so the user knows which setting to change. The generic holder (`rag.llm.LLM`)
+applies that policy without knowing any backend.
+"""
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from typing import TYPE_CHECKING, Protocol
+from dataclasses import dataclass
+from typing import ClassVar, Protocol
 
+from rag.settings import Settings
 from rag.types import Usage
 
-if TYPE_CHECKING:
-    from rag.llm import SamplingConfig
+Message = dict[str, str]
+
+
+@dataclass(frozen=True)
+class SamplingConfig:
+    temperature: float
+    top_p: float
+    max_tokens: int
+    frequency_penalty: float = 0.0
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> SamplingConfig:
+        return cls(settings.temperature, settings.top_p, settings.max_tokens, settings.frequency_penalty)
+
+
+@dataclass(frozen=True)
+class TokenizedPrompt:
+    """Chat messages with their token count, tokenised once; `token_ids` is what an in-process
+    engine runs (None where the server applies the template itself)."""
+
+    messages: list[Message]
+    n_tokens: int
+    token_ids: list[int] | None = None
 
 
 class Backend(Protocol):
+    # policy, read before the backend is built
+    retry_failed_start: ClassVar[bool]  # a server may come up later; a model that failed to load won't
+
+    @classmethod
+    def prepare_environment(cls, settings: Settings) -> None:
+        """Set the process environment the backend needs before its libraries are imported."""
+
+    @classmethod
+    def describe_failure(cls, settings: Settings, exc: Exception) -> str:
+        """What went wrong at start-up, naming the setting to change."""
+
+    # the running backend
     model_name: str
 
-    def count_tokens(self, messages: list[dict[str, str]]) -> int:
-        """Tokens of the prompt these messages become, chat template included."""
+    def tokenize(self, messages: list[Message]) -> TokenizedPrompt:
+        """The prompt these messages become, chat template included."""
 
     def stream(
-        self, messages: list[dict[str, str]], sampling: SamplingConfig, usage: Usage, request_id: str
+        self, prompt: TokenizedPrompt, sampling: SamplingConfig, usage: Usage, request_id: str
     ) -> AsyncIterator[str]:
         """Text deltas; stopping the iteration early aborts the request in the engine/server."""
 
     def shutdown(self) -> None: ...
 
 
-def template_ids(tokenizer: object, messages: list[dict[str, str]]) -> list[int]:
+def template_ids(tokenizer: object, messages: list[Message]) -> list[int]:
     """Prompt token ids from the model's own chat template (applied once, generation prompt added).
 
     transformers 5 returns a BatchEncoding here where 4.x returned a list; accept both.

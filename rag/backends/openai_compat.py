@@ -11,21 +11,29 @@ import asyncio
 import logging
 import time
 from collections.abc import AsyncIterator
-from typing import TYPE_CHECKING
 
-from rag.backends.base import template_ids
+from rag.backends.base import Message, SamplingConfig, TokenizedPrompt, template_ids
 from rag.errors import EngineError
 from rag.settings import Settings
 from rag.types import Usage
-
-if TYPE_CHECKING:
-    from rag.llm import SamplingConfig
 
 log = logging.getLogger(__name__)
 CHARS_PER_TOKEN_ESTIMATE = 3.0  # errs towards more tokens, so the prompt still fits
 
 
 class OpenAIBackend:
+    retry_failed_start = True  # the server may come up after the app: try again on the next request
+
+    @classmethod
+    def prepare_environment(cls, settings: Settings) -> None:
+        """Nothing: the server owns its environment."""
+
+    @classmethod
+    def describe_failure(cls, settings: Settings, exc: Exception) -> str:
+        return (
+            f"cannot use the LLM server at {settings.llm_url} ({type(exc).__name__}: {exc}); fix RAG_LLM_URL"
+        )
+
     def __init__(self, settings: Settings) -> None:
         import openai
 
@@ -51,14 +59,15 @@ class OpenAIBackend:
         self.tokenizer = _local_tokenizer(self.model_name)
         self._clients: dict[int, openai.AsyncOpenAI] = {}
 
-    def count_tokens(self, messages: list[dict[str, str]]) -> int:
+    def tokenize(self, messages: list[Message]) -> TokenizedPrompt:
+        """Counted for the budget only: the server applies the template to the messages itself."""
         if self.tokenizer is not None:
-            return len(template_ids(self.tokenizer, messages))
+            return TokenizedPrompt(messages, len(template_ids(self.tokenizer, messages)))
         chars = sum(len(m["content"]) + 16 for m in messages)
-        return int(chars / CHARS_PER_TOKEN_ESTIMATE) + 8
+        return TokenizedPrompt(messages, int(chars / CHARS_PER_TOKEN_ESTIMATE) + 8)
 
     async def stream(
-        self, messages: list[dict[str, str]], sampling: SamplingConfig, usage: Usage, request_id: str
+        self, prompt: TokenizedPrompt, sampling: SamplingConfig, usage: Usage, request_id: str
     ) -> AsyncIterator[str]:
         import openai
 
@@ -66,7 +75,7 @@ class OpenAIBackend:
         try:
             response = await self._client().chat.completions.create(
                 model=self.model_name,
-                messages=messages,
+                messages=prompt.messages,
                 temperature=sampling.temperature,
                 top_p=sampling.top_p,
                 max_tokens=sampling.max_tokens,

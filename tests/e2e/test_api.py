@@ -19,14 +19,17 @@ def test_upload_list_chat_stream_and_delete(app_url, tmp_path):
     client = Client(app_url, verbose=False)
     note = tmp_path / "kettle.md"
     note.write_text("# Kettle\n\nThe blue kettle boils water in ninety seconds.")
+    other = tmp_path / "kettle-care.md"
+    other.write_text("# Kettle care\n\nDescale the blue kettle with vinegar once a month.")
     bad = tmp_path / "broken.pdf"
     bad.write_bytes(b"PK\x03\x04 not really a pdf")
-    report, *_ = client.predict([handle_file(str(note)), handle_file(str(bad))], api_name="/ingest")
-    assert "kettle.md: added (1 chunks)" in report
+    files = [handle_file(str(note)), handle_file(str(other)), handle_file(str(bad))]
+    report, *_ = client.predict(files, api_name="/ingest")
+    assert "kettle.md: added (1 chunks)" in report and "kettle-care.md: added (1 chunks)" in report
     assert "broken.pdf: failed: the content is a ZIP archive" in report
 
     listed, *_ = client.predict(api_name="/list_documents")
-    assert "kettle.md" in [doc["name"] for doc in listed]
+    assert {"kettle.md", "kettle-care.md"} <= {doc["name"] for doc in listed}
     kettle = next(doc["id"] for doc in listed if doc["name"] == "kettle.md")
 
     job = client.submit("How fast does the blue kettle boil?", [], [kettle], True, api_name="/chat")
@@ -37,6 +40,7 @@ def test_upload_list_chat_stream_and_delete(app_url, tmp_path):
     _, sources, stats, _ = outputs[-1]
     assert "kettle.md" in sources and "rag-score" in sources
     assert sources.count('class="rag-source"') == 1  # searched only in the selected document
+    assert "kettle-care.md" not in sources  # though the other one matches "blue kettle" too
     assert "tokens/s" in stats
 
     other = Client(app_url, verbose=False)  # a new session: another private workspace

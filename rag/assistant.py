@@ -1,0 +1,127 @@
+"""The composition root: one `Assistant` per process, built once from one `Settings`.
+
+It holds the library (embedder, store, ingestor), the LLM, the prompt budget and the sampling, all
+from the same settings, and offers the use cases the web app, the CLI and the evaluation need:
+answer, retrieve, ingest, upload (with its rules), list, delete, the sample. Callers never reach
+into the store or the ingestor, and workspace rules (who sees and may delete what) live here.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from rag.backends import SamplingConfig
+from rag.chat import Question, answer
+from rag.chunking import document_id
+from rag.embeddings import Embedder
+from rag.ingest import SourceFile, collect_files
+from rag.library import Library, Retrieval
+from rag.llm import LLM
+from rag.prompts import Message, PromptBudget
+from rag.settings import Settings
+from rag.types import SHARED_OWNER, AnswerEvent, DocumentInfo, IngestResult, Progress, no_progress
+from rag.workspaces import WorkspaceJanitor, visible_owners
+
+log = logging.getLogger(__name__)
+SAMPLE_DIR = Path(__file__).resolve().parent.parent / "assets" / "sample"
+
+
+@dataclass(frozen=True)
+class Deletion:
+    deleted: list[str]  # names of the documents removed
+    refused: int  # ids that were shared, someone else's or unknown: left alone
+
+
+class Assistant:
+    def __init__(self, settings: Settings, embedder: Embedder | None = None, llm: LLM | None = None) -> None:
+        """`embedder` and `llm` let a process share loaded models between assistants (tests)."""
+        self.settings = settings
+        self.library = Library.open(settings, embedder)
+        self.llm = llm or LLM(settings)
+        self.budget = PromptBudget.from_settings(settings)
+        self.sampling = SamplingConfig.from_settings(settings)
+        self.janitor = WorkspaceJanitor(self.library.store, settings.workspace_ttl_hours * 3600)
+
+    @property
+    def embed_model(self) -> str:
+        return self.library.embedder.name
+
+    # -- questions ---------------------------------------------------------------------------
+
+    def answer(
+        self,
+        question: str,
+        owner: str,
+        history: Sequence[Message] = (),
+        doc_ids: Sequence[str] | None = None,
+        k: int | None = None,
+    ) -> AsyncIterator[AnswerEvent]:
+        """Stream an answer from what `owner` may see (their workspace and the shared library)."""
+        request = Question(question, visible_owners(owner), list(history), doc_ids, k)
+        return answer(request, self.library, self.llm, self.budget, self.sampling)
+
+    def retrieve(
+        self, question: str, owner: str, k: int | None = None, doc_ids: Sequence[str] | None = None
+    ) -> Retrieval:
+        return self.library.retrieve(question, visible_owners(owner), k, doc_ids)
+
+    # -- documents ---------------------------------------------------------------------------
+
+    def ingest(
+        self, files: list[SourceFile], owner: str, progress: Progress = no_progress
+    ) -> list[IngestResult]:
+        """Files from a trusted caller (the CLI, the evaluation): no upload limits."""
+        return self.library.ingestor.ingest_files(files, owner, progress)
+
+    def upload(
+        self, files: list[SourceFile], owner: str, progress: Progress = no_progress
+    ) -> list[IngestResult]:
+        """Files from a visitor: one over the size limit, or a second file of the same name, fails
+        with that reason; the rest go in. Results keep the order of `files`."""
+        limit_mb = self.settings.max_upload_mb
+        refused: dict[int, IngestResult] = {}
+        seen: set[str] = set()
+        for i, file in enumerate(files):
+            if file.name in seen:
+                refused[i] = IngestResult(
+                    file.name, "failed", reason="another file of this upload has that name"
+                )
+            elif file.path.stat().st_size > limit_mb * 1024 * 1024:
+                refused[i] = IngestResult(file.name, "failed", reason=f"larger than the {limit_mb} MB limit")
+            seen.add(file.name)
+        accepted = [f for i, f in enumerate(files) if i not in refused]
+        ingested = iter(self.ingest(accepted, owner, progress))
+        return [refused[i] if i in refused else next(ingested) for i in range(len(files))]
+
+    def load_sample(self, progress: Progress = no_progress) -> list[IngestResult] | None:
+        """The newcomer path: the sample docs go into the shared library while it is empty (it is
+        otherwise managed with the CLI). None when the shared library already has documents."""
+        if self.library.store.list_documents([SHARED_OWNER]):
+            return None
+        return self.ingest(collect_files([SAMPLE_DIR]), SHARED_OWNER, progress)
+
+    def documents(self, owner: str, include_shared: bool = True) -> list[DocumentInfo]:
+        owners = visible_owners(owner) if include_shared else [owner]
+        return self.library.store.list_documents(owners)
+
+    def delete(self, owner: str, doc_ids: Sequence[str]) -> Deletion:
+        """Delete `owner`'s own documents among `doc_ids`; the shared library is read-only unless
+        `owner` is the shared library itself (the CLI)."""
+        own = {d.doc_id: d for d in self.library.store.list_documents([owner])}
+        deleted = []
+        for doc_id in dict.fromkeys(doc_ids):
+            if doc_id in own:
+                self.library.store.delete_document(doc_id)
+                deleted.append(own[doc_id].source)
+        return Deletion(deleted, sum(1 for d in set(doc_ids) if d not in own))
+
+    def delete_named(self, owner: str, name: str) -> bool:
+        """Delete one of `owner`'s documents by name; False if there is none."""
+        return bool(self.delete(owner, [document_id(owner, name)]).deleted)
+
+    def close(self) -> None:
+        self.llm.shutdown()
+        self.library.close()

@@ -1,0 +1,85 @@
+"""A scripted backend: streams a fixed or computed reply word by word, with real-looking usage.
+
+It behaves like the real ones where the app depends on it (deltas, usage, abort when the consumer
+goes away, failures mid-stream), so chat, web-handler and prompt logic can be tested in
+milliseconds. `RAG_LLM_BACKEND=fake` also runs the whole app without a model (demos, UI tests).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import time
+from collections.abc import AsyncIterator, Callable
+
+from rag.backends.base import Message, SamplingConfig, TokenizedPrompt
+from rag.settings import Settings
+from rag.types import Usage
+
+DEFAULT_REPLY = "This answer comes from the fake test backend, not a model. It cites [1]."
+TOKENS_PER_MESSAGE = 4  # what a chat template adds around each message, roughly
+Reply = str | Callable[[list[Message]], str]
+
+
+class FakeBackend:
+    retry_failed_start = True
+
+    @classmethod
+    def prepare_environment(cls, settings: Settings) -> None:
+        """Nothing to prepare."""
+
+    @classmethod
+    def describe_failure(cls, settings: Settings, exc: Exception) -> str:
+        return f"the fake backend failed ({type(exc).__name__}: {exc})"
+
+    def __init__(
+        self,
+        settings: Settings | None = None,
+        reply: Reply = DEFAULT_REPLY,
+        delay_s: float = 0.01,
+        fail_after: int | None = None,
+        error: Exception | None = None,
+    ) -> None:
+        self.model_name = "fake"
+        self.reply = reply
+        self.delay_s = delay_s
+        self.fail_after = fail_after  # raise `error` after this many deltas
+        self.error = error or RuntimeError("the engine died")
+        self.tokenize_calls = 0
+        self.prompts: list[TokenizedPrompt] = []  # every prompt streamed, for assertions
+        self.aborted: list[str] = []  # request ids whose consumer stopped before the end
+        self.finished: list[str] = []
+
+    def tokenize(self, messages: list[Message]) -> TokenizedPrompt:
+        """One token per word plus a per-message overhead: close enough to test budgets."""
+        self.tokenize_calls += 1
+        n = sum(len(m["content"].split()) + TOKENS_PER_MESSAGE for m in messages)
+        return TokenizedPrompt(messages, n)
+
+    async def stream(
+        self, prompt: TokenizedPrompt, sampling: SamplingConfig, usage: Usage, request_id: str
+    ) -> AsyncIterator[str]:
+        self.prompts.append(prompt)
+        text = self.reply(prompt.messages) if callable(self.reply) else self.reply
+        words = re.findall(r"\S+\s*", text)[: sampling.max_tokens]
+        usage.prompt_tokens = prompt.n_tokens
+        started = time.perf_counter()
+        done = False
+        try:
+            for i, word in enumerate(words):
+                if self.fail_after is not None and i >= self.fail_after:
+                    raise self.error
+                await asyncio.sleep(self.delay_s)
+                usage.output_tokens += 1
+                if usage.first_token_s is None:
+                    usage.first_token_s = time.perf_counter() - started
+                yield word
+            usage.finish_reason = "length" if len(words) == sampling.max_tokens else "stop"
+            done = True
+            self.finished.append(request_id)
+        finally:
+            if not done:
+                self.aborted.append(request_id)
+
+    def shutdown(self) -> None:
+        """Nothing to release."""

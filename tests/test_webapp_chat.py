@@ -1,0 +1,139 @@
+"""`WebApp.chat`, the web handler behind /chat, on a real store with the fake backend: what each
+step shows, history, restriction to selected documents, errors, an empty question and Stop."""
+
+from __future__ import annotations
+
+import asyncio
+import copy
+
+import gradio as gr
+import pytest
+
+from rag.backends.fake import FakeBackend
+from rag.llm import LLM
+from rag.webapp import WebApp
+
+
+class Session:
+    """Stands in for gr.Request: an anonymous browser session."""
+
+    username = None
+
+    def __init__(self, session_hash: str) -> None:
+        self.session_hash = session_hash
+
+
+ALICE = Session("session-alice")
+
+
+@pytest.fixture
+def app(assistant, tmp_path) -> WebApp:
+    web = WebApp(assistant)
+    kettles = tmp_path / "kettles.md"
+    kettles.write_text("# Kettles\n\nThe blue kettle boils a litre of water in ninety seconds.")
+    teapots = tmp_path / "teapots.md"
+    teapots.write_text("# Teapots\n\nThe red teapot keeps water hot for two hours.")
+    report, *_ = web.ingest([str(kettles), str(teapots)], ALICE, progress=lambda *a, **k: None)
+    assert report.startswith("2 of 2 file(s) in")
+    return web
+
+
+def run_chat(app: WebApp, question: str, history=None, selected=None, only_selected=False, request=ALICE):
+    async def collect():
+        # copies: the handler updates its message list in place, as Gradio sends each step at once
+        return [
+            copy.deepcopy(out) async for out in app.chat(question, history, selected, only_selected, request)
+        ]
+
+    return asyncio.run(collect())
+
+
+def ids_by_name(app: WebApp, request=ALICE) -> dict[str, str]:
+    records, *_ = app.list_documents(request)
+    return {record["name"]: record["id"] for record in records}
+
+
+def test_each_step_shows_the_question_sources_answer_and_stats(app, fake_backend):
+    outputs = run_chat(app, "How fast does the kettle boil?")
+    first, last = outputs[0], outputs[-1]
+    assert first[0][-2] == {"role": "user", "content": "How fast does the kettle boil?"}
+    assert first[2] == "Retrieving…" and first[1].count('class="rag-source"') == 0
+    assert last[0][-1]["content"] == fake_backend.reply
+    assert "kettles.md" in last[1] and last[2].startswith("fake · retrieval")
+    assert len({out[0][-1]["content"] for out in outputs}) > 3  # the answer grew step by step
+    assert all(out[3] == "" for out in outputs)  # the question box is cleared
+
+
+def test_history_from_the_chatbot_reaches_the_model_and_stays_on_screen(app, fake_backend):
+    history = [
+        {"role": "user", "content": [{"type": "text", "text": "Which kettle is blue?"}]},
+        {"role": "assistant", "content": [{"type": "text", "text": "The blue kettle &lt;b> [1]."}]},
+    ]
+    outputs = run_chat(app, "And how fast is it?", history)
+    sent = fake_backend.prompts[0].messages
+    assert [m["role"] for m in sent] == ["system", "user", "assistant", "user"]
+    assert sent[1]["content"] == "Which kettle is blue?"
+    assert sent[2]["content"] == "The blue kettle <b> [1]."  # shown escaped, sent as it was written
+    shown = outputs[-1][0]
+    assert [m["role"] for m in shown] == ["user", "assistant", "user", "assistant"]
+    assert shown[1]["content"] == "The blue kettle &lt;b> [1]."
+
+
+def test_only_the_selected_document_is_searched_when_asked(app):
+    ids = ids_by_name(app)
+    assert set(ids) == {"kettles.md", "teapots.md"}
+    restricted = run_chat(app, "How fast does the kettle boil?", None, [ids["teapots.md"]], True)
+    sources = restricted[-1][1]
+    assert "teapots.md" in sources and "kettles.md" not in sources
+    unrestricted = run_chat(app, "How fast does the kettle boil?", None, [ids["teapots.md"]], False)
+    assert "teapots.md" in unrestricted[-1][1] and "kettles.md" in unrestricted[-1][1]
+
+
+def test_another_session_can_neither_list_nor_search_these_documents(app):
+    bob = Session("session-bob")
+    assert ids_by_name(app, bob) == {}
+    outputs = run_chat(app, "How fast does the kettle boil?", request=bob)
+    assert "kettles.md" not in outputs[-1][1] and "No chunks retrieved" in outputs[-1][1]
+
+
+def test_engine_error_mid_stream_ends_in_a_readable_message(app, fake_backend):
+    fake_backend.fail_after = 2
+    outputs = run_chat(app, "How fast does the kettle boil?")
+    answer, sources, stats, _ = outputs[-1]
+    assert answer[-1]["content"].startswith("⚠️ The model could not answer: generation failed")
+    assert "the engine died" in answer[-1]["content"]
+    assert "kettles.md" in sources and stats == "Error: see the answer"
+
+
+def test_empty_question_is_refused_with_a_message(app, fake_backend):
+    with pytest.raises(gr.Error, match="Type a question first"):
+        run_chat(app, "   ")
+    with pytest.raises(gr.Error):
+        run_chat(app, [{"type": "text", "text": ""}])
+    assert fake_backend.prompts == []
+
+
+def test_stop_aborts_the_request_and_nothing_arrives_after_it(app):
+    slow = FakeBackend(delay_s=0.05)
+    app.assistant.llm = LLM(app.assistant.settings, slow)
+    seen: list[tuple] = []
+
+    async def ask_then_stop():
+        async def consume():
+            async for out in app.chat("How fast does the kettle boil?", None, None, False, ALICE):
+                seen.append(copy.deepcopy(out))
+
+        task = asyncio.create_task(consume())  # Gradio runs each event as a task; Stop cancels it
+        while not any(out[2] == "Generating…" and out[0][-1]["content"] for out in seen):
+            await asyncio.sleep(0.01)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        count = len(seen)
+        await asyncio.sleep(0.3)
+        return count
+
+    count_at_stop = asyncio.run(ask_then_stop())
+    assert len(slow.aborted) == 1 and slow.finished == []
+    assert len(seen) == count_at_stop
+    assert seen[-1][0][-1]["content"] != slow.reply  # the answer never completed
