@@ -69,7 +69,8 @@ class Embedder:
 
 
 def normalise_rows(vectors: np.ndarray) -> np.ndarray:
-    """Each row to unit length (the seed divided by the norm of the whole matrix)."""
+    """Each row to unit length on its own (dividing by the norm of the whole matrix would make
+    scores depend on what else is in the batch)."""
     norms = np.linalg.norm(vectors, axis=1, keepdims=True)
     return vectors / np.where(norms == 0, 1.0, norms)
 
