@@ -77,3 +77,12 @@ def engine_llm(loop):
     llm.start()
     yield llm
     llm.shutdown()
+
+
+@pytest.fixture(scope="session")
+def vllm_server_url():
+    """One real vLLM OpenAI-compatible server for the whole run (it takes ~30 s to start)."""
+    from tests.engine_support import vllm_server
+
+    with vllm_server() as url:
+        yield url

@@ -11,7 +11,7 @@ from rag.errors import EngineError
 from rag.llm import LLM
 from rag.settings import Settings
 from rag.types import Usage
-from tests.engine_support import free_port, require_model, vllm_server
+from tests.engine_support import free_port, require_model
 
 pytestmark = pytest.mark.engine
 QUESTION = [{"role": "user", "content": "Name three colours of the rainbow."}]
@@ -93,24 +93,23 @@ def test_unreachable_server_names_url_and_setting():
     assert url in str(info.value) and "RAG_LLM_URL" in str(info.value)
 
 
-def test_openai_backend_streams_from_a_real_vllm_server():
-    with vllm_server() as url:
-        llm = LLM(Settings.from_env({}, llm_url=url))
-        llm.start()
-        assert llm.model_name == require_model()
-        deltas, usage = asyncio.run(collect(llm, 16))
-        assert len(deltas) >= 2 and usage.output_tokens == 16 and usage.prompt_tokens > 10
+def test_openai_backend_streams_from_a_real_vllm_server(vllm_server_url):
+    llm = LLM(Settings.from_env({}, llm_url=vllm_server_url))
+    llm.start()
+    assert llm.model_name == require_model()
+    deltas, usage = asyncio.run(collect(llm, 16))
+    assert len(deltas) >= 2 and usage.output_tokens == 16 and usage.prompt_tokens > 10
 
-        async def abandon():
-            usage = Usage()
-            stream = llm.stream(llm.start().tokenize(QUESTION), SamplingConfig(0.0, 1.0, 400), usage)
-            async for _ in stream:
-                break
-            await stream.aclose()
-            return (await collect(llm, 4))[1]
+    async def abandon():
+        usage = Usage()
+        stream = llm.stream(llm.start().tokenize(QUESTION), SamplingConfig(0.0, 1.0, 400), usage)
+        async for _ in stream:
+            break
+        await stream.aclose()
+        return (await collect(llm, 4))[1]
 
-        assert asyncio.run(abandon()).output_tokens == 4
-        assert llm.start().tokenize(QUESTION).n_tokens > 5
+    assert asyncio.run(abandon()).output_tokens == 4
+    assert llm.start().tokenize(QUESTION).n_tokens > 5
 
 
 def test_loading_state_reports_download_progress(tmp_path, monkeypatch):

@@ -120,9 +120,13 @@ def test_upload_refuses_oversized_and_duplicate_names_but_ingests_the_rest(assis
     assert [d["name"] for d in app.list_documents(LoggedIn())[0]] == ["a.md"]
 
 
-def test_sample_loads_only_into_an_empty_shared_library(assistant):
+def test_sample_loads_only_into_an_empty_shared_library(assistant, tmp_path, monkeypatch):
     from rag.webapp import WebApp
 
+    sample = tmp_path / "sample" / "reference"  # a small stand-in: the real one takes 15 s to embed
+    sample.mkdir(parents=True)
+    (sample / "index.md").write_text("# Index\n\nHNSW is a graph index.")
+    monkeypatch.setattr("rag.assistant.SAMPLE_DIR", sample.parent)
     app = WebApp(assistant)
     first, *_ = app.load_sample(LoggedIn(), progress=lambda *a, **k: None)
     assert "reference/index.md: added" in first

@@ -13,7 +13,9 @@ def test_login_workspace_survives_new_sessions_and_stays_private(tmp_path):
     from gradio_client import Client, handle_file
 
     ARTIFACTS.mkdir(exist_ok=True)
-    process, url = start_app(tmp_path / "data", ARTIFACTS / "app-login.log", RAG_AUTH="ann:pw-a,bob:pw-b")
+    process, url = start_app(  # logins need no model: the fake backend keeps the engine's load off
+        tmp_path / "data", ARTIFACTS / "app-login.log", RAG_AUTH="ann:pw-a,bob:pw-b", RAG_LLM_BACKEND="fake"
+    )
     try:
         note = tmp_path / "ann-notes.md"
         note.write_text("# Ann\n\nAnn keeps the spare key under the blue flowerpot.")
