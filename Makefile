@@ -27,10 +27,16 @@ models/.ready-cpu: .venv/.installed-cpu scripts/prepare_models.py
 models/.ready-gpu:
 	mkdir -p models && touch $@
 
-# Debian's Chromium for the browser tests (Playwright's own browser download can't work offline).
-browser:
-	@command -v chromium >/dev/null 2>&1 || (apt-get install -y -q chromium chromium-driver \
-		|| (apt-get update -q && apt-get install -y -q chromium chromium-driver)) >/dev/null
+# Chromium for the browser tests: one already installed, else Playwright's own build (where it can
+# download), else Debian's package (as root); otherwise say what to install.
+browser: setup
+	@command -v chromium >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>&1 || \
+	timeout 600 $(PY) -m playwright install chromium >/dev/null 2>&1 || \
+	( [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1 && \
+	  (apt-get install -y -q chromium >/dev/null 2>&1 || \
+	   (apt-get update -q >/dev/null && apt-get install -y -q chromium >/dev/null)) ) || \
+	( echo "The browser tests need Chromium. Install Debian's package (sudo apt-get install chromium)," \
+	  "or let Playwright fetch its own (.venv/bin/python -m playwright install chromium)." >&2; exit 1 )
 
 run: setup
 	$(PY) app.py
@@ -46,9 +52,11 @@ lint: setup
 format:
 	$(PY) -m ruff format . && $(PY) -m ruff check --fix .
 
+CORPUS ?= ../shared/corpus/milvus-docs-2.4
+QUESTIONS ?= ../shared/eval/milvus_docs_dev.jsonl
+
 eval: setup
-	HF_HUB_OFFLINE=1 $(PY) -m rag eval ../shared/eval/milvus_docs_dev.jsonl \
-		--corpus ../shared/corpus/milvus-docs-2.4 -k 5 --json
+	HF_HUB_OFFLINE=1 $(PY) -m rag eval $(QUESTIONS) --corpus $(CORPUS) -k 5 --json
 
 clean:
 	rm -rf .venv models data

@@ -16,6 +16,7 @@ from pathlib import Path
 from rag.backends import SamplingConfig
 from rag.chat import Question, answer
 from rag.chunking import document_id
+from rag.conversations import Conversation, ConversationStore, ConversationSummary, Turn
 from rag.embeddings import Embedder
 from rag.ingest import SourceFile, collect_files
 from rag.library import Library, Retrieval
@@ -43,7 +44,10 @@ class Assistant:
         self.llm = llm or LLM(settings)
         self.budget = PromptBudget.from_settings(settings)
         self.sampling = SamplingConfig.from_settings(settings)
-        self.janitor = WorkspaceJanitor(self.library.store, settings.workspace_ttl_hours * 3600)
+        self.conversations = ConversationStore(Path(settings.data_dir) / "conversations.db")
+        self.janitor = WorkspaceJanitor(
+            self.library.store, self.conversations, settings.workspace_ttl_hours * 3600
+        )
 
     @property
     def embed_model(self) -> str:
@@ -121,6 +125,27 @@ class Assistant:
     def delete_named(self, owner: str, name: str) -> bool:
         """Delete one of `owner`'s documents by name; False if there is none."""
         return bool(self.delete(owner, [document_id(owner, name)]).deleted)
+
+    # -- conversations and workspaces --------------------------------------------------------
+
+    def save_turn(self, owner: str, conversation_id: str | None, turn: Turn) -> str:
+        """Keep a finished answer; returns the conversation's id (a new one for a new chat)."""
+        return self.conversations.append(owner, conversation_id, turn)
+
+    def conversation_list(self, owner: str) -> list[ConversationSummary]:
+        return self.conversations.list(owner)
+
+    def conversation(self, owner: str, conversation_id: str) -> Conversation | None:
+        return self.conversations.load(owner, conversation_id) if conversation_id else None
+
+    def delete_conversation(self, owner: str, conversation_id: str) -> bool:
+        return self.conversations.delete(owner, conversation_id)
+
+    def delete_workspace(self, owner: str) -> None:
+        """Everything of one workspace: documents, chunks, conversations. Never the shared library."""
+        if owner == SHARED_OWNER:
+            raise ValueError("the shared library is not a workspace")
+        self.janitor.delete_workspace(owner)
 
     def close(self) -> None:
         self.llm.shutdown()

@@ -40,7 +40,7 @@ class LLM:
         """`backend` injects a ready one (tests: the fake backend); else it is built on start."""
         self.settings = settings
         self._backend: Backend | None = backend
-        self._state = EngineState("ready", backend.model_name) if backend else EngineState("idle")
+        self._state = EngineState("ready", self.model_name) if backend else EngineState("idle")
         self._lock = threading.Lock()
         self._loading_since = 0.0
 
@@ -56,7 +56,10 @@ class LLM:
 
     @property
     def model_name(self) -> str:
-        return self._backend.model_name if self._backend else self.settings.llm_model or self.settings.llm_url
+        """The model's public name: a hub id as it is, a local folder by its own name (a path on
+        this machine is nobody else's business)."""
+        name = self._backend.model_name if self._backend else self.settings.llm_model or "LLM server"
+        return public_model_name(name)
 
     def start(self) -> Backend:
         """Build the backend once (blocking); later callers wait for the first and share it.
@@ -74,9 +77,7 @@ class LLM:
                 raise
             if self._state.status == "error" and not kind.retry_failed_start:
                 raise EngineError(self._state.detail)
-            self._state = EngineState(
-                "loading", f"loading {self.settings.llm_model or self.settings.llm_url}"
-            )
+            self._state = EngineState("loading", f"loading {self.model_name}")
             started = self._loading_since = time.perf_counter()
             try:
                 kind.prepare_environment(self.settings)
@@ -89,7 +90,7 @@ class LLM:
                 raise EngineError(self._state.detail) from exc
             self._backend = backend
             self._state = EngineState(
-                "ready", f"{backend.model_name} ({time.perf_counter() - started:.0f} s to start)"
+                "ready", f"{self.model_name} ({time.perf_counter() - started:.0f} s to start)"
             )
             log.info("LLM ready: %s", self._state.detail)
             return backend
@@ -133,6 +134,11 @@ class LLM:
                 self._state = EngineState("idle")
         finally:
             self._lock.release()
+
+
+def public_model_name(model: str) -> str:
+    path = Path(model)
+    return path.name if model.startswith(("/", ".", "~")) or path.exists() else model
 
 
 def download_progress(model: str) -> str:

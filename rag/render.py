@@ -6,13 +6,16 @@ from __future__ import annotations
 import html
 from collections.abc import Sequence
 
+from rag.conversations import ConversationSummary
 from rag.types import SCORE_EXPLANATION, SHARED_OWNER, DocumentInfo, Hit, IngestResult
 
 
-def sources_html(hits: Sequence[Hit]) -> str:
-    """The retrieved-chunks panel: rank, score, source, page and the chunk text, as inert text."""
+def sources_html(hits: Sequence[Hit], query: str = "") -> str:
+    """The retrieved-chunks panel: what was searched, then rank, score, source, page and the chunk
+    text of each hit, as inert text."""
+    searched = f'<p class="rag-query">Searched for: {html.escape(query)}</p>' if query else ""
     if not hits:
-        return '<div class="rag-sources-empty">No chunks retrieved yet.</div>'
+        return f'{searched}<div class="rag-sources-empty">No chunks retrieved yet.</div>'
     items = []
     for hit in hits:
         location = f" · {hit.chunk.location}" if hit.chunk.location else ""
@@ -23,7 +26,8 @@ def sources_html(hits: Sequence[Hit]) -> str:
             f'<span class="rag-name">{source}</span>{location} · chunk {hit.chunk.index}</div>'
             f'<pre class="rag-text">{html.escape(hit.chunk.text)}</pre></div>'
         )
-    return f'<div class="rag-sources"><p class="rag-help">{SCORE_EXPLANATION}</p>{"".join(items)}</div>'
+    help_line = f'<p class="rag-help">{SCORE_EXPLANATION}</p>'
+    return f'<div class="rag-sources">{searched}{help_line}{"".join(items)}</div>'
 
 
 def chat_markdown(text: str) -> str:
@@ -44,6 +48,12 @@ def upload_report(results: Sequence[IngestResult]) -> str:
         f", {failed} failed" if failed else ""
     )
     return "\n".join([summary, *lines])
+
+
+def conversation_choices(summaries: Sequence[ConversationSummary]) -> list[tuple[str, str]]:
+    """(first question, id) pairs for the conversation list, the most recent first. Gradio shows
+    choice labels as text, so a question with markup stays inert."""
+    return [(summary.title, summary.id) for summary in summaries]
 
 
 def document_choices(documents: Sequence[DocumentInfo]) -> list[tuple[str, str]]:

@@ -79,9 +79,16 @@ class Settings:
         metadata={"doc": "penalises tokens the answer already repeated (stops small models looping)"},
     )
     history_tokens: int = field(default=1024, metadata={"doc": "token budget for earlier turns"})
-    host: str = field(default="127.0.0.1", metadata={"doc": "web server address (`0.0.0.0` in Docker)"})
-    port: int = field(default=7860, metadata={"doc": "web server port"})
+    host: str = field(
+        default="127.0.0.1",
+        metadata={"doc": "web server address (`0.0.0.0` in Docker); unset: `GRADIO_SERVER_NAME` if set"},
+    )
+    port: int = field(default=7860, metadata={"doc": "web server port; unset: `GRADIO_SERVER_PORT` if set"})
     auth: str = field(default="", metadata={"doc": "`user:pass,user2:pass2` turns on login"})
+    require_login: bool = field(
+        default=False,
+        metadata={"doc": "`true`: no anonymous workspaces; visitors sign in (Hugging Face or `RAG_AUTH`)"},
+    )
     max_upload_mb: int = field(default=50, metadata={"doc": "largest accepted upload, in MB"})
     workspace_ttl_hours: float = field(
         default=24.0, metadata={"doc": "anonymous workspaces are deleted after this idle time"}
@@ -96,12 +103,12 @@ class Settings:
         env = os.environ if environ is None else environ
         values: dict[str, object] = {}
         for f in fields(cls):
-            raw = env.get(env_name(f.name))
+            raw = env.get(env_name(f.name)) or env.get(GRADIO_FALLBACKS.get(f.name, ""))
             if raw is None or raw == "":
                 continue
             kind = type(f.default)
             try:
-                values[f.name] = kind(raw)
+                values[f.name] = _parse_bool(raw) if kind is bool else kind(raw)
             except ValueError as exc:
                 raise ValueError(f"{env_name(f.name)}={raw!r} is not a valid {kind.__name__}") from exc
         values.update(overrides)
@@ -132,3 +139,16 @@ class Settings:
 
 def env_name(field_name: str) -> str:
     return f"RAG_{field_name.upper()}"
+
+
+# Gradio's own variables, which hosting platforms set, count where ours are unset (ours win)
+GRADIO_FALLBACKS = {"host": "GRADIO_SERVER_NAME", "port": "GRADIO_SERVER_PORT"}
+
+
+def _parse_bool(raw: str) -> bool:
+    value = raw.strip().lower()
+    if value in {"1", "true", "yes", "on"}:
+        return True
+    if value in {"0", "false", "no", "off"}:
+        return False
+    raise ValueError(raw)

@@ -45,6 +45,8 @@ class VectorStore:
             self.client.load_collection(self.collection)
         else:
             self._create(embed_model)
+        self.activity_collection = f"{self.collection}_activity"
+        self._open_activity()
 
     # -- documents -------------------------------------------------------------------------
 
@@ -170,6 +172,57 @@ class VectorStore:
             raise StoreError(f"search failed in {self.collection}: {exc}") from exc
         return [_hit(rank, result) for rank, result in enumerate(results[0], start=1)]
 
+    # -- workspace activity ------------------------------------------------------------------
+    # When each workspace was last used, beside the chunks, so that every app process (replicas on
+    # one Milvus server) sees the same times and none deletes a workspace another one serves.
+
+    def record_activity(self, last_used: dict[str, int]) -> None:
+        """Owner → unix seconds of its last use; newer times replace older ones."""
+        if not last_used:
+            return
+        known = self.activity(owners=list(last_used))
+        rows = [
+            {"owner": owner, "last_used": max(at, known.get(owner, 0)), "unused": [0.0, 0.0]}
+            for owner, at in last_used.items()
+        ]
+        self.client.upsert(self.activity_collection, rows)
+
+    def activity(self, prefix: str = "", owners: Sequence[str] | None = None) -> dict[str, int]:
+        """Owner → last use, for owners whose id starts with `prefix` (or the given owners)."""
+        flt = _in("owner", owners) if owners is not None else f'owner like "{_escape(prefix)}%"'
+        rows = self._query_all(self.activity_collection, flt, ["owner", "last_used"])
+        return {row["owner"]: row["last_used"] for row in rows}
+
+    def delete_activity(self, owner: str) -> None:
+        self.client.delete(self.activity_collection, filter=_eq("owner", owner))
+
+    def _open_activity(self) -> None:
+        if self.client.has_collection(self.activity_collection):
+            self.client.load_collection(self.activity_collection)
+            return
+        schema = MilvusClient.create_schema(auto_id=False, description="workspace last use")
+        schema.add_field("owner", DataType.VARCHAR, is_primary=True, max_length=256)
+        schema.add_field("last_used", DataType.INT64)
+        schema.add_field("unused", DataType.FLOAT_VECTOR, dim=2)  # Milvus needs one vector field
+        index = MilvusClient.prepare_index_params()
+        index.add_index(
+            "unused", index_type="FLAT" if self.index_type == "FLAT" else "AUTOINDEX", metric_type="L2"
+        )
+        self.client.create_collection(
+            self.activity_collection, schema=schema, index_params=index, consistency_level="Strong"
+        )
+
+    def _query_all(self, collection: str, flt: str, fields: list[str]) -> list[dict]:
+        """Every matching row, page by page: a plain query stops at 16,384."""
+        iterator = self.client.query_iterator(collection, batch_size=4096, filter=flt, output_fields=fields)
+        rows: list[dict] = []
+        try:
+            while batch := iterator.next():
+                rows.extend(batch)
+        finally:
+            iterator.close()
+        return rows
+
     def close(self) -> None:
         self.client.close()
 
@@ -282,7 +335,8 @@ def drop_collection(settings: Settings) -> None:
     """Remove the collection with every document in it (`python -m rag reset`)."""
     client = _connect(settings)
     try:
-        if client.has_collection(settings.collection):
-            client.drop_collection(settings.collection)
+        for name in (settings.collection, f"{settings.collection}_activity"):
+            if client.has_collection(name):
+                client.drop_collection(name)
     finally:
         client.close()

@@ -8,8 +8,11 @@ from __future__ import annotations
 
 import atexit
 import logging
+import os
+import secrets
 import signal
 import sys
+from pathlib import Path
 
 import gradio as gr
 
@@ -19,25 +22,55 @@ from rag.webapp import WebApp
 
 log = logging.getLogger(__name__)
 CSS = """
-.rag-sources { max-height: 70vh; overflow-y: auto; }
+.rag-sources { max-height: 60vh; overflow-y: auto; }
 .rag-source { border: 1px solid var(--border-color-primary); border-radius: 6px;
   padding: 6px 8px; margin: 6px 0; }
 .rag-text { white-space: pre-wrap; font-size: 0.85em; margin: 4px 0 0; max-height: 14em; overflow-y: auto; }
-.rag-help { font-size: 0.8em; opacity: 0.8; }
+.rag-help, .rag-query { font-size: 0.8em; opacity: 0.8; }
 """
 INTRO = (
     "# RAG chat\nDrop PDF, HTML, Markdown or text files on the right, then ask. Answers cite the "
-    "retrieved chunks as [1], [2]… — the numbers of the **Sources** panel. Your uploads are private "
-    "to this browser session; the shared library is visible to everyone."
+    "retrieved chunks as [1], [2]… — the numbers under **Sources**. Your documents and conversations "
+    "stay in this browser's private workspace (or your account's, once signed in); the shared library "
+    "is visible to everyone."
 )
 
 
-def build_ui(app: WebApp) -> gr.Blocks:
+def build_ui(app: WebApp, browser_secret: str) -> gr.Blocks:
     settings = app.settings
-    with gr.Blocks(title="RAG chat") as demo:
-        gr.Markdown(INTRO)
-        status = gr.Markdown(app.engine_status(), elem_id="engine-status")
+    # uploaded temp files: checked every 30 min, removed once an hour old (ingest has used them)
+    with gr.Blocks(title="RAG chat", delete_cache=(1800, 3600)) as demo:
+        # the workspace key and the open conversation: kept in this browser (encrypted with a
+        # secret of this deployment), copied into the session's state on load
+        stored_key = gr.BrowserState("", storage_key="rag-workspace", secret=browser_secret)
+        stored_conversation = gr.BrowserState("", storage_key="rag-conversation", secret=browser_secret)
+        workspace = gr.State("")
+        conversation = gr.State("")
         with gr.Row():
+            gr.Markdown(INTRO)
+            if hf_oauth_enabled():
+                gr.LoginButton(elem_id="hf-login", scale=0, min_width=200)
+        status = gr.Markdown(app.engine_status, elem_id="engine-status")  # computed on each page load
+        with gr.Row():
+            with gr.Column(scale=1, min_width=200):
+                new_chat = gr.Button("New chat", elem_id="new-chat", size="sm")
+                conversations = gr.Radio(label="Conversations", choices=[], elem_id="conversations")
+                delete_chat = gr.Button("Delete this chat", elem_id="delete-chat", size="sm")
+                with gr.Accordion("Workspace", open=False):
+                    new_space = gr.Button("New workspace", elem_id="new-workspace", size="sm")
+                    delete_space = gr.Button(
+                        "Delete this workspace and everything in it",
+                        variant="stop",
+                        elem_id="delete-workspace",
+                        size="sm",
+                    )
+                    confirm_delete = gr.Button(
+                        "Yes: delete all its documents and conversations",
+                        variant="stop",
+                        visible=False,
+                        elem_id="confirm-delete-workspace",
+                        size="sm",
+                    )
             with gr.Column(scale=3):
                 chatbot = gr.Chatbot(elem_id="chatbot", height=520, label="Chat")
                 question = gr.Textbox(
@@ -50,59 +83,119 @@ def build_ui(app: WebApp) -> gr.Blocks:
                 with gr.Row():
                     send = gr.Button("Send", variant="primary", elem_id="send")
                     stop = gr.Button("Stop", variant="stop", elem_id="stop")
-                    clear = gr.Button("Clear chat", elem_id="clear")
                 stats = gr.Markdown("", elem_id="stats")
             with gr.Column(scale=2):
-                with gr.Tab("Sources"):
-                    sources = gr.HTML("", elem_id="sources")
-                with gr.Tab("Documents", elem_id="documents-tab"):
-                    upload = gr.File(
-                        label=f"Drop files: PDF, HTML, Markdown, text (≤ {settings.max_upload_mb} MB each)",
-                        file_count="multiple",
-                        type="filepath",
-                        elem_id="upload",
-                    )
-                    upload_status = gr.Textbox(
-                        label="Upload results", lines=6, interactive=False, elem_id="upload-status"
-                    )
-                    sample = gr.Button(
-                        "Load sample documents (Milvus docs)", visible=False, elem_id="load-sample"
-                    )
+                upload = gr.File(
+                    label=f"Drop files: PDF, HTML, Markdown, text (≤ {settings.max_upload_mb} MB each)",
+                    file_count="multiple",
+                    type="filepath",
+                    height=150,
+                    elem_id="upload",
+                )
+                upload_status = gr.Textbox(
+                    label="Upload results", lines=2, max_lines=8, interactive=False, elem_id="upload-status"
+                )
+                sample = gr.Button(
+                    "Load sample documents (Milvus docs)", visible=False, elem_id="load-sample"
+                )
+                gr.Markdown("**Sources**")
+                sources = gr.HTML("", elem_id="sources")
+                with gr.Accordion("Documents", open=True, elem_id="documents"):
                     docs = gr.CheckboxGroup(label="Documents you can search", choices=[], elem_id="doc-list")
                     only_selected = gr.Checkbox(
                         label="Search only in the selected documents", elem_id="only-selected"
                     )
-                    delete = gr.Button("Delete selected", elem_id="delete")
+                    delete = gr.Button("Delete selected", elem_id="delete", size="sm")
 
+        private = {"api_visibility": "private"}
+        doc_outputs = [docs, sample]
+        chat_view = [chatbot, sources, stats]
+        identity = [workspace]
         ingest_limits = {"concurrency_limit": settings.ingest_concurrency, "concurrency_id": "ingest"}
         upload.upload(
-            app.ingest, [upload], [upload_status, docs, sample], api_name="ingest", **ingest_limits
-        ).then(lambda: None, None, upload, api_visibility="private")
+            app.ingest, [upload, *identity], [upload_status, *doc_outputs], api_name="ingest", **ingest_limits
+        ).then(lambda: None, None, upload, **private)
         sample.click(
-            app.load_sample, None, [upload_status, docs, sample], api_name="load_sample", **ingest_limits
+            app.load_sample, identity, [upload_status, *doc_outputs], api_name="load_sample", **ingest_limits
         )
-        delete.click(app.delete, [docs], [upload_status, docs, sample], api_name="delete_selected")
+        delete.click(app.delete, [docs, *identity], [upload_status, *doc_outputs], api_name="delete_selected")
 
-        chat_inputs = [question, chatbot, docs, only_selected]
-        chat_outputs = [chatbot, sources, stats, question]
+        chat_inputs = [question, chatbot, docs, only_selected, workspace, conversation]
+        chat_outputs = [chatbot, sources, stats, question, conversation]
         chat_limits = {"concurrency_limit": settings.chat_concurrency, "concurrency_id": "chat"}
+        remember = (
+            app.refresh_conversations,
+            [conversation, workspace],
+            [stored_conversation, conversations],
+        )
         submit = question.submit(app.chat, chat_inputs, chat_outputs, api_name="chat", **chat_limits)
-        click = send.click(app.chat, chat_inputs, chat_outputs, api_visibility="private", **chat_limits)
+        submit.then(*remember, **private)
+        click = send.click(app.chat, chat_inputs, chat_outputs, **private, **chat_limits)
+        click.then(*remember, **private)
         stop.click(None, None, None, cancels=[submit, click])
-        clear.click(lambda: ([], "", ""), None, [chatbot, sources, stats], api_visibility="private")
+
+        conversation_outputs = [conversation, stored_conversation, *chat_view]
+        new_chat.click(
+            lambda: ("", "", [], "", "", gr.update(value=None)),
+            None,
+            [*conversation_outputs, conversations],
+            **private,
+        )
+        conversations.input(
+            app.open_conversation, [conversations, workspace], conversation_outputs, **private
+        )
+        delete_chat.click(
+            app.delete_conversation,
+            [conversation, workspace],
+            [*conversation_outputs, conversations],
+            **private,
+        )
+
+        everything = [
+            workspace,
+            stored_key,
+            conversation,
+            stored_conversation,
+            *chat_view,
+            conversations,
+            *doc_outputs,
+        ]
+        new_space.click(app.new_workspace, identity, everything, **private)
+        delete_space.click(lambda: gr.update(visible=True), None, confirm_delete, **private)
+        confirm_delete.click(app.delete_workspace, identity, everything, **private).then(
+            lambda: gr.update(visible=False), None, confirm_delete, **private
+        )
 
         gr.Button(visible=False).click(
-            app.list_documents, None, [gr.JSON(visible=False), docs, sample], api_name="list_documents"
+            app.list_documents, identity, [gr.JSON(visible=False), *doc_outputs], api_name="list_documents"
         )
         delete_name = gr.Textbox(visible=False)
         gr.Button(visible=False).click(
-            app.delete_by_name, [delete_name], gr.Textbox(visible=False), api_name="delete"
+            app.delete_by_name, [delete_name, *identity], gr.Textbox(visible=False), api_name="delete"
         )
 
-        demo.load(app.documents, None, [docs, sample], api_visibility="private")
+        demo.load(app.restore, [stored_key, stored_conversation], everything, **private)
         timer = gr.Timer(2.0)
-        timer.tick(app.engine_status, None, status, api_visibility="private", queue=False)
+        timer.tick(app.engine_status, None, status, queue=False, **private)
     return demo
+
+
+def hf_oauth_enabled() -> bool:
+    """ "Sign in with Hugging Face" exists on a Space whose front matter says `hf_oauth: true` (the
+    Space then sets OAUTH_CLIENT_ID). Elsewhere Gradio would mock it with the hub account of the
+    machine, which needs the network at start-up, so the button is left out."""
+    return bool(os.environ.get("SPACE_ID") and os.environ.get("OAUTH_CLIENT_ID"))
+
+
+def browser_secret(data_dir: str) -> str:
+    """The key that encrypts workspace keys in browsers: kept in the data dir, so keys saved in
+    browsers stay readable after a restart (Gradio's default is a new secret per start)."""
+    path = Path(data_dir) / "browser-state.secret"
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(secrets.token_hex(16))
+        path.chmod(0o600)
+    return path.read_text().strip()
 
 
 def parse_auth(spec: str) -> list[tuple[str, str]] | None:
@@ -124,7 +217,7 @@ def create_app(settings: Settings) -> tuple[gr.Blocks, WebApp]:
     assistant.llm.start_in_background()
     assistant.janitor.start()
     app = WebApp(assistant)
-    demo = build_ui(app)
+    demo = build_ui(app, browser_secret(settings.data_dir))
     demo.queue(max_size=settings.max_queue, default_concurrency_limit=settings.chat_concurrency)
     return demo, app
 

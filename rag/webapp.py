@@ -1,8 +1,9 @@
-"""What the web app's events do, without Gradio layout: each method takes plain values plus the
-request (for the workspace) and returns what the components show.
+"""What the web app's events do, without Gradio layout: each method takes plain values plus who is
+asking (the browser's workspace key, the request, a Hugging Face profile) and returns what the
+components show.
 
-Only this module and `ui.py` know Gradio. Errors from the stages become per-file lines,
-assistant messages or `gr.Error`s here.
+Only this module, `webapp_chat.py` and `ui.py` know Gradio. Errors from the stages become
+per-file lines, assistant messages or `gr.Error`s here.
 """
 
 from __future__ import annotations
@@ -14,13 +15,16 @@ from pathlib import Path
 import gradio as gr
 
 from rag.assistant import Assistant
+from rag.conversations import Conversation
 from rag.ingest import SourceFile
-from rag.render import chat_markdown, chat_text, document_choices, sources_html, upload_report
-from rag.types import SHARED_OWNER, DeltaEvent, ErrorEvent, HitsEvent, StatsEvent
-from rag.workspaces import session_owner, user_owner
+from rag.render import chat_markdown, conversation_choices, document_choices, sources_html, upload_report
+from rag.types import SHARED_OWNER, no_progress
+from rag.webapp_chat import flatten, stream_chat
+from rag.workspaces import hf_owner, key_owner, new_workspace_key, session_owner, user_owner
 
 log = logging.getLogger(__name__)
 ChatHistory = list[dict]
+Profile = gr.OAuthProfile | None
 
 
 class WebApp:
@@ -30,47 +34,136 @@ class WebApp:
 
     # -- workspaces --------------------------------------------------------------------------
 
-    def owner(self, request: gr.Request | None) -> str:
-        """A login user's workspace, else this browser session's private one."""
+    def owner(self, workspace: str, request: gr.Request | None, profile: Profile = None) -> str:
+        """Whose documents these are: a Hugging Face user, a login user, this browser's workspace
+        (its key), or, for API clients that have no browser, their session's."""
+        if profile is not None:
+            return hf_owner(profile.username)
         if request is not None and request.username:
             return user_owner(request.username)
-        session = request.session_hash if request is not None and request.session_hash else ""
-        if not session:
-            raise gr.Error("no browser session: reload the page")
-        owner = session_owner(session)
+        if self.settings.require_login:
+            raise gr.Error("Sign in first: this app keeps documents per signed-in user.")
+        owner = key_owner(workspace)
+        if owner is None:
+            session = request.session_hash if request is not None and request.session_hash else ""
+            if not session:
+                raise gr.Error("no browser session: reload the page")
+            owner = session_owner(session)
         self.assistant.janitor.touch(owner)
         return owner
+
+    def restore(
+        self, stored_key: str, stored_conversation: str, request: gr.Request, profile: Profile
+    ) -> tuple:
+        """Page load: reopen this browser's workspace (or make one) and its current conversation.
+
+        Returns the workspace key (for the session and the browser), the conversation's id (same),
+        the chat, sources and stats, the conversation list, the document list and the sample button.
+        """
+        key = stored_key if key_owner(stored_key) else new_workspace_key()
+        owner = self.owner(key, request, profile)
+        conversation = self.assistant.conversation(owner, stored_conversation or "")
+        conversation_id = conversation.id if conversation else ""
+        return (
+            key,
+            key,
+            conversation_id,
+            conversation_id,
+            *conversation_view(conversation),
+            self.conversation_list(owner, conversation_id),
+            *self._list_updates(owner),
+        )
+
+    def new_workspace(self, workspace: str, request: gr.Request, profile: Profile) -> tuple:
+        """A fresh, empty workspace for this browser; the old one is left to the idle clean-up."""
+        key = new_workspace_key()
+        owner = self.owner(key, request, profile)
+        return (
+            key,
+            key,
+            "",
+            "",
+            *conversation_view(None),
+            self.conversation_list(owner, ""),
+            *self._list_updates(owner),
+        )
+
+    def delete_workspace(self, workspace: str, request: gr.Request, profile: Profile) -> tuple:
+        """Delete this workspace's documents, chunks and conversations, then start a new one."""
+        owner = self.owner(workspace, request, profile)
+        self.assistant.delete_workspace(owner)
+        gr.Info("Workspace deleted: its documents and conversations are gone.")
+        return self.new_workspace(workspace, request, profile)
+
+    # -- conversations -----------------------------------------------------------------------
+
+    def conversation_list(self, owner: str, current: str) -> dict:
+        summaries = self.assistant.conversation_list(owner)
+        return gr.update(choices=conversation_choices(summaries), value=current or None)
+
+    def open_conversation(
+        self, conversation_id: str | None, workspace: str, request: gr.Request, profile: Profile
+    ):
+        owner = self.owner(workspace, request, profile)
+        conversation = self.assistant.conversation(owner, conversation_id or "")
+        current = conversation.id if conversation else ""
+        return current, current, *conversation_view(conversation)
+
+    def delete_conversation(
+        self, conversation_id: str, workspace: str, request: gr.Request, profile: Profile
+    ):
+        """Delete the open conversation and start a new chat."""
+        owner = self.owner(workspace, request, profile)
+        if conversation_id:
+            self.assistant.delete_conversation(owner, conversation_id)
+        return "", "", *conversation_view(None), self.conversation_list(owner, "")
+
+    def refresh_conversations(
+        self, conversation_id: str, workspace: str, request: gr.Request, profile: Profile
+    ):
+        """After an answer: remember the conversation in the browser and list it."""
+        owner = self.owner(workspace, request, profile)
+        return conversation_id, self.conversation_list(owner, conversation_id)
 
     # -- documents ---------------------------------------------------------------------------
 
     def ingest(
         self,
         paths: list[str] | None,
+        workspace: str,
         request: gr.Request,
+        profile: Profile,
         progress: gr.Progress = gr.Progress(),  # noqa: B008
     ) -> tuple:
-        owner = self.owner(request)
+        owner = self.owner(workspace, request, profile)
         files = [SourceFile(Path(p).name, Path(p)) for p in paths or []]
         if not files:
-            return "No files received.", *self.documents(request)
+            return "No files received.", *self._list_updates(owner)
         results = self.assistant.upload(files, owner, _progress(progress))
-        return upload_report(results), *self.documents(request)
+        return upload_report(results), *self._list_updates(owner)
 
-    def load_sample(self, request: gr.Request, progress: gr.Progress = gr.Progress()) -> tuple:  # noqa: B008
-        self.owner(request)
+    def load_sample(
+        self,
+        workspace: str,
+        request: gr.Request,
+        profile: Profile,
+        progress: gr.Progress = gr.Progress(),  # noqa: B008
+    ) -> tuple:
+        owner = self.owner(workspace, request, profile)
         results = self.assistant.load_sample(_progress(progress))
         if results is None:
-            return "The shared library already has documents; nothing loaded.", *self.documents(request)
-        return upload_report(results), *self.documents(request)
+            return "The shared library already has documents; nothing loaded.", *self._list_updates(owner)
+        return upload_report(results), *self._list_updates(owner)
 
-    def documents(self, request: gr.Request) -> tuple:
-        """The document list this session may see, and whether to offer the sample."""
-        return _list_updates(self._visible_documents(request))
+    def documents(self, workspace: str, request: gr.Request, profile: Profile) -> tuple:
+        """The document list this visitor may see, and whether to offer the sample."""
+        return self._list_updates(self.owner(workspace, request, profile))
 
-    def list_documents(self, request: gr.Request) -> tuple:
+    def list_documents(self, workspace: str, request: gr.Request, profile: Profile) -> tuple:
         """API: the visible documents as plain records (and the list's choices, so that an API
         session can then pass their ids to /chat)."""
-        docs = self._visible_documents(request)
+        owner = self.owner(workspace, request, profile)
+        docs = self.assistant.documents(owner)
         records = [
             {
                 "id": d.doc_id,
@@ -83,24 +176,27 @@ class WebApp:
         ]
         return records, *_list_updates(docs)
 
-    def _visible_documents(self, request: gr.Request) -> list:
-        return self.assistant.documents(self.owner(request))
-
-    def delete(self, doc_ids: list[str] | None, request: gr.Request) -> tuple:
+    def delete(
+        self, doc_ids: list[str] | None, workspace: str, request: gr.Request, profile: Profile
+    ) -> tuple:
         """Delete the selected documents of this workspace; the shared library is read-only here."""
-        deletion = self.assistant.delete(self.owner(request), doc_ids or [])
+        owner = self.owner(workspace, request, profile)
+        deletion = self.assistant.delete(owner, doc_ids or [])
         message = f"Deleted: {', '.join(deletion.deleted)}" if deletion.deleted else "Nothing deleted."
         if deletion.refused:
             message += (
                 f"\n{deletion.refused} shared or unknown document(s) left alone (shared ones: use the CLI)."
             )
-        return message, *self.documents(request)
+        return message, *self._list_updates(owner)
 
-    def delete_by_name(self, name: str, request: gr.Request) -> str:
+    def delete_by_name(self, name: str, workspace: str, request: gr.Request, profile: Profile) -> str:
         """API: delete one of this workspace's documents by its name."""
-        if not self.assistant.delete_named(self.owner(request), name):
+        if not self.assistant.delete_named(self.owner(workspace, request, profile), name):
             raise gr.Error(f"no document named {name!r} in your workspace")
         return f"Deleted: {name}"
+
+    def _list_updates(self, owner: str) -> tuple:
+        return _list_updates(self.assistant.documents(owner))
 
     # -- chat --------------------------------------------------------------------------------
 
@@ -110,35 +206,23 @@ class WebApp:
         history: ChatHistory | None,
         selected: list[str] | None,
         only_selected: bool,
+        workspace: str,
+        conversation: str,
         request: gr.Request,
+        profile: Profile,
     ) -> AsyncIterator[tuple]:
-        """Stream one answer: the chunks panel fills first, then the answer grows, then stats."""
+        """Stream one answer (see `webapp_chat.stream_chat` for what each step shows)."""
         question = flatten(message).strip()
-        history = [{"role": m["role"], "content": chat_text(flatten(m["content"]))} for m in history or []]
         if not question:
             raise gr.Error("Type a question first.")
-        owner = self.owner(request)
-        doc_ids = selected if only_selected and selected else None
+        owner = self.owner(workspace, request, profile)
         if only_selected and not selected:
             gr.Warning("No documents selected: searching all of them.")
-        shown = [{"role": m["role"], "content": chat_markdown(m["content"])} for m in history]
-        shown += [{"role": "user", "content": chat_markdown(question)}, {"role": "assistant", "content": ""}]
-        sources, reply = sources_html([]), ""
-        yield shown, sources, "Retrieving…", ""
-        async for event in self.assistant.answer(question, owner, history, doc_ids):
-            if isinstance(event, HitsEvent):
-                sources = sources_html(event.hits)
-                ready = self.assistant.llm.state.status == "ready"
-                yield shown, sources, "Generating…" if ready else "Waiting for the model to load…", ""
-            elif isinstance(event, DeltaEvent):
-                reply += event.text
-                shown[-1]["content"] = chat_markdown(reply)
-                yield shown, sources, "Generating…", ""
-            elif isinstance(event, ErrorEvent):
-                shown[-1]["content"] = chat_markdown(f"⚠️ The model could not answer: {event.message}")
-                yield shown, sources, "Error: see the answer", ""
-            elif isinstance(event, StatsEvent):
-                yield shown, sources, event.stats.describe(), ""
+        doc_ids = selected if only_selected and selected else None
+        async for step in stream_chat(self.assistant, owner, question, history or [], doc_ids, conversation):
+            yield step
+
+    # -- status ------------------------------------------------------------------------------
 
     def engine_status(self) -> str:
         state = self.assistant.llm.state
@@ -148,17 +232,16 @@ class WebApp:
         return f"{icon} **LLM {state.status}**{detail}{embed}"
 
 
-def flatten(content: object) -> str:
-    """Gradio 6 sends message content as a list of blocks; keep the text, drop files."""
-    if content is None:
-        return ""
-    if isinstance(content, str):
-        return content
-    if isinstance(content, dict):
-        return str(content.get("text", "")) if content.get("type", "text") == "text" else ""
-    if isinstance(content, list | tuple):
-        return "\n".join(part for part in (flatten(item) for item in content) if part)
-    return str(content)
+def conversation_view(conversation: Conversation | None) -> tuple[list[dict], str, str]:
+    """The chat, the sources of its last answer and that answer's stats."""
+    if conversation is None or not conversation.turns:
+        return [], sources_html([]), ""
+    messages = []
+    for turn in conversation.turns:
+        messages.append({"role": "user", "content": chat_markdown(turn.question)})
+        messages.append({"role": "assistant", "content": chat_markdown(turn.answer)})
+    last = conversation.turns[-1]
+    return messages, sources_html(last.hits, last.query), last.stats
 
 
 def _list_updates(docs: list) -> tuple:
@@ -166,7 +249,10 @@ def _list_updates(docs: list) -> tuple:
     return gr.update(choices=document_choices(docs), value=[]), gr.update(visible=not docs)
 
 
-def _progress(progress: gr.Progress):
+def _progress(progress: gr.Progress | None):
+    if progress is None:
+        return no_progress
+
     def report(fraction: float, message: str) -> None:
         progress(fraction, desc=message)
 

@@ -1,13 +1,17 @@
-"""Who owns a document: the shared library, a login user, or an anonymous browser session.
+"""Who owns a document: the shared library, a signed-in user, or an anonymous browser.
 
 Owners are plain strings stored on every chunk; retrieval and listing always filter on the owners
-a caller may see, so one session never reads another's documents.
+a caller may see, so one workspace never reads another's documents. An anonymous browser's
+workspace is named by a random 128-bit key kept in the browser (so a reload or a new tab finds it
+again); only a hash of the key is stored, so the stored id can't be replayed as a key.
 """
 
 from __future__ import annotations
 
 import hashlib
 import logging
+import re
+import secrets
 import threading
 import time
 from collections.abc import Callable
@@ -16,21 +20,41 @@ from typing import TYPE_CHECKING
 from rag.types import SHARED_OWNER
 
 if TYPE_CHECKING:
+    from rag.conversations import ConversationStore
     from rag.store import VectorStore
 
 log = logging.getLogger(__name__)
 
 ANON_PREFIX = "anon:"
 USER_PREFIX = "user:"
+HF_PREFIX = "hf:"
+KEY_PATTERN = re.compile(r"[0-9a-f]{32}")
 
 
 def user_owner(username: str) -> str:
+    """A login user's workspace (`RAG_AUTH`, or `--user` in the CLI)."""
     return f"{USER_PREFIX}{username}"
 
 
+def hf_owner(username: str) -> str:
+    """A user signed in with Hugging Face: the same workspace on every device."""
+    return f"{HF_PREFIX}{username}"
+
+
+def new_workspace_key() -> str:
+    return secrets.token_hex(16)
+
+
+def key_owner(key: str) -> str | None:
+    """The anonymous workspace a browser's key opens; None for anything that isn't a key."""
+    if not KEY_PATTERN.fullmatch(key or ""):
+        return None
+    return ANON_PREFIX + hashlib.sha256(key.encode()).hexdigest()[:32]
+
+
 def session_owner(session_hash: str) -> str:
-    """An anonymous session's workspace; hashed so the stored id can't be replayed as a session."""
-    return ANON_PREFIX + hashlib.sha256(session_hash.encode()).hexdigest()[:32]
+    """An API client's workspace: it lives as long as its session (a `gradio_client.Client`)."""
+    return ANON_PREFIX + hashlib.sha256(f"session\x00{session_hash}".encode()).hexdigest()[:32]
 
 
 def visible_owners(owner: str) -> list[str]:
@@ -38,37 +62,73 @@ def visible_owners(owner: str) -> list[str]:
 
 
 class WorkspaceJanitor:
-    """Deletes anonymous workspaces nobody has used for `ttl_s` seconds.
+    """Deletes anonymous workspaces (documents, chunks, conversations) idle for `ttl_s` seconds.
 
-    A workspace counts as used while its session makes requests (`touch`); after a restart only
-    the stored `added_at` times are known, so old anonymous documents go after the same TTL.
+    Uses are recorded in memory (`touch`, cheap enough for the event loop) and written to the
+    store's activity table at each sweep, so every app process on one Milvus server sees the same
+    last-use times. The lock guards only the in-memory dict, never a store call.
     """
 
-    def __init__(self, store: VectorStore, ttl_s: float, clock: Callable[[], float] = time.time) -> None:
+    def __init__(
+        self,
+        store: VectorStore,
+        conversations: ConversationStore,
+        ttl_s: float,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
         self.store = store
+        self.conversations = conversations
         self.ttl_s = ttl_s
         self.clock = clock
-        self._last_seen: dict[str, float] = {}
+        self._pending: dict[str, float] = {}  # uses since the last flush: bounded by active owners
         self._lock = threading.Lock()
 
     def touch(self, owner: str) -> None:
         if owner.startswith(ANON_PREFIX):
             with self._lock:
-                self._last_seen[owner] = self.clock()
+                self._pending[owner] = self.clock()
+
+    def flush(self) -> None:
+        """Write the recorded uses to the store (and forget them here)."""
+        with self._lock:
+            pending, self._pending = self._pending, {}
+        try:
+            self.store.record_activity({owner: int(at) for owner, at in pending.items()})
+        except Exception:
+            with self._lock:  # keep them for the next flush
+                for owner, at in pending.items():
+                    self._pending[owner] = max(at, self._pending.get(owner, 0.0))
+            raise
+
+    def forget(self, owner: str) -> None:
+        """A workspace deleted on purpose: no use of it is pending any more."""
+        with self._lock:
+            self._pending.pop(owner, None)
 
     def sweep(self) -> list[str]:
         """Delete abandoned workspaces now; returns their owner ids."""
+        self.flush()
         now = self.clock()
-        stored = self.store.owners_last_added(ANON_PREFIX)
+        last_used = self.store.owners_last_added(ANON_PREFIX)
+        for owner, at in self.store.activity(ANON_PREFIX).items():
+            last_used[owner] = max(at, last_used.get(owner, 0))
         abandoned = []
-        for owner, added in stored.items():
-            with self._lock:  # checked owner by owner: a session may come back during the sweep
-                if max(added, self._last_seen.get(owner, 0.0)) >= now - self.ttl_s:
+        for owner, at in last_used.items():
+            if at >= now - self.ttl_s:
+                continue
+            with self._lock:
+                if owner in self._pending:  # used again during this sweep
                     continue
-                self._last_seen.pop(owner, None)
-                self.store.delete_owner(owner)
+            self.delete_workspace(owner)
             abandoned.append(owner)
         return abandoned
+
+    def delete_workspace(self, owner: str) -> None:
+        """Documents and chunks, conversations, and the record of its use."""
+        self.forget(owner)
+        self.store.delete_owner(owner)
+        self.conversations.delete_owner(owner)
+        self.store.delete_activity(owner)
 
     def start(self, every_s: float | None = None) -> None:
         """Sweep in a daemon thread, a few times per TTL (at most every 10 minutes)."""

@@ -22,6 +22,7 @@ def test_space_front_matter():
     meta = front_matter()
     assert meta["sdk"] == "docker" and meta["app_port"] == 7860
     assert meta["suggested_hardware"] in {"l4x1", "l40sx1", "a10g-large", "a100-large"}
+    assert meta["hf_oauth"] is True  # "Sign in with Hugging Face" on the Space
 
 
 def test_dockerfile_passes_hadolint():

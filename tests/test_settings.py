@@ -41,3 +41,17 @@ def test_readme_documents_every_setting():
     readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
     missing = [env_name(f.name) for f in fields(Settings) if f"`{env_name(f.name)}`" not in readme]
     assert not missing, f"README lacks {missing}"
+
+
+def test_gradio_server_variables_count_where_ours_are_unset():
+    gradio_only = Settings.from_env({"GRADIO_SERVER_NAME": "0.0.0.0", "GRADIO_SERVER_PORT": "8080"})
+    assert (gradio_only.host, gradio_only.port) == ("0.0.0.0", 8080)
+    both = Settings.from_env({"GRADIO_SERVER_PORT": "8080", "RAG_PORT": "9000", "RAG_HOST": "127.0.0.1"})
+    assert (both.host, both.port) == ("127.0.0.1", 9000)
+
+
+def test_booleans_are_words_not_truthy_strings():
+    assert Settings.from_env({"RAG_REQUIRE_LOGIN": "false"}).require_login is False
+    assert Settings.from_env({"RAG_REQUIRE_LOGIN": "true"}).require_login is True
+    with pytest.raises(ValueError, match="RAG_REQUIRE_LOGIN"):
+        Settings.from_env({"RAG_REQUIRE_LOGIN": "maybe"})

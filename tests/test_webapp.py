@@ -2,11 +2,19 @@
 
 import pytest
 
+from rag.conversations import ConversationStore
 from rag.render import document_choices, sources_html, upload_report
 from rag.types import Chunk, DocumentInfo, Hit, IngestResult
 from rag.ui import parse_auth
-from rag.webapp import flatten
-from rag.workspaces import WorkspaceJanitor, session_owner, user_owner, visible_owners
+from rag.webapp_chat import flatten
+from rag.workspaces import (
+    WorkspaceJanitor,
+    key_owner,
+    new_workspace_key,
+    session_owner,
+    user_owner,
+    visible_owners,
+)
 
 
 def test_sources_panel_escapes_document_text_and_names():
@@ -60,6 +68,12 @@ def test_owner_ids():
     assert session_owner("abc") == session_owner("abc") != session_owner("abd")
     assert session_owner("abc").startswith("anon:") and "abc" not in session_owner("abc")
     assert visible_owners(user_owner("ann")) == ["shared", "user:ann"]
+    key = new_workspace_key()
+    assert len(key) == 32 and key != new_workspace_key()
+    assert (
+        key_owner(key).startswith("anon:") and key not in key_owner(key) and key_owner(key) == key_owner(key)
+    )
+    assert key_owner("") is None and key_owner("../../etc") is None and key_owner(key.upper()) is None
 
 
 def test_janitor_deletes_only_abandoned_anonymous_workspaces(library, tmp_path):
@@ -68,7 +82,8 @@ def test_janitor_deletes_only_abandoned_anonymous_workspaces(library, tmp_path):
         path.write_text(f"document of {owner}")
         library.ingestor.ingest_bytes(path.name, path.read_bytes(), owner)
     now = [library.store.list_documents(["anon:old"])[0].added_at + 10.0]
-    janitor = WorkspaceJanitor(library.store, ttl_s=100, clock=lambda: now[0])
+    conversations = ConversationStore(tmp_path / "conversations.db")
+    janitor = WorkspaceJanitor(library.store, conversations, ttl_s=100, clock=lambda: now[0])
     janitor.touch("anon:active")
     assert janitor.sweep() == []  # nothing is older than the TTL yet
     now[0] += 95
@@ -110,14 +125,14 @@ def test_upload_refuses_oversized_and_duplicate_names_but_ingests_the_rest(assis
     (tmp_path / "two" / "a.md").write_text("Another file with the same name.")
     (tmp_path / "big.txt").write_text("x " * 600_000)
     paths = [str(tmp_path / "one" / "a.md"), str(tmp_path / "big.txt"), str(tmp_path / "two" / "a.md")]
-    report, *_ = app.ingest(paths, LoggedIn(), progress=lambda *a, **k: None)
+    report, *_ = app.ingest(paths, "", LoggedIn(), None, progress=lambda *a, **k: None)
     assert report.splitlines() == [
         "1 of 3 file(s) in, 2 failed",
         "a.md: added (1 chunks)",
         "big.txt: failed: larger than the 1 MB limit",
         "a.md: failed: another file of this upload has that name",
     ]
-    assert [d["name"] for d in app.list_documents(LoggedIn())[0]] == ["a.md"]
+    assert [d["name"] for d in app.list_documents("", LoggedIn(), None)[0]] == ["a.md"]
 
 
 def test_sample_loads_only_into_an_empty_shared_library(assistant, tmp_path, monkeypatch):
@@ -128,7 +143,7 @@ def test_sample_loads_only_into_an_empty_shared_library(assistant, tmp_path, mon
     (sample / "index.md").write_text("# Index\n\nHNSW is a graph index.")
     monkeypatch.setattr("rag.assistant.SAMPLE_DIR", sample.parent)
     app = WebApp(assistant)
-    first, *_ = app.load_sample(LoggedIn(), progress=lambda *a, **k: None)
+    first, *_ = app.load_sample("", LoggedIn(), None, progress=lambda *a, **k: None)
     assert "reference/index.md: added" in first
-    again, *_ = app.load_sample(LoggedIn(), progress=lambda *a, **k: None)
+    again, *_ = app.load_sample("", LoggedIn(), None, progress=lambda *a, **k: None)
     assert again == "The shared library already has documents; nothing loaded."

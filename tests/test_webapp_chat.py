@@ -33,23 +33,30 @@ def app(assistant, tmp_path) -> WebApp:
     kettles.write_text("# Kettles\n\nThe blue kettle boils a litre of water in ninety seconds.")
     teapots = tmp_path / "teapots.md"
     teapots.write_text("# Teapots\n\nThe red teapot keeps water hot for two hours.")
-    report, *_ = web.ingest([str(kettles), str(teapots)], ALICE, progress=lambda *a, **k: None)
+    report, *_ = web.ingest([str(kettles), str(teapots)], "", ALICE, None, progress=lambda *a, **k: None)
     assert report.startswith("2 of 2 file(s) in")
     return web
 
 
-def run_chat(app: WebApp, question: str, history=None, selected=None, only_selected=False, request=ALICE):
+def run_chat(
+    app: WebApp,
+    question: str,
+    history=None,
+    selected=None,
+    only_selected=False,
+    request=ALICE,
+    conversation="",
+):
     async def collect():
         # copies: the handler updates its message list in place, as Gradio sends each step at once
-        return [
-            copy.deepcopy(out) async for out in app.chat(question, history, selected, only_selected, request)
-        ]
+        steps = app.chat(question, history, selected, only_selected, "", conversation, request, None)
+        return [copy.deepcopy(out) async for out in steps]
 
     return asyncio.run(collect())
 
 
 def ids_by_name(app: WebApp, request=ALICE) -> dict[str, str]:
-    records, *_ = app.list_documents(request)
+    records, *_ = app.list_documents("", request, None)
     return {record["name"]: record["id"] for record in records}
 
 
@@ -99,7 +106,7 @@ def test_another_session_can_neither_list_nor_search_these_documents(app):
 def test_engine_error_mid_stream_ends_in_a_readable_message(app, fake_backend):
     fake_backend.fail_after = 2
     outputs = run_chat(app, "How fast does the kettle boil?")
-    answer, sources, stats, _ = outputs[-1]
+    answer, sources, stats, _, _ = outputs[-1]
     assert answer[-1]["content"].startswith("⚠️ The model could not answer: generation failed")
     assert "the engine died" in answer[-1]["content"]
     assert "kettles.md" in sources and stats == "Error: see the answer"
@@ -120,7 +127,9 @@ def test_stop_aborts_the_request_and_nothing_arrives_after_it(app):
 
     async def ask_then_stop():
         async def consume():
-            async for out in app.chat("How fast does the kettle boil?", None, None, False, ALICE):
+            async for out in app.chat(
+                "How fast does the kettle boil?", None, None, False, "", "", ALICE, None
+            ):
                 seen.append(copy.deepcopy(out))
 
         task = asyncio.create_task(consume())  # Gradio runs each event as a task; Stop cancels it

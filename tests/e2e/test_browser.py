@@ -23,7 +23,8 @@ pytestmark = pytest.mark.browser
 
 ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS = ROOT / "test-artifacts"
-CHROMIUM = "/usr/bin/chromium"
+# an installed Chromium (Debian's), else Playwright's own build (`playwright install chromium`)
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 CHROMIUM_ARGS = [
     "--no-sandbox",
     "--disable-gpu",
@@ -140,10 +141,6 @@ class SessionState:
     dialogs: list[str] = field(default_factory=list)
 
 
-def show_tab(page, name: str) -> None:
-    page.get_by_role("tab", name=name).click()
-
-
 def upload_report(page) -> str:
     return page.locator("#upload-status textarea").input_value()
 
@@ -171,8 +168,8 @@ def shot(page, name: str) -> Path:
 
 
 def ask(page, question: str) -> None:
-    """Clear the chat, type the question and press Enter; returns once the new bot bubble exists."""
-    page.locator("#clear").click()
+    """Start a new chat, type the question and press Enter; returns once the new bot bubble exists."""
+    page.locator("#new-chat").click()
     expect(page.locator('[data-testid="bot"]')).to_have_count(0)
     expect(page.locator("#stats")).to_have_text("")
     page.evaluate(WATCH_BOT_JS)
@@ -222,10 +219,11 @@ def stop_chat(page) -> None:
 
 @pytest.fixture(scope="module")
 def browser():
-    if not Path(CHROMIUM).exists():
-        pytest.fail(f"{CHROMIUM} is missing: `make test` installs it (apt-get install chromium)")
     with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+        try:
+            chromium = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+        except Exception as exc:
+            pytest.fail(f"no Chromium: `make test` installs one (see README); {exc}")
         yield chromium
         chromium.close()
 
@@ -274,10 +272,16 @@ def files(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
 # -- tests -------------------------------------------------------------------------------------
 
 
+def test_a_fresh_page_offers_the_file_input_without_a_click(page_a):
+    page = page_a
+    expect(page.locator("#upload")).to_be_in_viewport()
+    expect(page.locator("#upload input[type=file]")).to_be_attached()
+    expect(page.locator("#upload")).to_contain_text("Drop files")
+    shot(page, "00-first-screen.png")
+
+
 def test_upload_by_input_and_drop_reports_per_file_results_and_progress(page_a, files, state):
     page = page_a
-    show_tab(page, "Documents")
-    expect(page.locator("#upload")).to_be_visible()
 
     # Two files through the file input, one of them a ZIP named .pdf.
     page.evaluate(WATCH_PROGRESS_JS)
@@ -322,7 +326,6 @@ def test_upload_by_input_and_drop_reports_per_file_results_and_progress(page_a, 
 
 def test_answer_streams_and_sources_show_name_and_score(page_a, state):
     page = page_a
-    show_tab(page, "Sources")
     ask(page, HERON_QUESTION)
     # While streaming: a non-empty partial answer and no speed yet.
     page.wait_for_function(
@@ -346,17 +349,32 @@ def test_answer_streams_and_sources_show_name_and_score(page_a, state):
         assert re.fullmatch(r"-?\d\.\d{3}", source["score"]), source
     assert "Lake Zorbu" in sources[0]["text"]
     expect(page.locator("#stats")).to_contain_text("tokens/s")
+    expect(page.locator("#sources .rag-name").first).to_be_in_viewport()  # no click needed to see them
     shot(page, "03-after-answer.png")
+    (ARTIFACTS / "streamed-answer.json").write_text(json.dumps(seen, indent=1))
+
+
+def test_a_reload_keeps_the_documents_and_the_conversation(page_a):
+    page = page_a
+    answer = page.locator('[data-testid="bot"]').last.inner_text()
+    page.reload()
+    expect(page.locator("#question textarea")).to_be_visible()
+    expect(page.locator("#doc-list")).to_contain_text(HERONS)
+    expect(page.locator("#doc-list")).to_contain_text(OWLS)
+    expect(page.locator("#conversations")).to_contain_text(HERON_QUESTION[:40])
+    expect(page.locator('[data-testid="bot"]').last).to_have_text(answer)
+    expect(page.locator("#sources .rag-name").first).to_have_text(HERONS)
+    expect(page.locator("#stats")).to_contain_text("tokens/s")
+    expect(page.locator("#engine-status")).to_contain_text("LLM ready")
     page.set_viewport_size(VIEWPORT)
     page.screenshot(path=str(ROOT / "docs" / "screenshot.png"))
     shutil.copyfile(ROOT / "docs" / "screenshot.png", ARTIFACTS / "03-viewport.png")
-    (ARTIFACTS / "streamed-answer.json").write_text(json.dumps(seen, indent=1))
+    assert "/" not in page.locator("#engine-status").inner_text().split("·")[0]  # a public name, no path
 
 
 def test_second_browser_session_sees_neither_uploads_nor_their_chunks(browser, app_url, files):
     context, page = open_session(browser, app_url)
     try:
-        show_tab(page, "Documents")
         page.locator("#upload input[type=file]").set_input_files([str(files[GARDEN])])
         report = wait_for_report(page, [GARDEN])
         assert f"{GARDEN}: added (1 chunks)" in report, report
@@ -364,8 +382,7 @@ def test_second_browser_session_sees_neither_uploads_nor_their_chunks(browser, a
         labels = doc_labels(page)
         for name in (HERONS, OWLS, BROKEN):
             assert not any(label.startswith(f"{name} (") for label in labels), labels
-
-        show_tab(page, "Sources")
+        expect(page.locator("#conversations")).not_to_contain_text(HERON_QUESTION[:40])
         ask(page, HERON_QUESTION)
         sources = wait_sources(page)
         assert sources, "retrieval found nothing, not even the session's own document"
@@ -380,7 +397,6 @@ def test_second_browser_session_sees_neither_uploads_nor_their_chunks(browser, a
 
 def test_markup_in_documents_and_file_names_stays_text(page_a, files, state):
     page = page_a
-    show_tab(page, "Documents")
     page.locator("#upload input[type=file]").set_input_files(
         [str(files[PELICAN_HTML]), str(files[PELICAN_TXT])]
     )
@@ -391,8 +407,6 @@ def test_markup_in_documents_and_file_names_stays_text(page_a, files, state):
     assert f"{PELICAN_HTML} (1 chunks)" in labels, labels
     assert f"{PELICAN_TXT} (1 chunks)" in labels, labels
     assert not any(label.startswith(f"{GARDEN} (") for label in labels), "session B's upload leaked into A"
-
-    show_tab(page, "Sources")
     ask(page, PELICAN_QUESTION)
     wait_answer(page)
     by_name = {s["name"]: s for s in read_sources(page)}
@@ -419,14 +433,11 @@ def test_markup_in_documents_and_file_names_stays_text(page_a, files, state):
 
 def test_deleted_document_leaves_list_and_retrieval(page_a):
     page = page_a
-    show_tab(page, "Documents")
     page.locator("#doc-list label").filter(has_text=f"{HERONS} (").locator("input").check()
     page.locator("#delete").click()
     expect(page.locator("#upload-status textarea")).to_have_value(f"Deleted: {HERONS}")
     expect(page.locator("#doc-list label").filter(has_text=f"{HERONS} (")).to_have_count(0)
     expect(page.locator("#doc-list")).to_contain_text(OWLS)
-
-    show_tab(page, "Sources")
     ask(page, HERON_QUESTION)
     sources = wait_sources(page)
     assert sources, "the remaining documents should still be retrieved"
@@ -438,7 +449,6 @@ def test_deleted_document_leaves_list_and_retrieval(page_a):
 def test_stop_aborts_the_request_in_the_engine(page_a):
     log = ARTIFACTS / "app.log"  # the app's own log (tests/e2e/conftest.py)
     aborted_before = log.read_text().count("aborted rag-")
-    show_tab(page_a, "Sources")
     ask(page_a, "Tell me everything about owls, in detail.")
     page_a.wait_for_function(
         """() => { const bots = document.querySelectorAll('[data-testid="bot"]');
@@ -456,3 +466,22 @@ def test_stop_aborts_the_request_in_the_engine(page_a):
         page_a.wait_for_timeout(200)
         deadline -= 1
     assert log.read_text().count("aborted rag-") > aborted_before, "the engine request was not aborted"
+
+
+def test_deleting_the_workspace_removes_documents_chunks_and_conversations(page_a):
+    page = page_a
+    expect(page.locator("#conversations")).to_contain_text(HERON_QUESTION[:40])
+    page.get_by_text("Workspace", exact=True).click()
+    page.locator("#delete-workspace").click()
+    page.locator("#confirm-delete-workspace").click()
+    expect(page.locator("#doc-list label").filter(has_text=f"{OWLS} (")).to_have_count(0)
+    expect(page.locator("#conversations")).not_to_contain_text(HERON_QUESTION[:40])
+    expect(page.locator('[data-testid="bot"]')).to_have_count(0)
+    ask(page, HERON_QUESTION)
+    sources = wait_sources(page)
+    assert not {OWLS, PELICAN_HTML, PELICAN_TXT} & {s["name"] for s in sources}, sources  # chunks gone
+    stop_chat(page)
+    page.reload()  # and the browser holds the new, empty workspace
+    expect(page.locator("#question textarea")).to_be_visible()
+    expect(page.locator("#doc-list label").filter(has_text=f"{OWLS} (")).to_have_count(0)
+    shot(page, "07-workspace-deleted.png")

@@ -1,0 +1,42 @@
+"""Saved conversations in SQLite: per-owner, ordered, restorable with their sources, deletable."""
+
+from rag.conversations import ConversationStore, Turn
+from rag.types import Chunk, Hit
+
+HIT = Hit(1, 0.81, Chunk("d1", "kettles.md", 0, 0, "The blue kettle boils in ninety seconds."))
+
+
+def test_turns_are_kept_in_order_with_their_sources(tmp_path):
+    store = ConversationStore(tmp_path / "c.db")
+    first = store.append(
+        "anon:a", None, Turn("How fast is the kettle?", "Ninety seconds [1].", [HIT], "stats 1")
+    )
+    again = store.append("anon:a", first, Turn("And the teapot?", "The documents don't say.", [], "stats 2"))
+    assert again == first
+    (summary,) = store.list("anon:a")
+    assert summary.id == first and summary.title == "How fast is the kettle?"
+    conversation = store.load("anon:a", first)
+    assert [t.question for t in conversation.turns] == ["How fast is the kettle?", "And the teapot?"]
+    assert conversation.turns[0].hits == [HIT] and conversation.turns[1].stats == "stats 2"
+
+
+def test_another_owner_can_neither_read_nor_extend_a_conversation(tmp_path):
+    store = ConversationStore(tmp_path / "c.db")
+    mine = store.append("anon:a", None, Turn("secret question", "secret answer", [], ""))
+    assert store.load("anon:b", mine) is None and store.list("anon:b") == []
+    theirs = store.append("anon:b", mine, Turn("hijack?", "no", [], ""))
+    assert theirs != mine and len(store.load("anon:a", mine).turns) == 1
+    assert store.delete("anon:b", mine) is False and store.load("anon:a", mine) is not None
+
+
+def test_newest_first_and_deleting_one_or_all(tmp_path):
+    store = ConversationStore(tmp_path / "c.db")
+    ids = [store.append("anon:a", None, Turn(f"question {i}", "answer", [], "")) for i in range(3)]
+    store.append("anon:a", ids[0], Turn("follow-up", "answer", [], ""))  # the first becomes the newest
+    assert [s.id for s in store.list("anon:a")] == [ids[0], ids[2], ids[1]]
+    assert store.delete("anon:a", ids[2]) and store.load("anon:a", ids[2]) is None
+    store.append("anon:b", None, Turn("other", "x", [], ""))
+    assert store.delete_owner("anon:a") == 2 and store.list("anon:a") == []
+    assert len(store.list("anon:b")) == 1
+    reopened = ConversationStore(tmp_path / "c.db")  # it is on disk
+    assert [s.title for s in reopened.list("anon:b")] == ["other"]
