@@ -14,11 +14,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from rag.backends import SamplingConfig
-from rag.chat import Question, answer
+from rag.chat import Question, answer, check_size
 from rag.chunking import document_id
 from rag.conversations import Conversation, ConversationStore, ConversationSummary, Turn
 from rag.embeddings import Embedder
-from rag.ingest import SourceFile, collect_files
+from rag.ingest import Quota, SourceFile, collect_files
 from rag.library import Library, Retrieval
 from rag.llm import LLM
 from rag.prompts import Message, PromptBudget
@@ -63,9 +63,14 @@ class Assistant:
         doc_ids: Sequence[str] | None = None,
         k: int | None = None,
     ) -> AsyncIterator[AnswerEvent]:
-        """Stream an answer from what `owner` may see (their workspace and the shared library)."""
+        """Stream an answer from what `owner` may see (their workspace and the shared library).
+        Raises LimitError at once for a question or history over the limits."""
+        self.check_size(question, history)
         request = Question(question, visible_owners(owner), list(history), doc_ids, k)
         return answer(request, self.library, self.llm, self.budget, self.sampling)
+
+    def check_size(self, question: str, history: Sequence[Message] = ()) -> None:
+        check_size(question, history, self.settings.max_question_chars, self.settings.max_history_chars)
 
     def retrieve(
         self, question: str, owner: str, k: int | None = None, doc_ids: Sequence[str] | None = None
@@ -83,22 +88,45 @@ class Assistant:
     def upload(
         self, files: list[SourceFile], owner: str, progress: Progress = no_progress
     ) -> list[IngestResult]:
-        """Files from a visitor: one over the size limit, or a second file of the same name, fails
-        with that reason; the rest go in. Results keep the order of `files`."""
-        limit_mb = self.settings.max_upload_mb
+        """Files from a visitor, within the upload limits and the workspace's quota: a file over a
+        limit fails with the limit's name as its reason, and the rest go in. Results keep the order
+        of `files`."""
+        limits = self.settings
         refused: dict[int, IngestResult] = {}
         seen: set[str] = set()
+        request_bytes = 0
         for i, file in enumerate(files):
-            if file.name in seen:
-                refused[i] = IngestResult(
-                    file.name, "failed", reason="another file of this upload has that name"
+            size = file.path.stat().st_size
+            reason = ""
+            if i >= limits.max_files_per_upload:
+                reason = (
+                    f"more than {limits.max_files_per_upload} files in one upload (RAG_MAX_FILES_PER_UPLOAD)"
                 )
-            elif file.path.stat().st_size > limit_mb * 1024 * 1024:
-                refused[i] = IngestResult(file.name, "failed", reason=f"larger than the {limit_mb} MB limit")
+            elif file.name in seen:
+                reason = "another file of this upload has that name"
+            elif size > limits.max_upload_mb * 1024 * 1024:
+                reason = f"larger than the {limits.max_upload_mb} MB limit"
+            elif request_bytes + size > limits.max_upload_request_mb * 1024 * 1024:
+                reason = (
+                    f"the upload passes {limits.max_upload_request_mb} MB in all (RAG_MAX_UPLOAD_REQUEST_MB)"
+                )
+            if reason:
+                refused[i] = IngestResult(file.name, "failed", reason=reason)
+            else:
+                request_bytes += size
             seen.add(file.name)
         accepted = [f for i, f in enumerate(files) if i not in refused]
-        ingested = iter(self.ingest(accepted, owner, progress))
+        ingested = iter(self.library.ingestor.ingest_files(accepted, owner, progress, self._quota(owner)))
         return [refused[i] if i in refused else next(ingested) for i in range(len(files))]
+
+    def _quota(self, owner: str) -> Quota | None:
+        if owner == SHARED_OWNER:
+            return None
+        documents = self.library.store.list_documents([owner])
+        return Quota(
+            self.settings.max_workspace_documents - len(documents),
+            self.settings.max_workspace_chunks - sum(d.chunks for d in documents),
+        )
 
     def load_sample(self, progress: Progress = no_progress) -> list[IngestResult] | None:
         """The newcomer path: the sample docs go into the shared library while it is empty (it is

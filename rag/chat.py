@@ -16,7 +16,7 @@ from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
 
 from rag.backends import SamplingConfig
-from rag.errors import RagError
+from rag.errors import LimitError, RagError
 from rag.library import Library
 from rag.llm import LLM
 from rag.prompts import Message, PromptBudget, build_prompt
@@ -42,6 +42,21 @@ class Question:
     history: Sequence[Message] = field(default_factory=list)
     doc_ids: Sequence[str] | None = None
     k: int | None = None
+
+
+def check_size(text: str, history: Sequence[Message], max_chars: int, max_history_chars: int) -> None:
+    """Refuse what is too big before any work is spent on it (cheap: lengths only)."""
+    if len(text) > max_chars:
+        raise LimitError(
+            f"the question is {len(text):,} characters long; the limit is {max_chars:,} "
+            "(RAG_MAX_QUESTION_CHARS): shorten it"
+        )
+    sent = sum(len(str(m.get("content") or "")) for m in history)
+    if sent > max_history_chars:
+        raise LimitError(
+            f"the earlier messages sent with the question hold {sent:,} characters; the limit is "
+            f"{max_history_chars:,} (RAG_MAX_HISTORY_CHARS): start a new chat"
+        )
 
 
 async def answer(

@@ -30,3 +30,7 @@ class EngineError(RagError):
 
 class PromptTooLongError(RagError):
     """The question alone does not fit the model's context window."""
+
+
+class LimitError(RagError):
+    """A request is over one of the configured limits; the message names the setting."""

@@ -16,12 +16,20 @@ import numpy as np
 from rag.chunking import chunk_document, document_id
 from rag.embeddings import Embedder
 from rag.errors import RagError
-from rag.loaders import load_document
+from rag.loaders import LoadLimits, load_document
 from rag.settings import Settings
 from rag.store import VectorStore
 from rag.types import IngestResult, Progress, no_progress
 
 log = logging.getLogger(__name__)
+
+
+@dataclass
+class Quota:
+    """What a workspace may still take in; the shared library and the CLI have none."""
+
+    documents: int
+    chunks: int
 
 
 @dataclass(frozen=True)
@@ -52,31 +60,36 @@ class Ingestor:
         self.settings = settings
         self.embedder = embedder
         self.store = store
+        self.limits = LoadLimits(settings.max_pages, settings.max_document_chars)
 
     def ingest_files(
-        self, files: list[SourceFile], owner: str, progress: Progress = no_progress
+        self,
+        files: list[SourceFile],
+        owner: str,
+        progress: Progress = no_progress,
+        quota: Quota | None = None,
     ) -> list[IngestResult]:
         results = []
         for i, file in enumerate(files):
             span = _Span(progress, i, len(files), file.name)
-            results.append(self._ingest_one(file, owner, span))
+            results.append(self._ingest_one(file, owner, span, quota))
         progress(1.0, f"done: {len(files)} file(s)")
         return results
 
-    def _ingest_one(self, file: SourceFile, owner: str, span: _Span) -> IngestResult:
+    def _ingest_one(self, file: SourceFile, owner: str, span: _Span, quota: Quota | None) -> IngestResult:
         try:
             span(0.0, "reading")
             data = file.path.read_bytes()
         except OSError as exc:
             return IngestResult(file.name, "failed", reason=f"cannot read the file ({exc.strerror})")
-        return self.ingest_bytes(file.name, data, owner, span)
+        return self.ingest_bytes(file.name, data, owner, span, quota)
 
     def ingest_bytes(
-        self, name: str, data: bytes, owner: str, progress: Progress = no_progress
+        self, name: str, data: bytes, owner: str, progress: Progress = no_progress, quota: Quota | None = None
     ) -> IngestResult:
         """Ingest one file's content; every failure becomes a `failed` result naming the reason."""
         try:
-            return self._ingest(name, data, owner, progress)
+            return self._ingest(name, data, owner, progress, quota)
         except RagError as exc:
             reason = getattr(exc, "reason", str(exc))
             log.info("ingest of %s failed: %s", name, reason)
@@ -85,9 +98,11 @@ class Ingestor:
             log.exception("unexpected error ingesting %s", name)
             return IngestResult(name, "failed", reason=f"unexpected error: {type(exc).__name__}: {exc}")
 
-    def _ingest(self, name: str, data: bytes, owner: str, progress: Progress) -> IngestResult:
+    def _ingest(
+        self, name: str, data: bytes, owner: str, progress: Progress, quota: Quota | None
+    ) -> IngestResult:
         progress(0.05, "parsing")
-        document = load_document(name, data)
+        document = load_document(name, data, self.limits)
         doc_id = document_id(owner, name)
         existing = self.store.find_document(doc_id)
         if existing and existing.content_hash == document.content_hash:
@@ -95,8 +110,15 @@ class Ingestor:
         twin = None if existing else self.store.find_by_hash([owner], document.content_hash)
         if twin and twin.source != name:
             return IngestResult(name, "unchanged", twin.chunks, reason=f"same content as {twin.source}")
+        if quota is not None and not existing and quota.documents <= 0:
+            return IngestResult(
+                name, "failed", reason=_full("documents", self.settings.max_workspace_documents)
+            )
         progress(0.15, "chunking")
         chunks = chunk_document(document, doc_id, self.settings.chunk_size, self.settings.chunk_overlap)
+        added_chunks = len(chunks) - (existing.chunks if existing else 0)
+        if quota is not None and added_chunks > quota.chunks:
+            return IngestResult(name, "failed", reason=_full("chunks", self.settings.max_workspace_chunks))
         vectors = []
         batch = self.embedder.batch_size
         for start in range(0, len(chunks), batch):
@@ -104,7 +126,15 @@ class Ingestor:
             vectors.extend(self.embedder.embed_passages([c.text for c in chunks[start : start + batch]]))
         progress(0.9, f"storing {len(chunks)} chunks")
         self.store.add_document(chunks, np.vstack(vectors), owner, document.content_hash, len(document.pages))
+        if quota is not None:
+            quota.documents -= 0 if existing else 1
+            quota.chunks -= added_chunks
         return IngestResult(name, "replaced" if existing else "added", len(chunks))
+
+
+def _full(what: str, limit: int) -> str:
+    setting = "RAG_MAX_WORKSPACE_DOCUMENTS" if what == "documents" else "RAG_MAX_WORKSPACE_CHUNKS"
+    return f"the workspace is full: it may hold {limit:,} {what} ({setting}); delete some documents first"
 
 
 class _Span:

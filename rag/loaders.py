@@ -10,14 +10,27 @@ import codecs
 import hashlib
 import io
 import re
+from dataclasses import dataclass
 from pathlib import PurePath
 
 from bs4 import BeautifulSoup
 from pypdf import PdfReader
-from pypdf.errors import FileNotDecryptedError, PdfReadError
+from pypdf.errors import FileNotDecryptedError, PyPdfError
 
 from rag.errors import LoadError
 from rag.types import Document, Page
+
+
+@dataclass(frozen=True)
+class LoadLimits:
+    """How much one document may expand to: a small hostile file (a PDF whose pages share one huge
+    content stream) must be refused early, with bounded memory, not parsed to the end."""
+
+    max_pages: int = 2000
+    max_chars: int = 5_000_000
+
+
+DEFAULT_LIMITS = LoadLimits()
 
 SUPPORTED = "PDF, HTML, Markdown or plain text"
 _MAGIC = {
@@ -32,7 +45,7 @@ _MAGIC = {
 _HIDDEN_TAGS = ["script", "style", "noscript", "template", "svg", "head", "iframe", "object"]
 
 
-def load_document(name: str, data: bytes) -> Document:
+def load_document(name: str, data: bytes, limits: LoadLimits = DEFAULT_LIMITS) -> Document:
     """Parse one file. Raises LoadError naming `name` for anything that isn't usable text."""
     if not data:
         raise LoadError(name, "the file is empty")
@@ -42,11 +55,13 @@ def load_document(name: str, data: bytes) -> Document:
     content_hash = hashlib.sha256(data).hexdigest()
     suffix = PurePath(name).suffix.lower()
     if data[:1024].lstrip().startswith(b"%PDF-"):
-        pages = _pdf_pages(name, data)
+        pages = _pdf_pages(name, data, limits)
         return Document(source=name, kind="pdf", pages=pages, content_hash=content_hash)
     if suffix == ".pdf":
         raise LoadError(name, "named .pdf but the content is not a PDF")
     text = decode_text(name, data)
+    if len(text) > limits.max_chars:
+        raise LoadError(name, _too_much_text(len(text), limits))
     if _looks_like_html(suffix, text):
         title, body = html_to_text(text)
         document = Document(name, "html", [Page(0, body)], content_hash, title=title)
@@ -88,25 +103,47 @@ def html_to_text(html: str) -> tuple[str, str]:
     return title, f"{title}\n\n{body}" if title else body
 
 
-def _pdf_pages(name: str, data: bytes) -> list[Page]:
+def _pdf_pages(name: str, data: bytes, limits: LoadLimits) -> list[Page]:
     if b"%%EOF" not in data[-2048:]:
         raise LoadError(name, "the PDF is truncated or damaged (no end-of-file marker)")
     try:
         reader = PdfReader(io.BytesIO(data))
         if reader.is_encrypted and not reader.decrypt(""):
             raise LoadError(name, "the PDF is encrypted with a password; upload an unprotected copy")
-        pages = [Page(i + 1, _clean(page.extract_text() or "")) for i, page in enumerate(reader.pages)]
+        if len(reader.pages) > limits.max_pages:
+            raise LoadError(
+                name,
+                f"the PDF has {len(reader.pages)} pages, more than the limit of {limits.max_pages} "
+                "(RAG_MAX_PAGES)",
+            )
+        pages, chars = [], 0
+        for i, page in enumerate(reader.pages):
+            pages.append(Page(i + 1, _clean(page.extract_text() or "")))
+            chars += len(pages[-1].text)
+            if chars > limits.max_chars:
+                raise LoadError(name, _too_much_text(chars, limits, f" by page {i + 1}"))
     except FileNotDecryptedError as exc:
         raise LoadError(name, "the PDF is encrypted with a password; upload an unprotected copy") from exc
     except LoadError:
         raise
-    except (PdfReadError, ValueError, KeyError, TypeError, AttributeError, NotImplementedError) as exc:
+    except PyPdfError as exc:  # LimitReachedError (a decompression bomb), ParseError, PdfReadError…
+        raise LoadError(
+            name, f"the PDF is damaged or too large to read safely ({type(exc).__name__}: {exc})"
+        ) from exc
+    except (ValueError, KeyError, TypeError, AttributeError, NotImplementedError, RecursionError) as exc:
         raise LoadError(name, f"the PDF is damaged and cannot be read ({exc})") from exc
     if not pages:
         raise LoadError(name, "the PDF has no pages")
     if not any(page.text.strip() for page in pages):
         raise LoadError(name, "the PDF has no text layer (a scan?); OCR is not supported")
     return pages
+
+
+def _too_much_text(chars: int, limits: LoadLimits, where: str = "") -> str:
+    return (
+        f"the document holds more than {limits.max_chars:,} characters of text{where} "
+        f"({chars:,}; the limit is RAG_MAX_DOCUMENT_CHARS)"
+    )
 
 
 def _decode(name: str, data: bytes, encoding: str) -> str:

@@ -12,7 +12,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from rag.backends.base import Message, TokenizedPrompt
-from rag.errors import PromptTooLongError
+from rag.errors import LimitError, PromptTooLongError
 from rag.settings import Settings
 from rag.types import Hit
 
@@ -38,10 +38,13 @@ class PromptBudget:
     max_model_len: int
     max_tokens: int
     history_tokens: int
+    max_question_tokens: int = 1_000_000
 
     @classmethod
     def from_settings(cls, settings: Settings) -> PromptBudget:
-        return cls(settings.max_model_len, settings.max_tokens, settings.history_tokens)
+        return cls(
+            settings.max_model_len, settings.max_tokens, settings.history_tokens, settings.max_question_tokens
+        )
 
 
 @dataclass(frozen=True)
@@ -88,6 +91,12 @@ def build_prompt(
 ) -> Prompt:
     """The messages for one answer; raises PromptTooLongError if the question alone can't fit."""
     limit = budget.max_model_len
+    asked = tokenize([{"role": "user", "content": question}]).n_tokens
+    if asked > budget.max_question_tokens:
+        raise LimitError(
+            f"the question is {asked} tokens long; the limit is {budget.max_question_tokens} "
+            "(RAG_MAX_QUESTION_TOKENS): shorten it"
+        )
     system = {"role": "system", "content": SYSTEM_PROMPT}
     room = limit - min(budget.max_tokens, limit // 4)  # the prompt may shrink the answer to this
     kept = sorted(hits, key=lambda h: h.rank)

@@ -89,7 +89,23 @@ class Settings:
         default=False,
         metadata={"doc": "`true`: no anonymous workspaces; visitors sign in (Hugging Face or `RAG_AUTH`)"},
     )
-    max_upload_mb: int = field(default=50, metadata={"doc": "largest accepted upload, in MB"})
+    max_upload_mb: int = field(default=50, metadata={"doc": "largest accepted file, in MB"})
+    max_upload_request_mb: int = field(default=200, metadata={"doc": "most MB of files in one upload"})
+    max_files_per_upload: int = field(default=20, metadata={"doc": "most files in one upload"})
+    max_pages: int = field(default=2000, metadata={"doc": "most pages of one document"})
+    max_document_chars: int = field(
+        default=5_000_000, metadata={"doc": "most characters of text extracted from one document"}
+    )
+    max_workspace_documents: int = field(default=1000, metadata={"doc": "most documents in one workspace"})
+    max_workspace_chunks: int = field(default=100_000, metadata={"doc": "most chunks in one workspace"})
+    max_question_chars: int = field(default=4000, metadata={"doc": "longest question, in characters"})
+    max_question_tokens: int = field(default=1000, metadata={"doc": "longest question, in tokens"})
+    max_history_chars: int = field(
+        default=200_000, metadata={"doc": "most characters of earlier messages a client may send"}
+    )
+    max_chats_per_session: int = field(
+        default=2, metadata={"doc": "chats one workspace may have streaming at once"}
+    )
     workspace_ttl_hours: float = field(
         default=24.0, metadata={"doc": "anonymous workspaces are deleted after this idle time"}
     )

@@ -16,6 +16,7 @@ import gradio as gr
 
 from rag.assistant import Assistant
 from rag.conversations import Conversation
+from rag.errors import LimitError
 from rag.ingest import SourceFile
 from rag.render import chat_markdown, conversation_choices, document_choices, sources_html, upload_report
 from rag.types import SHARED_OWNER, no_progress
@@ -31,6 +32,7 @@ class WebApp:
     def __init__(self, assistant: Assistant) -> None:
         self.assistant = assistant
         self.settings = assistant.settings
+        self._in_flight: dict[str, int] = {}  # owner → answers streaming (only touched on the loop)
 
     # -- workspaces --------------------------------------------------------------------------
 
@@ -211,16 +213,33 @@ class WebApp:
         request: gr.Request,
         profile: Profile,
     ) -> AsyncIterator[tuple]:
-        """Stream one answer (see `webapp_chat.stream_chat` for what each step shows)."""
+        """Stream one answer (see `webapp_chat.stream_chat` for what each step shows). Anything
+        over a limit is refused at once, before any work is spent on it."""
         question = flatten(message).strip()
         if not question:
             raise gr.Error("Type a question first.")
+        earlier = [{"role": m.get("role"), "content": flatten(m.get("content"))} for m in history or []]
+        try:
+            self.assistant.check_size(question, earlier)
+        except LimitError as exc:
+            raise gr.Error(str(exc)) from None
         owner = self.owner(workspace, request, profile)
+        if self._in_flight.get(owner, 0) >= self.settings.max_chats_per_session:
+            raise gr.Error(
+                f"You already have {self.settings.max_chats_per_session} answers streaming "
+                "(RAG_MAX_CHATS_PER_SESSION): wait for one to finish, or press Stop."
+            )
         if only_selected and not selected:
             gr.Warning("No documents selected: searching all of them.")
         doc_ids = selected if only_selected and selected else None
-        async for step in stream_chat(self.assistant, owner, question, history or [], doc_ids, conversation):
-            yield step
+        self._in_flight[owner] = self._in_flight.get(owner, 0) + 1
+        try:
+            async for step in stream_chat(self.assistant, owner, question, earlier, doc_ids, conversation):
+                yield step
+        finally:  # also on Stop (the task is cancelled) and on a closed connection
+            self._in_flight[owner] -= 1
+            if not self._in_flight[owner]:
+                del self._in_flight[owner]
 
     # -- status ------------------------------------------------------------------------------
 

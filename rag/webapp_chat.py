@@ -26,8 +26,9 @@ async def stream_chat(
     doc_ids: Sequence[str] | None,
     conversation_id: str,
 ) -> AsyncIterator[tuple]:
-    """Yields (chat messages, sources HTML, stats line, question box, conversation id)."""
-    earlier = [{"role": m["role"], "content": chat_text(flatten(m["content"]))} for m in history]
+    """Yields (chat messages, sources HTML, stats line, question box, conversation id); `history`
+    is the chat as shown (text, with the Chatbot's escaping)."""
+    earlier = [{"role": m["role"], "content": chat_text(m["content"])} for m in history]
     shown = [{"role": m["role"], "content": chat_markdown(m["content"])} for m in earlier]
     shown += [{"role": "user", "content": chat_markdown(question)}, {"role": "assistant", "content": ""}]
     sources, reply, stats, hits = sources_html([]), "", "", []

@@ -51,7 +51,7 @@ def test_hits_first_then_deltas_then_stats(stocked, fake_backend):
 
 def test_prompt_is_tokenised_once_and_the_engine_runs_that_prompt(stocked, fake_backend):
     events(stocked.answer("How fast does the kettle boil?", OWNER))
-    assert fake_backend.tokenize_calls == 1
+    assert fake_backend.tokenize_calls == 2  # the question alone (its limit), then the whole prompt
     (prompt,) = fake_backend.prompts
     assert "[1] kettles.md" in prompt.messages[-1]["content"]
 
@@ -65,7 +65,7 @@ def test_history_goes_to_the_model_within_the_budget(stocked, fake_backend):
     messages = fake_backend.prompts[0].messages
     assert [m["role"] for m in messages] == ["system", "user", "assistant", "user"]
     assert messages[1]["content"] == "Which kettle is blue?"
-    assert fake_backend.tokenize_calls <= 2  # the question's prompt, then once with the history
+    assert fake_backend.tokenize_calls <= 3  # the question, its prompt, then once with the history
 
 
 def test_search_is_restricted_to_the_selected_document(stocked):
