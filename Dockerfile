@@ -41,6 +41,6 @@ VOLUME ["/data"]
 EXPOSE 7860
 
 HEALTHCHECK --interval=30s --timeout=5s --start-period=600s --retries=3 \
-    CMD ["curl", "--fail", "--silent", "--output", "/dev/null", "http://127.0.0.1:7860/"]
+    CMD ["curl", "--fail", "--silent", "--output", "/dev/null", "http://127.0.0.1:7860/health"]
 
 CMD ["python", "app.py"]

@@ -175,6 +175,17 @@ class Assistant:
             raise ValueError("the shared library is not a workspace")
         self.janitor.delete_workspace(owner)
 
+    def health(self) -> dict:
+        """The store and the engine, checked now; `ok` only when both work."""
+        store_ok = self.library.store.ping()
+        engine_ok = self.llm.healthy()
+        return {
+            "ok": store_ok and engine_ok,
+            "store": "ok" if store_ok else "error",
+            "engine": self.llm.state.status,
+            "model": self.llm.model_name,
+        }
+
     def close(self) -> None:
         self.llm.shutdown()
         self.library.close()

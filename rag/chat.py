@@ -16,7 +16,7 @@ from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
 
 from rag.backends import SamplingConfig
-from rag.errors import LimitError, RagError
+from rag.errors import EngineError, LimitError, RagError
 from rag.library import Library
 from rag.llm import LLM
 from rag.prompts import Message, PromptBudget, build_prompt
@@ -86,14 +86,16 @@ async def answer(
         started = time.perf_counter()
         async for text in llm.stream(prompt.tokenized, limited, usage):
             yield DeltaEvent(text)
+    except EngineError as exc:
+        yield ErrorEvent(exc.public)
+        return
     except RagError as exc:
         yield ErrorEvent(str(exc))
         return
     except Exception as exc:  # a dead engine or a dropped server connection mid-answer
         log.exception("generation failed")
-        yield ErrorEvent(
-            f"generation failed ({type(exc).__name__}: {exc}); the sources above are still valid"
-        )
+        why = llm.state.detail if llm.state.status == "error" else type(exc).__name__
+        yield ErrorEvent(f"generation failed ({why}); the sources above are still valid")
         return
     elapsed = time.perf_counter() - started
     first = usage.first_token_s or elapsed

@@ -25,7 +25,12 @@ class EmbeddingError(RagError):
 
 
 class EngineError(RagError):
-    """The LLM engine or server could not be started, reached or used."""
+    """The LLM engine or server could not be started, reached or used. The message is for the
+    operator (CLI, log); `public` is what a visitor may see: no paths, URLs or exception text."""
+
+    def __init__(self, message: str, public: str = "") -> None:
+        super().__init__(message)
+        self.public = public or message
 
 
 class PromptTooLongError(RagError):

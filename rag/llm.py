@@ -11,6 +11,7 @@ rule, failure text) is the backend class's own policy (`rag.backends.base.Backen
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import threading
 import time
@@ -25,6 +26,7 @@ from rag.settings import Settings
 from rag.types import Usage
 
 log = logging.getLogger(__name__)
+RETRY_AFTER_S = 10.0
 
 
 @dataclass(frozen=True)
@@ -34,7 +36,11 @@ class EngineState:
 
 
 class LLM:
-    """Holds the backend and its state; safe to share across sessions, threads and requests."""
+    """Holds the backend and its state; safe to share across sessions, threads and requests.
+
+    The state shown to visitors (`state.detail`) names the model by its public name and the
+    setting to change, never a path, a URL or an exception's text: those go to the log.
+    """
 
     def __init__(self, settings: Settings, backend: Backend | None = None) -> None:
         """`backend` injects a ready one (tests: the fake backend); else it is built on start."""
@@ -43,6 +49,8 @@ class LLM:
         self._state = EngineState("ready", self.model_name) if backend else EngineState("idle")
         self._lock = threading.Lock()
         self._loading_since = 0.0
+        self._error = ""  # the full reason of the last failure, for EngineError (CLI, log)
+        self._retry_at = 0.0  # a failed server is not probed again before this (monotonic s)
 
     @property
     def state(self) -> EngineState:
@@ -64,8 +72,9 @@ class LLM:
     def start(self) -> Backend:
         """Build the backend once (blocking); later callers wait for the first and share it.
 
-        A server that could not be reached is tried again on the next request (it may have come
-        up since); a local model that failed to load is not retried.
+        A server that could not be reached is tried again, but not before `RETRY_AFTER_S` (so a
+        dead server costs each question nothing, not a probe each); a local model that failed to
+        load is not retried.
         """
         with self._lock:
             if self._backend is not None:
@@ -73,21 +82,23 @@ class LLM:
             try:
                 kind = backend_class(self.settings)
             except EngineError as exc:
-                self._state = EngineState("error", str(exc))
+                self._fail(str(exc), str(exc))
                 raise
-            if self._state.status == "error" and not kind.retry_failed_start:
-                raise EngineError(self._state.detail)
+            if self._state.status == "error" and (
+                not kind.retry_failed_start or time.monotonic() < self._retry_at
+            ):
+                raise EngineError(self._error, public=self._state.detail)
             self._state = EngineState("loading", f"loading {self.model_name}")
             started = self._loading_since = time.perf_counter()
             try:
                 kind.prepare_environment(self.settings)
                 backend = kind(self.settings)
-            except EngineError as exc:
-                self._state = EngineState("error", str(exc))
-                raise
             except Exception as exc:  # vLLM raises many kinds; the user needs the model and the setting
-                self._state = EngineState("error", kind.describe_failure(self.settings, exc))
-                raise EngineError(self._state.detail) from exc
+                detail = (
+                    str(exc) if isinstance(exc, EngineError) else kind.describe_failure(self.settings, exc)
+                )
+                self._fail(detail, kind.public_failure)
+                raise EngineError(detail, public=kind.public_failure) from exc
             self._backend = backend
             self._state = EngineState(
                 "ready", f"{self.model_name} ({time.perf_counter() - started:.0f} s to start)"
@@ -95,15 +106,19 @@ class LLM:
             log.info("LLM ready: %s", self._state.detail)
             return backend
 
+    def _fail(self, detail: str, public: str) -> None:
+        log.error("LLM unavailable: %s", detail)
+        self._error = detail
+        self._state = EngineState("error", public)
+        self._retry_at = time.monotonic() + RETRY_AFTER_S
+
     def start_in_background(self) -> None:
         """For the web app: begin loading at start-up so the first question doesn't wait for it."""
         threading.Thread(target=self._start_quietly, name="llm-start", daemon=True).start()
 
     def _start_quietly(self) -> None:
-        try:
+        with contextlib.suppress(EngineError):  # logged by _fail, shown by the state
             self.start()
-        except EngineError as exc:
-            log.error("LLM failed to start: %s", exc)
 
     async def ready(self) -> Backend:
         """The running backend, started off the event loop if need be; its `tokenize` is then
@@ -115,11 +130,43 @@ class LLM:
     async def stream(
         self, prompt: TokenizedPrompt, sampling: SamplingConfig, usage: Usage
     ) -> AsyncIterator[str]:
-        """Text deltas of one answer; `usage` is filled in as it goes. Closing the iterator aborts."""
+        """Text deltas of one answer; `usage` is filled in as it goes. Closing the iterator aborts.
+        A failure that means the engine or server is gone turns the state to error, so the header
+        says so and the next question reconnects (after the back-off)."""
         backend = await self.ready()
         request_id = f"rag-{uuid.uuid4().hex}"
-        async for delta in backend.stream(prompt, sampling, usage, request_id):
-            yield delta
+        try:
+            async for delta in backend.stream(prompt, sampling, usage, request_id):
+                yield delta
+        except Exception as exc:
+            if backend.is_dead(exc):
+                self._lost(backend, f"{type(exc).__name__}: {exc}")
+            raise
+
+    def healthy(self) -> bool:
+        """Whether the model answers now (checked, not remembered); a lost one turns the state to error."""
+        backend = self._backend
+        if backend is None:
+            return False
+        try:
+            alive = backend.healthy()
+        except Exception as exc:  # a health check must answer, not raise
+            log.warning("LLM health check failed: %s", exc)
+            alive = False
+        if not alive:
+            self._lost(backend, "the health check failed")
+        return alive
+
+    def _lost(self, backend: Backend, why: str) -> None:
+        with self._lock:
+            if self._backend is not backend:
+                return  # another request already noticed
+            self._backend = None
+            self._fail(f"the model stopped answering ({why})", type(backend).public_failure)
+        try:
+            backend.shutdown()
+        except Exception:  # it is gone already
+            log.debug("shutdown of a lost backend failed", exc_info=True)
 
     def shutdown(self) -> None:
         """Stop the engine; gives up after 5 s while a start is in progress (SIGTERM during a model

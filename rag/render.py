@@ -4,6 +4,7 @@ HTML-escaped: markup inside a document must never reach the browser as markup.""
 from __future__ import annotations
 
 import html
+import re
 from collections.abc import Sequence
 
 from rag.conversations import ConversationSummary
@@ -30,9 +31,14 @@ def sources_html(hits: Sequence[Hit], query: str = "") -> str:
     return f'<div class="rag-sources">{searched}{help_line}{"".join(items)}</div>'
 
 
+MERMAID_FENCE = re.compile(r"^(\s*)(`{3,}|~{3,})\s*mermaid\b", re.IGNORECASE | re.MULTILINE)
+
+
 def chat_markdown(text: str) -> str:
-    """Chat text for the Chatbot's Markdown: no HTML and no images, so an answer that echoes a
-    document (or a prompt injection in one) can't make the browser load anything."""
+    """Chat text for the Chatbot's Markdown: no HTML, no images and no mermaid diagrams (the
+    Chatbot renders them, and a diagram's labels can load remote images), so an answer that echoes
+    a document (or a prompt injection in one) can't make the browser load anything."""
+    text = MERMAID_FENCE.sub(r"\1\2text", text)
     return text.replace("<", "&lt;").replace("![", "!\\[")
 
 

@@ -45,7 +45,9 @@ class Settings:
     milvus_uri: str = field(
         default="", metadata={"doc": "Milvus server URI; empty: Milvus Lite `<data dir>/milvus.db`"}
     )
-    milvus_token: str = field(default="", metadata={"doc": "token (or `user:password`) for the server"})
+    milvus_token: str = field(
+        default="", repr=False, metadata={"doc": "token (or `user:password`) for the server"}
+    )
     collection: str = field(default="rag_chunks", metadata={"doc": "collection name"})
     index_type: str = field(
         default="", metadata={"doc": "vector index; empty: FLAT on Milvus Lite, AUTOINDEX on a server"}
@@ -65,7 +67,13 @@ class Settings:
         },
     )
     llm_url: str = field(default="", metadata={"doc": "OpenAI-compatible server, e.g. `http://host:8000/v1`"})
-    llm_api_key: str = field(default="", metadata={"doc": "API key for that server"})
+    llm_api_key: str = field(default="", repr=False, metadata={"doc": "API key for that server"})
+    llm_connect_timeout: float = field(
+        default=5.0, metadata={"doc": "seconds to connect to the LLM server before it counts as down"}
+    )
+    llm_read_timeout: float = field(
+        default=60.0, metadata={"doc": "longest silence (seconds) inside an answer from the LLM server"}
+    )
     llm_model: str = field(
         default="", metadata={"doc": "hub id or local path; empty: Llama-3.1-8B (GPU) / SmolLM2 (CPU)"}
     )
@@ -84,7 +92,7 @@ class Settings:
         metadata={"doc": "web server address (`0.0.0.0` in Docker); unset: `GRADIO_SERVER_NAME` if set"},
     )
     port: int = field(default=7860, metadata={"doc": "web server port; unset: `GRADIO_SERVER_PORT` if set"})
-    auth: str = field(default="", metadata={"doc": "`user:pass,user2:pass2` turns on login"})
+    auth: str = field(default="", repr=False, metadata={"doc": "`user:pass,user2:pass2` turns on login"})
     require_login: bool = field(
         default=False,
         metadata={"doc": "`true`: no anonymous workspaces; visitors sign in (Hugging Face or `RAG_AUTH`)"},

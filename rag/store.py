@@ -172,6 +172,15 @@ class VectorStore:
             raise StoreError(f"search failed in {self.collection}: {exc}") from exc
         return [_hit(rank, result) for rank, result in enumerate(results[0], start=1)]
 
+    def ping(self) -> bool:
+        """Whether the store answers a query now (the /health endpoint)."""
+        try:
+            self.client.query(self.collection, filter='doc_id != ""', output_fields=["doc_id"], limit=1)
+            return True
+        except Exception as exc:  # any failure means: not healthy
+            log.warning("store health check failed: %s", exc)
+            return False
+
     # -- workspace activity ------------------------------------------------------------------
     # When each workspace was last used, beside the chunks, so that every app process (replicas on
     # one Milvus server) sees the same times and none deletes a workspace another one serves.

@@ -10,8 +10,6 @@ import atexit
 import logging
 import os
 import secrets
-import signal
-import sys
 from pathlib import Path
 
 import gradio as gr
@@ -223,17 +221,32 @@ def create_app(settings: Settings) -> tuple[gr.Blocks, WebApp]:
 
 
 def launch(settings: Settings) -> None:
+    """Serve the UI and `/health` (200 only when the store and the engine both work) with uvicorn."""
+    import fastapi
+    import uvicorn
+    from fastapi.responses import JSONResponse
+
     demo, app = create_app(settings)
-    log.info("serving on http://%s:%d", settings.host, settings.port)
-    # SIGTERM (docker stop, Spaces, test fixtures) must still shut the engine process down
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
-    atexit.register(app.assistant.llm.shutdown)
-    demo.launch(
-        server_name=settings.host,
-        server_port=settings.port,
+    server = fastapi.FastAPI()
+
+    @server.get("/health")
+    def health() -> JSONResponse:  # a plain def: FastAPI runs it in a worker thread, off the loop
+        report = app.assistant.health()
+        return JSONResponse(report, status_code=200 if report["ok"] else 503)
+
+    server = gr.mount_gradio_app(
+        server,
+        demo,
+        path="",
         auth=parse_auth(settings.auth),
         max_file_size=f"{settings.max_upload_mb}mb",
         show_error=True,
         css=CSS,
         footer_links=["api"],
+    )
+    atexit.register(app.assistant.llm.shutdown)
+    log.info("serving on http://%s:%d", settings.host, settings.port)
+    # uvicorn handles SIGTERM (docker stop, Spaces, test fixtures); atexit then stops the engine
+    uvicorn.run(
+        server, host=settings.host, port=settings.port, log_level="warning", timeout_graceful_shutdown=5
     )

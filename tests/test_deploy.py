@@ -35,7 +35,8 @@ def test_dockerfile_passes_hadolint():
 
 def test_dockerfile_runs_as_uid_1000_on_7860_without_secrets():
     text = (ROOT / "Dockerfile").read_text()
-    assert "USER 1000" in text and "EXPOSE 7860" in text and "HEALTHCHECK" in text
+    assert "USER 1000" in text and "EXPOSE 7860" in text
+    assert "HEALTHCHECK" in text and "http://127.0.0.1:7860/health" in text  # store and engine, not just "/"
     assert "RAG_HOST=0.0.0.0" in text and 'VOLUME ["/data"]' in text
     assert "HF_TOKEN" not in text and "hf_" not in text
 

@@ -55,3 +55,12 @@ def test_booleans_are_words_not_truthy_strings():
     assert Settings.from_env({"RAG_REQUIRE_LOGIN": "true"}).require_login is True
     with pytest.raises(ValueError, match="RAG_REQUIRE_LOGIN"):
         Settings.from_env({"RAG_REQUIRE_LOGIN": "maybe"})
+
+
+def test_secrets_stay_out_of_repr():
+    s = Settings.from_env(
+        {"RAG_AUTH": "ann:pw-secret", "RAG_MILVUS_TOKEN": "tok-secret", "RAG_LLM_API_KEY": "key-x"}
+    )
+    shown = repr(s)
+    assert "pw-secret" not in shown and "tok-secret" not in shown and "key-x" not in shown
+    assert s.auth == "ann:pw-secret"

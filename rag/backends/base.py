@@ -43,6 +43,7 @@ class TokenizedPrompt:
 class Backend(Protocol):
     # policy, read before the backend is built
     retry_failed_start: ClassVar[bool]  # a server may come up later; a model that failed to load won't
+    public_failure: ClassVar[str]  # what visitors see when it fails: the setting, no paths or URLs
 
     @classmethod
     def prepare_environment(cls, settings: Settings) -> None:
@@ -62,6 +63,12 @@ class Backend(Protocol):
         self, prompt: TokenizedPrompt, sampling: SamplingConfig, usage: Usage, request_id: str
     ) -> AsyncIterator[str]:
         """Text deltas; stopping the iteration early aborts the request in the engine/server."""
+
+    def is_dead(self, exc: BaseException) -> bool:
+        """Whether a failed request means the engine or server itself is gone (not one bad request)."""
+
+    def healthy(self) -> bool:
+        """A quick check that it still answers (the /health endpoint)."""
 
     def shutdown(self) -> None: ...
 

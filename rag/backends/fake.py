@@ -23,6 +23,7 @@ Reply = str | Callable[[list[Message]], str]
 
 class FakeBackend:
     retry_failed_start = True
+    public_failure = "the fake backend failed"
 
     @classmethod
     def prepare_environment(cls, settings: Settings) -> None:
@@ -49,6 +50,7 @@ class FakeBackend:
         self.prompts: list[TokenizedPrompt] = []  # every prompt streamed, for assertions
         self.aborted: list[str] = []  # request ids whose consumer stopped before the end
         self.finished: list[str] = []
+        self.alive = True  # False: as if the engine had died (is_dead, healthy)
 
     def tokenize(self, messages: list[Message]) -> TokenizedPrompt:
         """One token per word plus a per-message overhead: close enough to test budgets."""
@@ -80,6 +82,12 @@ class FakeBackend:
         finally:
             if not done:
                 self.aborted.append(request_id)
+
+    def is_dead(self, exc: BaseException) -> bool:
+        return not self.alive
+
+    def healthy(self) -> bool:
+        return self.alive
 
     def shutdown(self) -> None:
         """Nothing to release."""

@@ -12,6 +12,8 @@ import logging
 import time
 from collections.abc import AsyncIterator
 
+import httpx
+
 from rag.backends.base import Message, SamplingConfig, TokenizedPrompt, template_ids
 from rag.errors import EngineError
 from rag.settings import Settings
@@ -23,6 +25,7 @@ CHARS_PER_TOKEN_ESTIMATE = 3.0  # errs towards more tokens, so the prompt still 
 
 class OpenAIBackend:
     retry_failed_start = True  # the server may come up after the app: try again on the next request
+    public_failure = "the model server can't be reached right now; the operator should check RAG_LLM_URL"
 
     @classmethod
     def prepare_environment(cls, settings: Settings) -> None:
@@ -39,11 +42,10 @@ class OpenAIBackend:
 
         self.url = settings.llm_url
         self.api_key = settings.llm_api_key or "EMPTY"
+        # connect: how long a dead host may keep us; read: the longest silence inside a stream
+        self.timeout = httpx.Timeout(settings.llm_read_timeout, connect=settings.llm_connect_timeout)
         try:
-            models = openai.OpenAI(
-                base_url=self.url, api_key=self.api_key, timeout=10, max_retries=1
-            ).models.list()
-            served = [m.id for m in models.data]
+            served = self._served_models()
         except openai.OpenAIError as exc:
             raise EngineError(
                 f"cannot reach the LLM server at {self.url} ({type(exc).__name__}: {exc}); "
@@ -108,6 +110,27 @@ class OpenAIBackend:
         finally:
             await response.close()
 
+    def _served_models(self) -> list[str]:
+        import openai
+
+        quick = httpx.Timeout(self.timeout.connect * 2, connect=self.timeout.connect)
+        client = openai.OpenAI(base_url=self.url, api_key=self.api_key, timeout=quick, max_retries=0)
+        return [m.id for m in client.models.list().data]
+
+    def is_dead(self, exc: BaseException) -> bool:
+        """Refused connections and timeouts mean the server is gone; an HTTP error is one request's."""
+        import openai
+
+        return isinstance(exc, openai.APIConnectionError | httpx.TransportError)
+
+    def healthy(self) -> bool:
+        import openai
+
+        try:
+            return self.model_name in self._served_models()
+        except openai.OpenAIError:
+            return False
+
     def _client(self):
         """One async client per event loop (httpx connections belong to the loop that made them)."""
         import openai
@@ -115,7 +138,7 @@ class OpenAIBackend:
         loop_id = id(asyncio.get_running_loop())
         if loop_id not in self._clients:
             self._clients[loop_id] = openai.AsyncOpenAI(
-                base_url=self.url, api_key=self.api_key, max_retries=0
+                base_url=self.url, api_key=self.api_key, max_retries=0, timeout=self.timeout
             )
         return self._clients[loop_id]
 

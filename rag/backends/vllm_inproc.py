@@ -20,6 +20,7 @@ log = logging.getLogger(__name__)
 
 class VllmBackend:
     retry_failed_start = False  # a model that failed to load needs a new setting, not another try
+    public_failure = "the model could not be started or has stopped; the operator should check RAG_LLM_MODEL"
 
     @classmethod
     def prepare_environment(cls, settings: Settings) -> None:
@@ -87,6 +88,12 @@ class VllmBackend:
             if not finished:
                 await self.engine.abort(request_id)
                 log.info("aborted %s after %d tokens", request_id, usage.output_tokens)
+
+    def is_dead(self, exc: BaseException) -> bool:
+        return bool(self.engine.errored)
+
+    def healthy(self) -> bool:
+        return not self.engine.errored
 
     def unfinished_requests(self) -> int:
         return self.engine.output_processor.get_num_unfinished_requests()
