@@ -110,11 +110,13 @@ def _pdf_pages(name: str, data: bytes, limits: LoadLimits) -> list[Page]:
         reader = PdfReader(io.BytesIO(data))
         if reader.is_encrypted and not reader.decrypt(""):
             raise LoadError(name, "the PDF is encrypted with a password; upload an unprotected copy")
-        if len(reader.pages) > limits.max_pages:
+        # the catalog's count first: walking the page tree of a hostile file takes seconds
+        count = _declared_pages(reader)
+        if count <= limits.max_pages:
+            count = len(reader.pages)
+        if count > limits.max_pages:
             raise LoadError(
-                name,
-                f"the PDF has {len(reader.pages)} pages, more than the limit of {limits.max_pages} "
-                "(RAG_MAX_PAGES)",
+                name, f"the PDF has {count} pages, more than the limit of {limits.max_pages} (RAG_MAX_PAGES)"
             )
         pages, chars = [], 0
         for i, page in enumerate(reader.pages):
@@ -137,6 +139,13 @@ def _pdf_pages(name: str, data: bytes, limits: LoadLimits) -> list[Page]:
     if not any(page.text.strip() for page in pages):
         raise LoadError(name, "the PDF has no text layer (a scan?); OCR is not supported")
     return pages
+
+
+def _declared_pages(reader: PdfReader) -> int:
+    try:
+        return int(reader.trailer["/Root"]["/Pages"]["/Count"])
+    except (KeyError, TypeError, ValueError):
+        return 0
 
 
 def _too_much_text(chars: int, limits: LoadLimits, where: str = "") -> str:

@@ -68,6 +68,9 @@ class Settings:
     )
     llm_url: str = field(default="", metadata={"doc": "OpenAI-compatible server, e.g. `http://host:8000/v1`"})
     llm_api_key: str = field(default="", repr=False, metadata={"doc": "API key for that server"})
+    fake_delay_s: float = field(
+        default=0.01, metadata={"doc": "with `RAG_LLM_BACKEND=fake`: seconds between the words of its reply"}
+    )
     llm_connect_timeout: float = field(
         default=5.0, metadata={"doc": "seconds to connect to the LLM server before it counts as down"}
     )

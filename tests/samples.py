@@ -37,6 +37,39 @@ def make_pdf(pages: list[str]) -> bytes:
     return out.getvalue()
 
 
+def make_pdf_bomb(pages: int, chars_per_page: int) -> bytes:
+    """A small PDF whose `pages` pages all draw one shared content stream: a few kB on disk that
+    expand to pages × chars_per_page characters of text when extracted."""
+    line = "word " * 16
+    lines = "".join(f"({line}) Tj T* " for _ in range(max(chars_per_page // len(line), 1)))
+    stream = f"BT /F1 8 Tf 10 TL 20 780 Td {lines}ET".encode()
+    objects = [
+        b"<< /Type /Catalog /Pages 2 0 R >>",
+        b"<< /Type /Pages /Kids ["
+        + b" ".join(b"%d 0 R" % (5 + i) for i in range(pages))
+        + b"] /Count %d >>" % pages,
+        b"<< /Length %d >>\nstream\n" % len(stream) + stream + b"\nendstream",
+        b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>",
+    ]
+    page = (
+        b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Contents 3 0 R "
+        b"/Resources << /Font << /F1 4 0 R >> >> >>"
+    )
+    objects += [page] * pages
+    out = io.BytesIO()
+    out.write(b"%PDF-1.4\n")
+    offsets = []
+    for number, body in enumerate(objects, start=1):
+        offsets.append(out.tell())
+        out.write(b"%d 0 obj\n" % number + body + b"\nendobj\n")
+    xref = out.tell()
+    out.write(b"xref\n0 %d\n0000000000 65535 f \n" % (len(objects) + 1))
+    for offset in offsets:
+        out.write(b"%010d 00000 n \n" % offset)
+    out.write(b"trailer\n<< /Size %d /Root 1 0 R >>\nstartxref\n%d\n%%%%EOF\n" % (len(objects) + 1, xref))
+    return out.getvalue()
+
+
 def make_encrypted_pdf(text: str, password: str = "secret") -> bytes:
     from pypdf import PdfReader, PdfWriter
 

@@ -40,3 +40,16 @@ def test_newest_first_and_deleting_one_or_all(tmp_path):
     assert len(store.list("anon:b")) == 1
     reopened = ConversationStore(tmp_path / "c.db")  # it is on disk
     assert [s.title for s in reopened.list("anon:b")] == ["other"]
+
+
+def test_answers_saved_at_once_to_one_conversation_all_keep_their_turn(tmp_path):
+    from concurrent.futures import ThreadPoolExecutor
+
+    store = ConversationStore(tmp_path / "c.db")
+    first = store.append("anon:a", None, Turn("q0", "a0", [], ""))
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        ids = list(
+            pool.map(lambda i: store.append("anon:a", first, Turn(f"q{i}", "a", [], "")), range(1, 33))
+        )
+    assert set(ids) == {first}
+    assert sorted(t.question for t in store.load("anon:a", first).turns) == sorted(f"q{i}" for i in range(33))

@@ -37,13 +37,13 @@ class FakeBackend:
         self,
         settings: Settings | None = None,
         reply: Reply = DEFAULT_REPLY,
-        delay_s: float = 0.01,
+        delay_s: float | None = None,
         fail_after: int | None = None,
         error: Exception | None = None,
     ) -> None:
         self.model_name = "fake"
         self.reply = reply
-        self.delay_s = delay_s
+        self.delay_s = delay_s if delay_s is not None else settings.fake_delay_s if settings else 0.01
         self.fail_after = fail_after  # raise `error` after this many deltas
         self.error = error or RuntimeError("the engine died")
         self.tokenize_calls = 0
