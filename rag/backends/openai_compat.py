@@ -88,7 +88,8 @@ class OpenAIBackend:
             )
         except openai.OpenAIError as exc:
             raise EngineError(
-                f"the LLM server at {self.url} failed ({type(exc).__name__}: {exc}); check RAG_LLM_URL"
+                f"the LLM server at {self.url} failed ({type(exc).__name__}: {exc}); check RAG_LLM_URL",
+                public=self.public_failure,
             ) from exc
         try:
             async for chunk in response:
@@ -121,7 +122,8 @@ class OpenAIBackend:
         """Refused connections and timeouts mean the server is gone; an HTTP error is one request's."""
         import openai
 
-        return isinstance(exc, openai.APIConnectionError | httpx.TransportError)
+        dead = (openai.APIConnectionError, httpx.TransportError)
+        return isinstance(exc, dead) or isinstance(exc.__cause__, dead)
 
     def healthy(self) -> bool:
         import openai
