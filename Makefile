@@ -8,7 +8,7 @@ REQS := $(if $(filter gpu,$(DEVICE)),requirements.txt,requirements-cpu.txt)
 export HF_HUB_DISABLE_TELEMETRY := 1
 export GRADIO_ANALYTICS_ENABLED := False
 
-.PHONY: setup browser run test lint format eval clean
+.PHONY: setup browser ocr run test lint format eval clean
 
 setup: .venv/.installed-$(DEVICE) models/.ready-$(DEVICE)
 
@@ -32,10 +32,19 @@ browser:
 	@command -v chromium >/dev/null 2>&1 || (apt-get install -y -q chromium chromium-driver \
 		|| (apt-get update -q && apt-get install -y -q chromium chromium-driver)) >/dev/null
 
-run: setup
+# Tesseract reads scanned PDFs. Optional: without it (not root, not Debian) scans are refused with a
+# message saying how to install it, and the OCR tests are skipped.
+ocr:
+	@command -v tesseract >/dev/null 2>&1 || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1 \
+		&& (apt-get install -y -q tesseract-ocr tesseract-ocr-eng \
+		|| (apt-get update -q && apt-get install -y -q tesseract-ocr tesseract-ocr-eng)) >/dev/null; } \
+		|| echo "note: Tesseract is not installed; scanned PDFs are refused until you run" \
+			"apt-get install tesseract-ocr tesseract-ocr-eng" >&2
+
+run: setup ocr
 	$(PY) app.py
 
-test: setup browser
+test: setup browser ocr
 	$(PY) -m ruff check .
 	$(PY) -m ruff format --check .
 	HF_HUB_OFFLINE=1 $(PY) -m pytest -q -ra $(PYTEST_ARGS)

@@ -87,7 +87,7 @@ class Ingestor:
 
     def _ingest(self, name: str, data: bytes, owner: str, progress: Progress) -> IngestResult:
         progress(0.05, "parsing")
-        document = load_document(name, data)
+        document = load_document(name, data, lambda f, m: progress(0.05 + 0.1 * f, m))
         doc_id = document_id(owner, name)
         existing = self.store.find_document(doc_id)
         if existing and existing.content_hash == document.content_hash:
@@ -104,7 +104,7 @@ class Ingestor:
             vectors.extend(self.embedder.embed_passages([c.text for c in chunks[start : start + batch]]))
         progress(0.9, f"storing {len(chunks)} chunks")
         self.store.add_document(chunks, np.vstack(vectors), owner, document.content_hash, len(document.pages))
-        return IngestResult(name, "replaced" if existing else "added", len(chunks))
+        return IngestResult(name, "replaced" if existing else "added", len(chunks), notes=document.notes)
 
 
 class _Span:

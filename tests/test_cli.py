@@ -33,8 +33,8 @@ def test_ingest_docs_search_delete(tmp_path):
     assert out.returncode == 1, out.stderr  # one file failed
     lines = out.stdout.splitlines()
     assert (
-        "broken.pdf: failed: the content is a ZIP archive (e.g. .zip, .docx), not PDF, HTML, "
-        "Markdown or plain text" in lines
+        "broken.pdf: failed: the content is a ZIP archive (e.g. .zip), not PDF, Word (.docx), "
+        "PowerPoint (.pptx), HTML, Markdown or plain text" in lines
     )
     assert "manual.pdf: added (1 chunks)" in lines and "notes.md: added (1 chunks)" in lines
     assert "packaged" in out.stderr  # says which embedding model is in use
