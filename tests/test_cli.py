@@ -63,3 +63,25 @@ def test_eval_json_on_the_sample(tmp_path):
     assert set(report) >= {"hit_at_k", "mrr_at_k", "n", "p50_ms", "p95_ms", "misses"}
     assert report["hit_at_k"] >= 0.8 and 0 < report["mrr_at_k"] <= report["hit_at_k"]
     assert report["p50_ms"] > 0 and report["p95_ms"] >= report["p50_ms"]
+
+
+def test_feedback_summary_and_export(tmp_path):
+    from rag.feedback import feedback_entry, record_feedback
+
+    assert rag(tmp_path, "feedback").stdout.strip() == "no feedback yet"
+    for vote in ("up", "down"):
+        entry = feedback_entry(
+            question="Which port?",
+            query="port",
+            hits=[],
+            answer="7341",
+            model="m",
+            checks={},
+            vote=vote,
+            owner="o",
+        )
+        record_feedback(tmp_path / "data", entry)
+    summary = rag(tmp_path, "feedback")
+    assert summary.returncode == 0 and summary.stdout.startswith("2 votes: 1 up, 1 down (50% up)")
+    exported = rag(tmp_path, "feedback", "--export").stdout.splitlines()
+    assert [json.loads(line)["vote"] for line in exported] == ["up", "down"]
