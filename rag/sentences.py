@@ -17,7 +17,7 @@ _BOUNDARY = re.compile(
     r"|\n(?=[ \t]*(?:[-*•#|>]|\d+[.)][ \t]))"  # a new list item, heading, table row or quote
     r"|(?P<stop>(?<=[.!?])[\"')\]]*[ \t\n]+)"  # end of a sentence
 )
-_CITATION = re.compile(r"\[(\d{1,3})\]")
+CITATION = re.compile(r"\[(\d{1,3}(?:\s*,\s*\d{1,3})*)\](?!\()")  # [2] or [1, 3]; not a link "[2](url)"
 _WORD = re.compile(r"\w+")
 
 
@@ -40,12 +40,12 @@ def split_sentences(text: str) -> list[str]:
 
 def strip_citations(sentence: str) -> str:
     """The sentence without its [n] markers, for comparing meaning rather than references."""
-    return re.sub(r"\s+([.,;:!?])", r"\1", " ".join(_CITATION.sub(" ", sentence).split()))
+    return re.sub(r"\s+([.,;:!?])", r"\1", " ".join(CITATION.sub(" ", sentence).split()))
 
 
 def cited_numbers(text: str) -> list[int]:
     """Every [n] in `text`, in order of appearance, each once."""
-    return list(dict.fromkeys(int(n) for n in _CITATION.findall(text)))
+    return list(dict.fromkeys(int(n) for group in CITATION.findall(text) for n in group.split(",")))
 
 
 def words(text: str) -> list[str]:
