@@ -127,13 +127,14 @@ def bench_highlighting(answers: int, threads: int | None) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--pages", type=int, default=4)
-    parser.add_argument("--answers", type=int, default=20)
+    parser.add_argument("--answers", type=int, default=20, help="0: OCR only")
     parser.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's choice)")
     parser.add_argument("--skip-ocr", action="store_true")
     args = parser.parse_args()
     if not args.skip_ocr:
         bench_ocr(args.pages)
-    bench_highlighting(args.answers, args.threads)
+    if args.answers:
+        bench_highlighting(args.answers, args.threads)
 
 
 if __name__ == "__main__":

@@ -136,23 +136,23 @@ def _pdf_with_ocr(
     how to turn OCR on; a PDF that is only partly scanned goes in with a note naming the pages.
     """
     empty = [page.number for page in pages if not page.text.strip()]
-    scanned = pages_with_images(PdfReader(io.BytesIO(data)), empty) if empty else []
+    reader = PdfReader(io.BytesIO(data))
+    if reader.is_encrypted:
+        reader.decrypt("")  # _pdf_pages has already refused a PDF that needs a real password
+    scanned = pages_with_images(reader, empty) if empty else []
     notes: tuple[str, ...] = ()
     if scanned:
         try:
-            read = {
-                p.number: _clean(p.text)
-                for p in ocr_pdf_pages(PdfReader(io.BytesIO(data)), scanned, progress)
-            }
+            read = {p.number: _clean(p.text) for p in ocr_pdf_pages(reader, scanned, progress)}
         except OcrUnavailableError as exc:
             if not any(page.text.strip() for page in pages):
                 raise LoadError(name, f"the PDF has no text layer (a scan?); {exc}") from exc
-            notes = (f"{len(scanned)} scanned page(s) skipped: {HOW_TO_ENABLE}",)
+            listed = ", ".join(map(str, scanned))
+            notes = (f"scanned page(s) {listed} skipped: {HOW_TO_ENABLE}",)
         else:
             pages = [Page(p.number, read.get(p.number, p.text)) for p in pages]
-            notes = (
-                ("OCR",) if len(scanned) == len(pages) else (f"OCR on {len(scanned)} of {len(pages)} pages",)
-            )
+            whole = len(scanned) == len(pages)
+            notes = ("OCR",) if whole else (f"OCR on {len(scanned)} of {len(pages)} pages",)
     if not any(page.text.strip() for page in pages):
         detail = "OCR found no text either" if scanned else "and no scanned images to read"
         raise LoadError(name, f"the PDF has no text layer ({detail})")

@@ -66,7 +66,18 @@ def test_without_tesseract_a_partly_scanned_pdf_goes_in_with_a_note(monkeypatch)
     monkeypatch.setattr(rag.ocr, "TESSERACT", "tesseract-not-installed")
     doc = load_document("mixed.pdf", merge(make_pdf(["Typed page."]), make_scanned_pdf(SCANNED_PAGES[:1])))
     assert [p.text for p in doc.pages] == ["Typed page.", ""]
-    assert doc.notes[0].startswith("1 scanned page(s) skipped: install the Tesseract OCR engine")
+    assert doc.notes[0].startswith("scanned page(s) 2 skipped: install the Tesseract OCR engine")
+
+
+@needs_tesseract
+def test_a_scan_in_a_pdf_with_an_empty_user_password_is_read():
+    from pypdf import PdfWriter
+
+    writer = PdfWriter(clone_from=PdfReader(io.BytesIO(make_scanned_pdf(SCANNED_PAGES[1:]))))
+    writer.encrypt(user_password="", owner_password="owner")
+    out = io.BytesIO()
+    writer.write(out)
+    assert "port 7341" in load_document("locked-scan.pdf", out.getvalue()).pages[0].text
 
 
 def test_blank_pages_are_not_scans():
