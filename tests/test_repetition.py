@@ -71,3 +71,23 @@ def test_real_prose_is_not_flagged():
     text = (Path(__file__).resolve().parent.parent / "README.md").read_text()
     guard = RepetitionGuard()
     assert all(guard.feed(delta) is None for delta in re.findall(r"\S+\s*", text[:8000]))
+
+
+def test_through_the_llm_holder_the_loop_is_aborted_in_the_backend(settings):
+    """What rag.chat would do: `guard.watch(llm.stream(...))` closes the holder's stream, and the
+    backend's request is aborted before the answer's end is generated."""
+    from rag.llm import LLM
+
+    backend = FakeBackend(reply=LOOP, delay_s=0.0)
+    llm = LLM(settings, backend)
+    guard = RepetitionGuard()
+
+    async def run() -> str:
+        prompt = TokenizedPrompt([{"role": "user", "content": "Which port?"}], 3)
+        text = "".join([delta async for delta in guard.watch(llm.stream(prompt, SAMPLING, Usage()))])
+        await asyncio.sleep(0)  # let the event loop finalise the backend's generator
+        return text
+
+    text = asyncio.run(run())
+    assert guard.tripped and len(text) < len(LOOP) // 5
+    assert len(backend.aborted) == 1 and backend.finished == []
