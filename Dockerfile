@@ -9,10 +9,10 @@ ENV DEBIAN_FRONTEND=noninteractive \
     PATH=/opt/venv/bin:$PATH
 
 # gcc: Triton compiles small launcher stubs at run time; curl: the health check;
-# tesseract: OCR for scanned PDFs.
+# tesseract, poppler-utils: OCR for scanned PDFs.
 RUN apt-get update \
     && apt-get install -y --no-install-recommends python3 python3-venv python3-dev gcc curl ca-certificates \
-        tesseract-ocr tesseract-ocr-eng \
+        tesseract-ocr tesseract-ocr-eng poppler-utils \
     && rm -rf /var/lib/apt/lists/*
 
 # Spaces run the container as uid 1000; Ubuntu's image ships user "ubuntu" with that id.

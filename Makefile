@@ -32,14 +32,14 @@ browser:
 	@command -v chromium >/dev/null 2>&1 || (apt-get install -y -q chromium chromium-driver \
 		|| (apt-get update -q && apt-get install -y -q chromium chromium-driver)) >/dev/null
 
-# Tesseract reads scanned PDFs. Optional: without it (not root, not Debian) scans are refused with a
+# Tesseract reads scanned PDFs (poppler's pdftoppm renders their pages). Optional: without it (not root, not Debian) scans are refused with a
 # message saying how to install it, and the OCR tests are skipped.
 ocr:
 	@command -v tesseract >/dev/null 2>&1 || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1 \
-		&& (apt-get install -y -q tesseract-ocr tesseract-ocr-eng \
-		|| (apt-get update -q && apt-get install -y -q tesseract-ocr tesseract-ocr-eng)) >/dev/null; } \
+		&& (apt-get install -y -q tesseract-ocr tesseract-ocr-eng poppler-utils \
+		|| (apt-get update -q && apt-get install -y -q tesseract-ocr tesseract-ocr-eng poppler-utils)) >/dev/null; } \
 		|| echo "note: Tesseract is not installed; scanned PDFs are refused until you run" \
-			"apt-get install tesseract-ocr tesseract-ocr-eng" >&2
+			"apt-get install tesseract-ocr tesseract-ocr-eng poppler-utils" >&2
 
 run: setup ocr
 	$(PY) app.py

@@ -143,7 +143,7 @@ def _pdf_with_ocr(
     notes: tuple[str, ...] = ()
     if scanned:
         try:
-            read = {p.number: _clean(p.text) for p in ocr_pdf_pages(reader, scanned, progress)}
+            read = {p.number: _clean(p.text) for p in ocr_pdf_pages(data, reader, scanned, progress)}
         except OcrUnavailableError as exc:
             if not any(page.text.strip() for page in pages):
                 raise LoadError(name, f"the PDF has no text layer (a scan?); {exc}") from exc

@@ -1,6 +1,7 @@
 """OCR of scanned PDFs with the real Tesseract, on scans the tests render from known text."""
 
 import io
+import shutil
 from collections import Counter
 
 import pytest
@@ -34,7 +35,12 @@ def merge(*pdfs: bytes) -> bytes:
 
 @needs_tesseract
 @pytest.mark.parametrize("noise", [0, 3000], ids=["clean", "speckled"])
-def test_scanned_pdf_is_read_with_page_numbers_and_at_least_95_percent_of_words(noise):
+@pytest.mark.parametrize("renderer", ["pdftoppm", "embedded-images"])
+def test_scanned_pdf_is_read_with_page_numbers_and_at_least_95_percent_of_words(noise, renderer, monkeypatch):
+    if renderer == "pdftoppm" and not shutil.which("pdftoppm"):
+        pytest.skip("poppler-utils is not installed")
+    if renderer == "embedded-images":
+        monkeypatch.setattr(rag.ocr, "PDFTOPPM", "pdftoppm-not-installed")
     progress: list[str] = []
     doc = load_document(
         "scan.pdf", make_scanned_pdf(SCANNED_PAGES, noise=noise), lambda f, m: progress.append(m)
