@@ -5,8 +5,8 @@ as a subprocess with the image on stdin, so the app works without it and says ho
 The page image: rendered by poppler's `pdftoppm` (grey, at the scan's own resolution) when it is
 installed, else the page's embedded pictures as pypdf extracts them. On the same fixtures both read
 clean pages equally well (99-100% of words), but on speckled scans the rendered page did better
-(98.3% vs 94.7% of words on a dense page), at about the same speed; rendering also reads pages
-drawn as vector art. docs/BENCHMARKS.md has the figures.
+(98.3% vs 94.5-94.7% of words on a dense page, below the 95% bar) for 1.5-2x the time; rendering
+also reads pages drawn as vector art. docs/BENCHMARKS.md has the figures.
 `OMP_THREAD_LIMIT=1`: Tesseract's OpenMP threads made it 3x slower on a busy 2-core machine.
 """
 
