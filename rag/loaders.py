@@ -10,6 +10,7 @@ import codecs
 import hashlib
 import io
 import re
+from dataclasses import replace
 from pathlib import PurePath
 
 from bs4 import BeautifulSoup
@@ -150,7 +151,7 @@ def _pdf_with_ocr(
             listed = ", ".join(map(str, scanned))
             notes = (f"scanned page(s) {listed} skipped: {HOW_TO_ENABLE}",)
         else:
-            pages = [Page(p.number, read.get(p.number, p.text)) for p in pages]
+            pages = [replace(p, text=read[p.number]) if p.number in read else p for p in pages]
             whole = len(scanned) == len(pages)
             notes = ("OCR",) if whole else (f"OCR on {len(scanned)} of {len(pages)} pages",)
     if not any(page.text.strip() for page in pages):
