@@ -166,3 +166,12 @@ def link_citations(markdown: str, ranks: Sequence[int]) -> str:
         return " ".join(one(int(n)) for n in match.group(1).split(","))
 
     return CITATION.sub(replace, markdown)
+
+
+_LINKED = re.compile(r"\[\\\[(\d+)\\\]\]\(#rag-source-\d+\)|~~\\\[(\d+)\\\]~~ _\(no source \d+\)_")
+
+
+def unlink_citations(markdown: str) -> str:
+    """The inverse of `link_citations`, for answers coming back from the Chatbot as history: the
+    model should see its own plain [n], not links or notes. (A list "[1, 2]" comes back as "[1] [2]".)"""
+    return _LINKED.sub(lambda m: f"[{m.group(1) or m.group(2)}]", markdown)

@@ -2,7 +2,14 @@
 
 from html.parser import HTMLParser
 
-from rag.evidence import evidence_html, find_evidence, index_hits, link_citations, marked_text
+from rag.evidence import (
+    evidence_html,
+    find_evidence,
+    index_hits,
+    link_citations,
+    marked_text,
+    unlink_citations,
+)
 from rag.render import chat_markdown
 from rag.types import Chunk, Hit
 
@@ -98,3 +105,10 @@ def test_citations_link_to_their_source_and_missing_ones_are_struck_through():
     assert "Both [\\[1\\]](#rag-source-1) [\\[2\\]](#rag-source-2)." in out
     assert "Not ~~\\[3\\]~~ _(no source 3)_." in out
     assert "[4](http://x)" in out and "<" not in out
+
+
+def test_linked_citations_come_back_as_plain_citations():
+    answer = "Port 7341 [1]. Not [3]. A link [4](http://x) stays. Both [2][1]."
+    linked = link_citations(answer, ranks=[1, 2])
+    assert linked != answer and unlink_citations(linked) == answer
+    assert unlink_citations(link_citations("Both [1, 2].", [1, 2])) == "Both [1] [2]."
