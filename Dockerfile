@@ -8,9 +8,11 @@ ENV DEBIAN_FRONTEND=noninteractive \
     VIRTUAL_ENV=/opt/venv \
     PATH=/opt/venv/bin:$PATH
 
-# gcc: Triton compiles small launcher stubs at run time; curl: the health check.
+# gcc: Triton compiles small launcher stubs at run time; curl: the health check;
+# tesseract, poppler-utils: OCR for scanned PDFs.
 RUN apt-get update \
     && apt-get install -y --no-install-recommends python3 python3-venv python3-dev gcc curl ca-certificates \
+        tesseract-ocr tesseract-ocr-eng poppler-utils \
     && rm -rf /var/lib/apt/lists/*
 
 # Spaces run the container as uid 1000; Ubuntu's image ships user "ubuntu" with that id.

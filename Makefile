@@ -8,7 +8,7 @@ REQS := $(if $(filter gpu,$(DEVICE)),requirements.txt,requirements-cpu.txt)
 export HF_HUB_DISABLE_TELEMETRY := 1
 export GRADIO_ANALYTICS_ENABLED := False
 
-.PHONY: setup browser run test lint format eval clean
+.PHONY: setup browser ocr run test lint format eval clean
 
 setup: .venv/.installed-$(DEVICE) models/.ready-$(DEVICE)
 
@@ -38,10 +38,19 @@ browser: setup
 	( echo "The browser tests need Chromium. Install Debian's package (sudo apt-get install chromium)," \
 	  "or let Playwright fetch its own (.venv/bin/python -m playwright install chromium)." >&2; exit 1 )
 
-run: setup
+# Tesseract reads scanned PDFs (poppler's pdftoppm renders their pages). Optional: without it (not root, not Debian) scans are refused with a
+# message saying how to install it, and the OCR tests are skipped.
+ocr:
+	@command -v tesseract >/dev/null 2>&1 || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1 \
+		&& (apt-get install -y -q tesseract-ocr tesseract-ocr-eng poppler-utils \
+		|| (apt-get update -q && apt-get install -y -q tesseract-ocr tesseract-ocr-eng poppler-utils)) >/dev/null; } \
+		|| echo "note: Tesseract is not installed; scanned PDFs are refused until you run" \
+			"apt-get install tesseract-ocr tesseract-ocr-eng poppler-utils" >&2
+
+run: setup ocr
 	$(PY) app.py
 
-test: setup browser
+test: setup browser ocr
 	$(PY) -m ruff check .
 	$(PY) -m ruff format --check .
 	HF_HUB_OFFLINE=1 $(PY) -m pytest -q -ra $(PYTEST_ARGS)

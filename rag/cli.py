@@ -1,4 +1,4 @@
-"""`python -m rag ingest | search | docs | delete | eval | ask | reset`: parses arguments, prints.
+"""`python -m rag ingest | search | docs | delete | eval | ask | feedback | reset`: parses arguments, prints.
 
 Every command builds an `Assistant` from settings (environment), so the CLI and the web app see
 the same store and use the same use cases. Exit status: 0 ok, 1 a file or question failed, 2 bad
@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import logging
 import os
 import sys
@@ -51,6 +52,9 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--corpus", required=True, help="folder the gold sources are relative to")
     evaluate.add_argument("-k", type=int, default=5)
     evaluate.add_argument("--json", action="store_true", help="print one JSON object")
+
+    feedback = sub.add_parser("feedback", help="summarise the 👍/👎 votes on answers")
+    feedback.add_argument("--export", action="store_true", help="print every vote as JSON lines instead")
 
     reset = sub.add_parser("reset", help="drop the whole collection (all documents of all users)")
     reset.add_argument("--yes", action="store_true", help="really do it")
@@ -204,6 +208,20 @@ def cmd_eval(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def cmd_feedback(args: argparse.Namespace, settings: Settings) -> int:
+    from rag.feedback import feedback_path, read_feedback, summarize
+
+    path = feedback_path(settings.data_dir)
+    entries, unreadable = read_feedback(path)
+    if args.export:
+        for entry in entries:
+            print(json.dumps(entry, ensure_ascii=False))
+    else:
+        print(summarize(entries, unreadable).describe())
+    print(f"({path})", file=sys.stderr)
+    return 0
+
+
 def cmd_reset(args: argparse.Namespace, settings: Settings) -> int:
     from rag.store import drop_collection
 
@@ -224,5 +242,6 @@ COMMANDS = {
     "docs": cmd_docs,
     "delete": cmd_delete,
     "eval": cmd_eval,
+    "feedback": cmd_feedback,
     "reset": cmd_reset,
 }

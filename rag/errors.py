@@ -16,6 +16,10 @@ class LoadError(RagError):
         self.reason = reason
 
 
+class OcrUnavailableError(RagError):
+    """Tesseract is not installed or lacks a language; the message says how to turn OCR on."""
+
+
 class StoreError(RagError):
     """The vector store refused an operation or does not match the configuration."""
 

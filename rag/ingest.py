@@ -102,7 +102,7 @@ class Ingestor:
         self, name: str, data: bytes, owner: str, progress: Progress, quota: Quota | None
     ) -> IngestResult:
         progress(0.05, "parsing")
-        document = load_document(name, data, self.limits)
+        document = load_document(name, data, lambda f, m: progress(0.05 + 0.1 * f, m), self.limits)
         doc_id = document_id(owner, name)
         existing = self.store.find_document(doc_id)
         if existing and existing.content_hash == document.content_hash:
@@ -129,7 +129,7 @@ class Ingestor:
         if quota is not None:
             quota.documents -= 0 if existing else 1
             quota.chunks -= added_chunks
-        return IngestResult(name, "replaced" if existing else "added", len(chunks))
+        return IngestResult(name, "replaced" if existing else "added", len(chunks), notes=document.notes)
 
 
 def _full(what: str, limit: int) -> str:

@@ -10,15 +10,18 @@ import codecs
 import hashlib
 import io
 import re
-from dataclasses import dataclass
+import zipfile
+from dataclasses import dataclass, replace
 from pathlib import PurePath
 
 from bs4 import BeautifulSoup
 from pypdf import PdfReader
 from pypdf.errors import FileNotDecryptedError, PyPdfError
 
-from rag.errors import LoadError
-from rag.types import Document, Page
+from rag.errors import LoadError, OcrUnavailableError
+from rag.loaders_office import load_docx, load_pptx, zip_kind
+from rag.ocr import HOW_TO_ENABLE, ocr_pdf_pages, pages_with_images
+from rag.types import Document, Page, Progress, no_progress
 
 
 @dataclass(frozen=True)
@@ -31,24 +34,30 @@ class LoadLimits:
 
 
 DEFAULT_LIMITS = LoadLimits()
+ZIP_BYTES_PER_CHAR = 20  # Office XML carries ~5-10 bytes of markup per character of text
 
-SUPPORTED = "PDF, HTML, Markdown or plain text"
+SUPPORTED = "PDF, Word (.docx), PowerPoint (.pptx), HTML, Markdown or plain text"
+_ZIP = b"PK\x03\x04"
 _MAGIC = {
-    b"PK\x03\x04": "a ZIP archive (e.g. .zip, .docx)",
     b"\x89PNG": "a PNG image",
     b"\xff\xd8\xff": "a JPEG image",
     b"GIF8": "a GIF image",
     b"\x1f\x8b": "a gzip archive",
     b"\x7fELF": "an executable",
-    b"\xd0\xcf\x11\xe0": "an old Microsoft Office file",
+    b"\xd0\xcf\x11\xe0": "an old Microsoft Office file (.doc/.ppt: save it as .docx/.pptx)",
 }
 _HIDDEN_TAGS = ["script", "style", "noscript", "template", "svg", "head", "iframe", "object"]
 
 
-def load_document(name: str, data: bytes, limits: LoadLimits = DEFAULT_LIMITS) -> Document:
-    """Parse one file. Raises LoadError naming `name` for anything that isn't usable text."""
+def load_document(
+    name: str, data: bytes, progress: Progress = no_progress, limits: LoadLimits = DEFAULT_LIMITS
+) -> Document:
+    """Parse one file. Raises LoadError naming `name` for anything that isn't usable text.
+    `progress` hears about slow steps (OCR, page by page)."""
     if not data:
         raise LoadError(name, "the file is empty")
+    if data.startswith(_ZIP):
+        return _within_limits(name, _zip_document(name, _unzipped_size_checked(name, data, limits)), limits)
     for magic, what in _MAGIC.items():
         if data.startswith(magic):
             raise LoadError(name, f"the content is {what}, not {SUPPORTED}")
@@ -56,7 +65,7 @@ def load_document(name: str, data: bytes, limits: LoadLimits = DEFAULT_LIMITS) -
     suffix = PurePath(name).suffix.lower()
     if data[:1024].lstrip().startswith(b"%PDF-"):
         pages = _pdf_pages(name, data, limits)
-        return Document(source=name, kind="pdf", pages=pages, content_hash=content_hash)
+        return _pdf_with_ocr(name, data, pages, content_hash, progress)
     if suffix == ".pdf":
         raise LoadError(name, "named .pdf but the content is not a PDF")
     text = decode_text(name, data)
@@ -136,9 +145,37 @@ def _pdf_pages(name: str, data: bytes, limits: LoadLimits) -> list[Page]:
         raise LoadError(name, f"the PDF is damaged and cannot be read ({exc})") from exc
     if not pages:
         raise LoadError(name, "the PDF has no pages")
-    if not any(page.text.strip() for page in pages):
-        raise LoadError(name, "the PDF has no text layer (a scan?); OCR is not supported")
     return pages
+
+
+def _unzipped_size_checked(name: str, data: bytes, limits: LoadLimits) -> bytes:
+    """A DOCX/PPTX is a ZIP: refuse one that would unpack to far more than its text limit (a ZIP
+    bomb) before any XML parser sees it."""
+    try:
+        with zipfile.ZipFile(io.BytesIO(data)) as archive:
+            unpacked = sum(info.file_size for info in archive.infolist())
+    except (zipfile.BadZipFile, ValueError):
+        return data  # zip_kind names the damage
+    if unpacked > ZIP_BYTES_PER_CHAR * limits.max_chars:
+        raise LoadError(
+            name,
+            f"the archive unpacks to {unpacked:,} bytes, too much for {limits.max_chars:,} characters of "
+            "text (RAG_MAX_DOCUMENT_CHARS)",
+        )
+    return data
+
+
+def _within_limits(name: str, document: Document, limits: LoadLimits) -> Document:
+    if len(document.pages) > limits.max_pages:
+        raise LoadError(
+            name,
+            f"the file has {len(document.pages)} pages, more than the limit of {limits.max_pages} "
+            "(RAG_MAX_PAGES)",
+        )
+    chars = sum(len(page.text) for page in document.pages)
+    if chars > limits.max_chars:
+        raise LoadError(name, _too_much_text(chars, limits))
+    return document
 
 
 def _declared_pages(reader: PdfReader) -> int:
@@ -153,6 +190,53 @@ def _too_much_text(chars: int, limits: LoadLimits, where: str = "") -> str:
         f"the document holds more than {limits.max_chars:,} characters of text{where} "
         f"({chars:,}; the limit is RAG_MAX_DOCUMENT_CHARS)"
     )
+
+
+def _zip_document(name: str, data: bytes) -> Document:
+    """DOCX and PPTX are ZIPs: the archive's contents say which, or what else it is."""
+    kind = zip_kind(data)
+    content_hash = hashlib.sha256(data).hexdigest()
+    if kind == "docx":
+        document = load_docx(name, data, content_hash)
+    elif kind == "pptx":
+        document = load_pptx(name, data, content_hash)
+    else:
+        raise LoadError(name, f"the content is {kind}, not {SUPPORTED}")
+    if not any(page.text.strip() for page in document.pages):
+        raise LoadError(name, "no text found in the file")
+    return document
+
+
+def _pdf_with_ocr(
+    name: str, data: bytes, pages: list[Page], content_hash: str, progress: Progress
+) -> Document:
+    """Pages without a text layer but with a picture are scans: OCR them when Tesseract is there.
+
+    Page numbers stay those of the PDF. Without Tesseract a PDF that is all scan is refused with
+    how to turn OCR on; a PDF that is only partly scanned goes in with a note naming the pages.
+    """
+    empty = [page.number for page in pages if not page.text.strip()]
+    reader = PdfReader(io.BytesIO(data))
+    if reader.is_encrypted:
+        reader.decrypt("")  # _pdf_pages has already refused a PDF that needs a real password
+    scanned = pages_with_images(reader, empty) if empty else []
+    notes: tuple[str, ...] = ()
+    if scanned:
+        try:
+            read = {p.number: _clean(p.text) for p in ocr_pdf_pages(data, reader, scanned, progress)}
+        except OcrUnavailableError as exc:
+            if not any(page.text.strip() for page in pages):
+                raise LoadError(name, f"the PDF has no text layer (a scan?); {exc}") from exc
+            listed = ", ".join(map(str, scanned))
+            notes = (f"scanned page(s) {listed} skipped: {HOW_TO_ENABLE}",)
+        else:
+            pages = [replace(p, text=read[p.number]) if p.number in read else p for p in pages]
+            whole = len(scanned) == len(pages)
+            notes = ("OCR",) if whole else (f"OCR on {len(scanned)} of {len(pages)} pages",)
+    if not any(page.text.strip() for page in pages):
+        detail = "OCR found no text either" if scanned else "and no scanned images to read"
+        raise LoadError(name, f"the PDF has no text layer ({detail})")
+    return Document(source=name, kind="pdf", pages=pages, content_hash=content_hash, notes=notes)
 
 
 def _decode(name: str, data: bytes, encoding: str) -> str:

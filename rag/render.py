@@ -8,7 +8,7 @@ import re
 from collections.abc import Sequence
 
 from rag.conversations import ConversationSummary
-from rag.types import SCORE_EXPLANATION, SHARED_OWNER, DocumentInfo, Hit, IngestResult
+from rag.types import SCORE_EXPLANATION, SHARED_OWNER, DocumentInfo, Hit, IngestResult, page_unit
 
 
 def sources_html(hits: Sequence[Hit], query: str = "") -> str:
@@ -67,6 +67,6 @@ def document_choices(documents: Sequence[DocumentInfo]) -> list[tuple[str, str]]
     choices = []
     for doc in documents:
         where = " · shared" if doc.owner == SHARED_OWNER else ""
-        pages = f", {doc.pages} pages" if doc.pages > 1 else ""
+        pages = f", {doc.pages} {page_unit(doc.source)}s" if doc.pages > 1 else ""
         choices.append((f"{doc.source} ({doc.chunks} chunks{pages}){where}", doc.doc_id))
     return choices

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import PurePath
 from typing import Literal, Protocol
 
 SHARED_OWNER = "shared"
@@ -20,17 +21,27 @@ def no_progress(fraction: float, message: str) -> None:
 
 @dataclass(frozen=True)
 class Page:
-    number: int  # 1-based for paged formats (PDF); 0 when the format has no pages
+    number: int  # 1-based for paged formats (PDF pages, PPTX slides); 0 when the format has no pages
     text: str
 
 
 @dataclass(frozen=True)
 class Document:
     source: str  # the name users see: a file name or a path relative to an ingested folder
-    kind: Literal["pdf", "html", "markdown", "text"]
+    kind: Literal["pdf", "html", "markdown", "text", "docx", "pptx"]
     pages: list[Page]
     content_hash: str  # sha256 of the raw bytes: identical uploads are recognised by it
     title: str = ""
+    notes: tuple[str, ...] = ()  # how it was read, for the ingest report: ("OCR",)
+
+
+def page_unit(source: str) -> str:
+    """What a numbered `Page` of this source is called: "slide" for presentations, else "page".
+
+    Derived from the name because the name is what every stored chunk keeps (no schema field);
+    a presentation uploaded without its .pptx suffix is cited by "page" instead.
+    """
+    return "slide" if PurePath(source).suffix.lower() in {".pptx", ".ppt"} else "page"
 
 
 @dataclass(frozen=True)
@@ -43,11 +54,12 @@ class Chunk:
 
     @property
     def location(self) -> str:
-        """Where in its document the chunk sits ("page 3"), or "" for formats without pages."""
-        return f"page {self.page}" if self.page else ""
+        """Where in its document the chunk sits ("page 3", "slide 3"), or "" for formats without pages."""
+        return f"{page_unit(self.source)} {self.page}" if self.page else ""
 
     def label(self) -> str:
-        """The chunk's source as every view names it: "manual.pdf, page 3" or "notes.md"."""
+        """The chunk's source as every view names it: "manual.pdf, page 3", "deck.pptx, slide 2"
+        or "notes.md"."""
         return ", ".join(part for part in (self.source, self.location) if part)
 
 
@@ -92,15 +104,16 @@ class IngestResult:
     status: IngestStatus
     chunks: int = 0
     reason: str = ""
+    notes: tuple[str, ...] = ()  # from `Document.notes`: "OCR", pages that could not be read
 
     def describe(self) -> str:
-        """One line for the CLI and the upload panel."""
+        """One line for the CLI and the upload panel: "scan.pdf: added (3 chunks, OCR)"."""
         if self.status == "failed":
             return f"{self.source}: failed: {self.reason}"
         if self.status == "unchanged":
             detail = f" ({self.reason})" if self.reason else ""
             return f"{self.source}: unchanged{detail}"
-        return f"{self.source}: {self.status} ({self.chunks} chunks)"
+        return f"{self.source}: {self.status} ({', '.join((f'{self.chunks} chunks', *self.notes))})"
 
 
 @dataclass(frozen=True)

@@ -110,3 +110,94 @@ HTML_WITH_SCRIPT = """<!doctype html><html><head><title>Pelican facts</title>
 <style>body { color: red }</style><script>window.pwned = true; alert('x')</script></head>
 <body><h1>Pelicans</h1><p>The brown pelican dives from the air to catch fish.</p>
 <img src="x" onerror="window.pwned = true"><noscript>enable js</noscript></body></html>"""
+
+
+FONT_DIR = "/usr/share/fonts/truetype/dejavu"
+SCAN_DPI = 150
+
+
+def make_scanned_pdf(pages: list[list[str]], dpi: int = SCAN_DPI, noise: int = 0) -> bytes:
+    """A PDF without a text layer whose pages are pictures of text, like a scanner makes them:
+    each page's lines are drawn with DejaVu Serif into a Letter-sized grey image, optionally with
+    speckle noise, and Pillow wraps the images into a PDF (one image per page)."""
+    import random
+
+    from PIL import Image, ImageDraw, ImageFont
+
+    font = ImageFont.truetype(f"{FONT_DIR}/DejaVuSerif.ttf", round(12 * dpi / 72))
+    width, height = round(8.5 * dpi), round(11 * dpi)
+    images = []
+    rng = random.Random(3)
+    for lines in pages:
+        image = Image.new("L", (width, height), 255)
+        draw = ImageDraw.Draw(image)
+        y = dpi
+        for line in lines:
+            draw.text((dpi, y), line, font=font, fill=0)
+            y += round(20 * dpi / 72)
+        for _ in range(noise):
+            draw.point((rng.randrange(width), rng.randrange(height)), fill=rng.randrange(0, 160))
+        images.append(image)
+    out = io.BytesIO()
+    images[0].save(out, "PDF", resolution=dpi, save_all=True, append_images=images[1:])
+    return out.getvalue()
+
+
+SCANNED_PAGES = [
+    [
+        "Heron Observatory field guide, second edition.",
+        "The grey heron builds its nest high in tall trees,",
+        "usually in colonies called heronries near shallow water.",
+        "Each nest is a large platform of sticks lined with grass.",
+    ],
+    [
+        "The observatory opens at seven in the morning from April to October.",
+        "Visitors must keep to the boardwalk and speak quietly near the reeds.",
+        "The quokka protocol listens on port 7341 for telemetry from the hides.",
+    ],
+]
+
+
+def make_docx(heading: str, paragraphs: list[str], table: list[list[str]], subheading: str = "") -> bytes:
+    """A Word file: a level-1 heading, paragraphs, an optional level-2 heading and a table."""
+    import docx
+
+    document = docx.Document()
+    document.add_heading(heading, level=1)
+    for text in paragraphs:
+        document.add_paragraph(text)
+    if subheading:
+        document.add_heading(subheading, level=2)
+    grid = document.add_table(rows=len(table), cols=len(table[0]))
+    for r, row in enumerate(table):
+        for c, value in enumerate(row):
+            grid.cell(r, c).text = value
+    document.add_paragraph("End of the maintenance notes.")
+    out = io.BytesIO()
+    document.save(out)
+    return out.getvalue()
+
+
+def make_pptx(slides: list[tuple[str, str, str]], table: list[list[str]] | None = None) -> bytes:
+    """A PowerPoint file: one (title, body, notes) per slide; `table` goes on the last slide."""
+    from pptx import Presentation
+    from pptx.util import Inches
+
+    deck = Presentation()
+    layout = deck.slide_layouts[1]  # title and content
+    for i, (title, body, notes) in enumerate(slides):
+        slide = deck.slides.add_slide(layout)
+        slide.shapes.title.text = title
+        slide.placeholders[1].text = body
+        if notes:
+            slide.notes_slide.notes_text_frame.text = notes
+        if table and i == len(slides) - 1:
+            shape = slide.shapes.add_table(
+                len(table), len(table[0]), Inches(1), Inches(4), Inches(6), Inches(1)
+            )
+            for r, row in enumerate(table):
+                for c, value in enumerate(row):
+                    shape.table.cell(r, c).text = value
+    out = io.BytesIO()
+    deck.save(out)
+    return out.getvalue()

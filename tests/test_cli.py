@@ -33,8 +33,8 @@ def test_ingest_docs_search_delete(tmp_path):
     assert out.returncode == 1, out.stderr  # one file failed
     lines = out.stdout.splitlines()
     assert (
-        "broken.pdf: failed: the content is a ZIP archive (e.g. .zip, .docx), not PDF, HTML, "
-        "Markdown or plain text" in lines
+        "broken.pdf: failed: the content is a ZIP archive (e.g. .zip), not PDF, Word (.docx), "
+        "PowerPoint (.pptx), HTML, Markdown or plain text" in lines
     )
     assert "manual.pdf: added (1 chunks)" in lines and "notes.md: added (1 chunks)" in lines
     assert "packaged" in out.stderr  # says which embedding model is in use
@@ -63,3 +63,75 @@ def test_eval_json_on_the_sample(tmp_path):
     assert set(report) >= {"hit_at_k", "mrr_at_k", "n", "p50_ms", "p95_ms", "misses"}
     assert report["hit_at_k"] >= 0.8 and 0 < report["mrr_at_k"] <= report["hit_at_k"]
     assert report["p50_ms"] > 0 and report["p95_ms"] >= report["p50_ms"]
+
+
+def test_feedback_summary_and_export(tmp_path):
+    from rag.feedback import feedback_entry, record_feedback
+
+    assert rag(tmp_path, "feedback").stdout.strip() == "no feedback yet"
+    for vote in ("up", "down"):
+        entry = feedback_entry(
+            question="Which port?",
+            query="port",
+            hits=[],
+            answer="7341",
+            model="m",
+            checks={},
+            vote=vote,
+            owner="o",
+        )
+        record_feedback(tmp_path / "data", entry)
+    summary = rag(tmp_path, "feedback")
+    assert summary.returncode == 0 and summary.stdout.startswith("2 votes: 1 up, 1 down (50% up)")
+    exported = rag(tmp_path, "feedback", "--export").stdout.splitlines()
+    assert [json.loads(line)["vote"] for line in exported] == ["up", "down"]
+
+
+def test_word_powerpoint_and_scanned_pdf_answer_from_their_content(tmp_path):
+    import shutil
+
+    from tests.samples import SCANNED_PAGES, make_docx, make_pptx, make_scanned_pdf
+
+    folder = tmp_path / "office"
+    folder.mkdir()
+    (folder / "maintenance.docx").write_bytes(
+        make_docx(
+            "Pump maintenance",
+            ["Prime the pump before the first start."],
+            [["Part", "Replace every"], ["Oil filter", "250 operating hours"], ["Drive belt", "two years"]],
+            subheading="Replacement schedule",
+        )
+    )
+    (folder / "deck.pptx").write_bytes(
+        make_pptx(
+            [
+                ("Rottnest Island", "A short ferry ride from Fremantle.", ""),
+                (
+                    "Quokka diet",
+                    "Quokkas eat leaves, grasses and succulent plants.",
+                    "Never feed them bread.",
+                ),
+                ("Questions", "Thank you for listening.", ""),
+            ]
+        )
+    )
+    ocr = shutil.which("tesseract") is not None
+    if ocr:
+        (folder / "scan.pdf").write_bytes(make_scanned_pdf(SCANNED_PAGES))
+    out = rag(tmp_path, "ingest", str(folder))
+    assert out.returncode == 0, out.stdout + out.stderr
+    lines = out.stdout.splitlines()
+    assert any(line.startswith("maintenance.docx: added (") for line in lines)
+    assert any(line.startswith("deck.pptx: added (") for line in lines)
+
+    docx = rag(tmp_path, "search", "How often must the oil filter be replaced?", "-k", "1").stdout
+    assert docx.startswith("[1] maintenance.docx (score ")
+    assert "## Replacement schedule" in docx and "| Oil filter | 250 operating hours |" in docx
+
+    pptx = rag(tmp_path, "search", "What do quokkas eat?", "-k", "1").stdout
+    assert pptx.startswith("[1] deck.pptx, slide 2 (score ") and "Never feed them bread" in pptx
+
+    if ocr:  # `make test` installs Tesseract; without it test_ocr.py checks the message instead
+        assert any(line.startswith("scan.pdf: added (") and line.endswith(" chunks, OCR)") for line in lines)
+        scan = rag(tmp_path, "search", "Which port does the quokka protocol listen on?", "-k", "1").stdout
+        assert scan.startswith("[1] scan.pdf, page 2 (score ") and "port 7341" in scan

@@ -171,3 +171,30 @@ def test_changed_file_whose_new_content_equals_another_document_still_replaces(l
     assert result[0].status == "replaced"
     hits = library.retrieve("apples", [SHARED_OWNER], k=5).hits
     assert "Apples are red." not in [h.chunk.text for h in hits]
+
+
+def test_new_formats_go_in_and_the_report_says_ocr(library, tmp_path):
+    from rag.ocr import ocr_available
+    from tests.samples import SCANNED_PAGES, make_docx, make_pptx, make_scanned_pdf
+
+    files = {
+        "notes.docx": make_docx(
+            "Valves", ["The red valve opens clockwise."], [["Valve", "Turns"], ["red", "3"]]
+        ),
+        "deck.pptx": make_pptx(
+            [("One", "Intro", ""), ("Two", "Quokkas eat leaves.", ""), ("Three", "End", "")]
+        ),
+    }
+    if ocr_available():
+        files["scan.pdf"] = make_scanned_pdf(SCANNED_PAGES)
+    messages: list[str] = []
+    results = library.ingestor.ingest_files(
+        write(tmp_path / "in", files), SHARED_OWNER, lambda f, m: messages.append(m)
+    )
+    assert [r.status for r in results] == ["added"] * len(files)
+    hit = library.retrieve("What do quokkas eat?", [SHARED_OWNER], k=1).hits[0]
+    assert hit.chunk.label() == "deck.pptx, slide 2"
+    if ocr_available():
+        assert results[2].describe() == f"scan.pdf: added ({results[2].chunks} chunks, OCR)"
+        assert "[3/3] scan.pdf: OCR page 2 (2/2)" in messages
+        assert library.retrieve("Where does the heron nest?", [SHARED_OWNER], k=1).hits[0].chunk.page == 1
