@@ -20,6 +20,7 @@ from rag.errors import EngineError, LimitError, RagError
 from rag.library import Library
 from rag.llm import LLM
 from rag.prompts import Message, PromptBudget, build_prompt
+from rag.repetition import RepetitionGuard
 from rag.types import (
     AnswerEvent,
     DeltaEvent,
@@ -84,8 +85,13 @@ async def answer(
             sampling.temperature, sampling.top_p, prompt.max_tokens, sampling.frequency_penalty
         )
         started = time.perf_counter()
-        async for text in llm.stream(prompt.tokenized, limited, usage):
+        guard = RepetitionGuard()  # sampling settings alone don't stop a small model looping
+        async for text in guard.watch(llm.stream(prompt.tokenized, limited, usage)):
             yield DeltaEvent(text)
+        if guard.tripped:  # the stream was closed, so the engine aborted the request
+            log.info("answer stopped: %s", guard.tripped.message)
+            usage.finish_reason = "repetition"
+            yield DeltaEvent(f"\n\n{guard.tripped.message}")
     except EngineError as exc:
         yield ErrorEvent(exc.public)
         return

@@ -8,27 +8,20 @@ import re
 from collections.abc import Sequence
 
 from rag.conversations import ConversationSummary
-from rag.types import SCORE_EXPLANATION, SHARED_OWNER, DocumentInfo, Hit, IngestResult, page_unit
+from rag.evidence import Mark, evidence_html
+from rag.types import SHARED_OWNER, DocumentInfo, Hit, IngestResult, page_unit
 
 
-def sources_html(hits: Sequence[Hit], query: str = "") -> str:
-    """The retrieved-chunks panel: what was searched, then rank, score, source, page and the chunk
-    text of each hit, as inert text."""
+def sources_html(
+    hits: Sequence[Hit],
+    query: str = "",
+    marks: dict[int, list[Mark]] | None = None,
+    cited: Sequence[int] = (),
+) -> str:
+    """The Sources panel: what was searched, then each hit (rank, score, source, page, text with its
+    supporting sentences marked) as inert text; `rag.evidence` renders the hits."""
     searched = f'<p class="rag-query">Searched for: {html.escape(query)}</p>' if query else ""
-    if not hits:
-        return f'{searched}<div class="rag-sources-empty">No chunks retrieved yet.</div>'
-    items = []
-    for hit in hits:
-        location = f" · {hit.chunk.location}" if hit.chunk.location else ""
-        source = html.escape(hit.chunk.source)
-        items.append(
-            f'<div class="rag-source" data-rank="{hit.rank}"><div class="rag-source-head">'
-            f'<b>[{hit.rank}]</b> <span class="rag-score">{hit.score:.3f}</span> '
-            f'<span class="rag-name">{source}</span>{location} · chunk {hit.chunk.index}</div>'
-            f'<pre class="rag-text">{html.escape(hit.chunk.text)}</pre></div>'
-        )
-    help_line = f'<p class="rag-help">{SCORE_EXPLANATION}</p>'
-    return f'<div class="rag-sources">{searched}{help_line}{"".join(items)}</div>'
+    return searched + evidence_html(hits, marks or {}, cited)
 
 
 MERMAID_FENCE = re.compile(r"^(\s*)(`{3,}|~{3,})\s*mermaid\b", re.IGNORECASE | re.MULTILINE)

@@ -25,7 +25,28 @@ CSS = """
   padding: 6px 8px; margin: 6px 0; }
 .rag-text { white-space: pre-wrap; font-size: 0.85em; margin: 4px 0 0; max-height: 14em; overflow-y: auto; }
 .rag-help, .rag-query { font-size: 0.8em; opacity: 0.8; }
+.rag-mark { padding: 0 1px; border-radius: 2px; }
+.rag-by-question { background: #fff3a8; }
+.rag-by-answer { background: #c9f2c9; }
+.rag-by-both { background: #b8e6ff; }
+.rag-cited { border-left: 4px solid #2f80ed; }
+.rag-focus { outline: 3px solid #f2994a; }
 """
+# A click on a citation [n] in an answer brings source n into view and marks it; the links point at
+# the ids the Sources panel gives its items (rag-source-n). No remote resource is loaded.
+CITATION_JS = """<script>
+document.addEventListener("click", (event) => {
+  const link = event.target.closest ? event.target.closest('a[href*="#rag-source-"]') : null;
+  if (!link) return;
+  event.preventDefault();
+  event.stopPropagation();
+  const target = document.getElementById(link.getAttribute("href").split("#")[1]);
+  if (!target) return;
+  document.querySelectorAll(".rag-focus").forEach((e) => e.classList.remove("rag-focus"));
+  target.classList.add("rag-focus");
+  target.scrollIntoView({block: "center"});
+}, true);
+</script>"""
 INTRO = (
     "# RAG chat\nDrop PDF, HTML, Markdown or text files on the right, then ask. Answers cite the "
     "retrieved chunks as [1], [2]… — the numbers under **Sources**. Your documents and conversations "
@@ -173,6 +194,7 @@ def build_ui(app: WebApp, browser_secret: str) -> gr.Blocks:
         )
 
         demo.load(app.restore, [stored_key, stored_conversation], everything, **private)
+        chatbot.like(app.feedback, [conversation, workspace], None, **private)
         timer = gr.Timer(2.0)
         timer.tick(app.engine_status, None, status, queue=False, **private)
     return demo
@@ -242,6 +264,7 @@ def launch(settings: Settings) -> None:
         max_file_size=f"{settings.max_upload_mb}mb",
         show_error=True,
         css=CSS,
+        head=CITATION_JS,
         footer_links=["api"],
     )
     atexit.register(app.assistant.llm.shutdown)

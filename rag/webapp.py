@@ -15,8 +15,11 @@ from pathlib import Path
 import gradio as gr
 
 from rag.assistant import Assistant
+from rag.checks import check_citations
 from rag.conversations import Conversation
 from rag.errors import LimitError
+from rag.evidence import link_citations
+from rag.feedback import feedback_entry, record_feedback
 from rag.ingest import SourceFile
 from rag.render import chat_markdown, conversation_choices, document_choices, sources_html, upload_report
 from rag.types import SHARED_OWNER, no_progress
@@ -241,6 +244,33 @@ class WebApp:
             if not self._in_flight[owner]:
                 del self._in_flight[owner]
 
+    # -- feedback ----------------------------------------------------------------------------
+
+    def feedback(
+        self, vote: gr.LikeData, conversation: str, workspace: str, request: gr.Request, profile: Profile
+    ) -> None:
+        """👍/👎 on an answer: one line in `<data dir>/feedback.jsonl` with what was asked, searched,
+        shown and answered (the workspace only as a hash)."""
+        owner = self.owner(workspace, request, profile)
+        saved = self.assistant.conversation(owner, conversation)
+        index = vote.index[0] if isinstance(vote.index, list | tuple) else vote.index
+        if saved is None or not 0 <= index // 2 < len(saved.turns):
+            gr.Warning("Only saved answers can be rated (this one was stopped or has not finished).")
+            return
+        turn = saved.turns[index // 2]
+        entry = feedback_entry(
+            question=turn.question,
+            query=turn.query or turn.question,
+            hits=turn.hits,
+            answer=turn.answer,
+            model=self.assistant.llm.model_name,
+            checks=check_citations(turn.answer, turn.hits).to_dict(),
+            vote="up" if vote.liked else "down",
+            owner=owner,
+        )
+        record_feedback(self.settings.data_dir, entry)
+        gr.Info("Thanks: your rating was recorded.")
+
     # -- status ------------------------------------------------------------------------------
 
     def engine_status(self) -> str:
@@ -257,10 +287,12 @@ def conversation_view(conversation: Conversation | None) -> tuple[list[dict], st
         return [], sources_html([]), ""
     messages = []
     for turn in conversation.turns:
+        ranks = [hit.rank for hit in turn.hits]
         messages.append({"role": "user", "content": chat_markdown(turn.question)})
-        messages.append({"role": "assistant", "content": chat_markdown(turn.answer)})
+        messages.append({"role": "assistant", "content": link_citations(chat_markdown(turn.answer), ranks)})
     last = conversation.turns[-1]
-    return messages, sources_html(last.hits, last.query), last.stats
+    cited = check_citations(last.answer, last.hits).valid
+    return messages, sources_html(last.hits, last.query, cited=cited), last.stats
 
 
 def _list_updates(docs: list) -> tuple:

@@ -1,8 +1,11 @@
 """The chat event: one streamed answer as the successive states of the chat, sources and stats.
 
-The chunks panel fills first, then the answer grows, then the stats; the finished turn (or the
-error that ended it) is saved to the workspace's conversation. Anything slow (retrieval, prompt
-building, the save) runs off the event loop, which every other chat streams on.
+The chunks panel fills first; the sentences of each source that bear on the question are marked
+as soon as they are found (in a worker thread, while the model writes); then the answer grows;
+once it is complete its [n] become links to the sources (a cited source that doesn't exist is
+struck through), the checks go under it with the stats, and the turn (or the error that ended
+it) is saved to the workspace's conversation. Anything slow runs off the event loop, which every
+other chat streams on.
 """
 
 from __future__ import annotations
@@ -12,7 +15,9 @@ from collections.abc import AsyncIterator, Sequence
 
 from rag.assistant import Assistant
 from rag.conversations import Turn
+from rag.evidence import unlink_citations
 from rag.render import chat_markdown, chat_text, sources_html
+from rag.review import ReviewCache, review_answer
 from rag.types import DeltaEvent, ErrorEvent, HitsEvent, StatsEvent
 
 ChatHistory = list[dict]
@@ -27,16 +32,22 @@ async def stream_chat(
     conversation_id: str,
 ) -> AsyncIterator[tuple]:
     """Yields (chat messages, sources HTML, stats line, question box, conversation id); `history`
-    is the chat as shown (text, with the Chatbot's escaping)."""
-    earlier = [{"role": m["role"], "content": chat_text(m["content"])} for m in history]
+    is the chat as shown (text, with the Chatbot's escaping and citation links)."""
+    earlier = [{"role": m["role"], "content": unlink_citations(chat_text(m["content"]))} for m in history]
     shown = [{"role": m["role"], "content": chat_markdown(m["content"])} for m in earlier]
     shown += [{"role": "user", "content": chat_markdown(question)}, {"role": "assistant", "content": ""}]
-    sources, reply, stats, hits = sources_html([]), "", "", []
+    sources, reply, stats, hits, query = sources_html([]), "", "", [], ""
+    cache = ReviewCache.for_answer(assistant.library.embedder)
+    marking: asyncio.Future | None = None
     yield shown, sources, "Retrieving…", "", conversation_id
     async for event in assistant.answer(question, owner, earlier, doc_ids):
+        if marking is not None and marking.done() and not marking.exception():
+            sources = sources_html(hits, query, marking.result().marks)
+            marking = None  # shown once; the final review replaces it
         if isinstance(event, HitsEvent):
-            hits = event.hits
-            sources = sources_html(hits)
+            hits, query = event.hits, getattr(event, "query", "")
+            sources = sources_html(hits, query)
+            marking = asyncio.ensure_future(asyncio.to_thread(review_answer, question, hits, cache))
             ready = assistant.llm.state.status == "ready"
             yield (
                 shown,
@@ -55,12 +66,13 @@ async def stream_chat(
             stats = "Error: see the answer"
         elif isinstance(event, StatsEvent):
             stats = event.stats.describe()
-    conversation_id = await _save(assistant, owner, conversation_id, Turn(question, reply, hits, stats))
+            review = await asyncio.to_thread(review_answer, question, hits, cache, reply, True)
+            shown[-1]["content"] = review.answer_markdown(chat_markdown(reply))
+            sources = sources_html(hits, query, review.marks, review.checks.valid)
+            stats = f"{stats}  \n{review.checks.describe()}"
+    turn = Turn(question, reply, hits, stats, query)
+    conversation_id = await asyncio.to_thread(assistant.save_turn, owner, conversation_id or None, turn)
     yield shown, sources, stats, "", conversation_id
-
-
-async def _save(assistant: Assistant, owner: str, conversation_id: str, turn: Turn) -> str:
-    return await asyncio.to_thread(assistant.save_turn, owner, conversation_id or None, turn)
 
 
 def flatten(content: object) -> str:

@@ -147,3 +147,13 @@ def test_whole_path_on_the_real_engine(settings, embedder, engine_llm, loop, tmp
     stats = out[-1].stats
     assert stats.output_tokens >= len(deltas) and stats.first_token_ms > 0 and stats.tokens_per_s > 0
     assert stats.model == engine_llm.model_name
+
+
+def test_a_looping_answer_is_stopped_and_says_so(stocked):
+    looping = FakeBackend(reply="The kettle is blue. " * 40, delay_s=0.0)
+    stocked.llm = LLM(stocked.settings, looping)
+    out = events(stocked.answer("What colour is the kettle?", OWNER))
+    text = "".join(e.text for e in out if isinstance(e, DeltaEvent))
+    assert "Stopped: the model began repeating itself" in text
+    assert text.count("The kettle is blue.") < 5
+    assert looping.aborted and not looping.finished  # the engine request was closed

@@ -65,8 +65,9 @@ def test_each_step_shows_the_question_sources_answer_and_stats(app, fake_backend
     first, last = outputs[0], outputs[-1]
     assert first[0][-2] == {"role": "user", "content": "How fast does the kettle boil?"}
     assert first[2] == "Retrieving…" and first[1].count('class="rag-source"') == 0
-    assert last[0][-1]["content"] == fake_backend.reply
+    assert last[0][-1]["content"] == fake_backend.reply.replace("[1]", "[\\[1\\]](#rag-source-1)")
     assert "kettles.md" in last[1] and last[2].startswith("fake · retrieval")
+    assert "Checks:" in last[2]
     assert len({out[0][-1]["content"] for out in outputs}) > 3  # the answer grew step by step
     assert all(out[3] == "" for out in outputs)  # the question box is cleared
 
@@ -146,3 +147,34 @@ def test_stop_aborts_the_request_and_nothing_arrives_after_it(app):
     assert len(slow.aborted) == 1 and slow.finished == []
     assert len(seen) == count_at_stop
     assert seen[-1][0][-1]["content"] != slow.reply  # the answer never completed
+
+
+def test_citations_link_to_their_source_a_missing_one_is_struck_and_evidence_is_marked(app, fake_backend):
+    fake_backend.reply = "The blue kettle boils a litre in ninety seconds [1]. Teapots stay hot [9]."
+    outputs = run_chat(app, "How fast does the blue kettle boil water?")
+    answer, sources, stats, _, _ = outputs[-1]
+    text = answer[-1]["content"]
+    assert "[\\[1\\]](#rag-source-1)" in text and "~~\\[9\\]~~ _(no source 9)_" in text
+    assert 'id="rag-source-1"' in sources and "rag-cited" in sources
+    assert '<mark class="rag-mark' in sources and "ninety seconds" in sources
+    assert "[9] but there is no such source" in stats
+
+
+class Vote:
+    """Stands in for gr.LikeData."""
+
+    def __init__(self, index: int, liked: bool) -> None:
+        self.index, self.liked = index, liked
+
+
+def test_a_vote_writes_one_feedback_line(app):
+    import json
+    from pathlib import Path
+
+    conversation = run_chat(app, "How fast does the kettle boil?")[-1][4]
+    app.feedback(Vote(1, True), conversation, "", ALICE, None)
+    lines = (Path(app.settings.data_dir) / "feedback.jsonl").read_text().splitlines()
+    assert len(lines) == 1
+    entry = json.loads(lines[0])
+    assert entry["vote"] == "up" and entry["question"] == "How fast does the kettle boil?"
+    assert entry["sources"][0]["citation"].startswith("[1] kettles.md") and "alice" not in lines[0]

@@ -36,13 +36,14 @@ class FakeBackend:
     def __init__(
         self,
         settings: Settings | None = None,
-        reply: Reply = DEFAULT_REPLY,
+        reply: Reply | None = None,
         delay_s: float | None = None,
         fail_after: int | None = None,
         error: Exception | None = None,
     ) -> None:
         self.model_name = "fake"
-        self.reply = reply
+        # built from settings (the app): quote the best passage; built by a test: a fixed text
+        self.reply = reply if reply is not None else quote_best_passage if settings else DEFAULT_REPLY
         self.delay_s = delay_s if delay_s is not None else settings.fake_delay_s if settings else 0.01
         self.fail_after = fail_after  # raise `error` after this many deltas
         self.error = error or RuntimeError("the engine died")
@@ -91,3 +92,17 @@ class FakeBackend:
 
     def shutdown(self) -> None:
         """Nothing to release."""
+
+
+def quote_best_passage(messages: list[Message]) -> str:
+    """A reply that looks grounded: the longest sentence of passage [1], cited, plus any [n] the
+    question itself mentions (so a test can make it cite a source that doesn't exist)."""
+    prompt = messages[-1]["content"]
+    passage = re.search(r"^\[1\] [^\n]*\n(.*?)(?:\n\n\[\d+\] |\n\nQuestion: )", prompt, re.S | re.M)
+    if passage is None:
+        return "The documents don't say."
+    sentences = [s.strip() for s in re.split(r"(?<=[.!?])\s+|\n+", passage.group(1)) if s.strip()]
+    best = max(sentences, key=len).rstrip(".")
+    question = prompt.rsplit("Question: ", 1)[-1].split("\n")[0]
+    extra = "".join(f" See also [{n}]." for n in dict.fromkeys(re.findall(r"\[(\d+)\]", question)))
+    return f"{best} [1].{extra}"

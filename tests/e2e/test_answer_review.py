@@ -1,0 +1,98 @@
+"""Answers you can check, in Chromium, on the app with the fake model (it quotes the longest
+sentence of source [1] and cites it, plus any [n] the question names): the supporting sentence is
+marked in its source, a citation click brings its source into view, a cited source that doesn't
+exist is struck through, 👍 writes one feedback line, and markup inside documents stays text in
+the marked-up Sources panel too."""
+
+from __future__ import annotations
+
+import json
+import re
+
+import pytest
+from playwright.sync_api import expect, sync_playwright
+
+from tests.e2e.conftest import ARTIFACTS, start_app, stop_app
+from tests.e2e.test_browser import CHROMIUM, CHROMIUM_ARGS, STEP_MS
+
+pytestmark = pytest.mark.browser
+KETTLES = (
+    "# Kettles\n\nKettles come in many colours and sizes.\n\n"
+    "The blue kettle boils a litre of water in exactly ninety seconds on the big stove.\n"
+)
+HOSTILE = (
+    'Kettle notes <img src=x onerror="window.pwned=1"> and <script>window.pwned=2</script> '
+    "about the blue kettle."
+)
+
+
+@pytest.fixture(scope="module")
+def review_app(tmp_path_factory):
+    data = tmp_path_factory.mktemp("review-data")
+    process, url = start_app(data, ARTIFACTS / "app-review.log", RAG_LLM_BACKEND="fake")
+    yield url, data
+    stop_app(process)
+
+
+def test_evidence_citations_missing_sources_feedback_and_inert_markup(review_app, tmp_path):
+    url, data = review_app
+    folder = tmp_path / "docs"
+    folder.mkdir()
+    (folder / "kettles.md").write_text(KETTLES)
+    (folder / "hostile-notes.txt").write_text(HOSTILE)
+    for i in range(4):  # enough sources to push [1] out of a short window
+        (folder / f"filler-{i}.md").write_text(f"# Filler {i}\n\n" + "The kettle shelf holds cups. " * 20)
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+        page = browser.new_context(viewport={"width": 1280, "height": 700}).new_page()
+        page.set_default_timeout(STEP_MS)
+        page.goto(url)
+        page.locator("#upload input[type=file]").set_input_files(sorted(str(p) for p in folder.iterdir()))
+        page.wait_for_function(
+            "() => document.querySelector('#upload-status textarea').value.startsWith('6 of 6 file(s) in')"
+        )
+        box = page.locator("#question textarea")
+        box.fill("How fast does the blue kettle boil a litre of water? Compare [7].")
+        box.press("Enter")
+        expect(page.locator("#stats")).to_contain_text("Checks:", timeout=STEP_MS)
+
+        # the sentence that holds the answer is marked in its source
+        source_one = page.locator("#rag-source-1")
+        expect(source_one.locator("mark.rag-mark", has_text="ninety seconds")).to_have_count(1)
+        # the cited-but-missing [7] is struck through with a note; the checks say so too
+        bot = page.locator('[data-testid="bot"]').last
+        expect(bot.locator("del")).to_contain_text("[7]")
+        expect(bot).to_contain_text("(no source 7)")
+        expect(page.locator("#stats")).to_contain_text("[7] but there is no such source")
+
+        # a click on [1] brings source 1 into view and marks it
+        page.locator("#sources").evaluate("e => e.querySelector('.rag-sources').scrollTop = 100000")
+        page.evaluate("window.scrollTo(0, 0)")
+        bot.locator('a[href$="#rag-source-1"]').first.click()
+        expect(source_one).to_have_class(re.compile(r"\brag-focus\b"))
+        expect(source_one).to_be_in_viewport()
+        page.screenshot(path=str(ARTIFACTS / "review-citation-click.png"))
+
+        # markup inside a document stays text in the marked-up panel
+        box.fill("What do the kettle notes say about the blue kettle?")
+        box.press("Enter")
+        expect(page.locator("#sources")).to_contain_text("<script>window.pwned=2</script>")
+        expect(page.locator("#sources img, #sources script")).to_have_count(0)
+        expect(page.locator("#stats")).to_contain_text("Checks:")
+        page.wait_for_timeout(500)
+        assert page.evaluate("typeof window.pwned") == "undefined"
+
+        # 👍 on the first answer writes one line
+        feedback = data / "feedback.jsonl"
+        assert not feedback.exists()
+        page.locator('[data-testid="bot"]').first.hover()
+        page.locator('button[aria-label="Like"]').first.click()
+        for _ in range(50):
+            if feedback.exists():
+                break
+            page.wait_for_timeout(100)
+        lines = feedback.read_text().splitlines()
+        assert len(lines) == 1, lines
+        entry = json.loads(lines[0])
+        assert entry["vote"] == "up" and entry["question"].startswith("How fast does the blue kettle")
+        browser.close()
