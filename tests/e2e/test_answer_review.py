@@ -96,3 +96,51 @@ def test_evidence_citations_missing_sources_feedback_and_inert_markup(review_app
         entry = json.loads(lines[0])
         assert entry["vote"] == "up" and entry["question"].startswith("How fast does the blue kettle")
         browser.close()
+
+
+def test_word_powerpoint_and_scanned_pdf_answer_through_the_app(review_app, tmp_path):
+    import shutil
+
+    from gradio_client import Client, handle_file
+
+    from tests.samples import SCANNED_PAGES, make_docx, make_pptx, make_scanned_pdf
+
+    url, _ = review_app
+    table = [["Part", "Replace every"], ["Oil filter", "250 operating hours"], ["Drive belt", "two years"]]
+    files = {
+        "maintenance.docx": make_docx(
+            "Pump maintenance", ["Prime the pump first."], table, "Replacement schedule"
+        ),
+        "deck.pptx": make_pptx(
+            [
+                ("Rottnest Island", "A short ferry ride from Fremantle.", ""),
+                (
+                    "Quokka diet",
+                    "Quokkas eat leaves, grasses and succulent plants.",
+                    "Never feed them bread.",
+                ),
+                ("Questions", "Thank you for listening.", ""),
+            ]
+        ),
+    }
+    ocr = shutil.which("tesseract") is not None
+    if ocr:
+        files["scan.pdf"] = make_scanned_pdf(SCANNED_PAGES)
+    for name, data in files.items():
+        (tmp_path / name).write_bytes(data)
+    client = Client(url, verbose=False)
+    report, *_ = client.predict([handle_file(str(tmp_path / n)) for n in files], api_name="/ingest")
+    assert "maintenance.docx: added (" in report and "deck.pptx: added (" in report, report
+
+    def sources_for(question: str) -> str:
+        *_, (_, sources, _, _) = list(client.submit(question, [], [], False, api_name="/chat"))
+        return sources
+
+    docx = sources_for("How often must the oil filter be replaced?")
+    assert "maintenance.docx" in docx and "Replacement schedule" in docx and "250 operating hours" in docx
+    pptx = sources_for("What do quokkas eat?")
+    assert 'class="rag-name">deck.pptx</span> · slide 2' in pptx
+    if ocr:
+        assert "scan.pdf: added (" in report and "OCR)" in report, report
+        scan = sources_for("Which port does the quokka protocol listen on?")
+        assert 'class="rag-name">scan.pdf</span> · page 2' in scan and "7341" in scan
