@@ -6,6 +6,10 @@ from __future__ import annotations
 
 import asyncio
 import os
+import socket
+import subprocess
+import sys
+import time
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
@@ -86,3 +90,37 @@ def vllm_server_url():
 
     with vllm_server() as url:
         yield url
+
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture
+def milvus_uri(tmp_path):
+    """A Milvus Lite server on 127.0.0.1 (scripts/milvus_lite_server.py) for several processes."""
+    from tests.engine_support import free_port
+
+    port = free_port()
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "scripts/milvus_lite_server.py",
+            "--db",
+            str(tmp_path / "srv.db"),
+            "--port",
+            str(port),
+        ],
+        cwd=ROOT,
+    )
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            break
+        except OSError:
+            if process.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError("the Milvus server did not start") from None
+            time.sleep(0.5)
+    yield f"http://127.0.0.1:{port}"
+    process.terminate()
+    process.wait(timeout=30)

@@ -3,46 +3,12 @@
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 import textwrap
-import time
 from pathlib import Path
 
-import pytest
-
-from tests.engine_support import free_port
-
 ROOT = Path(__file__).resolve().parent.parent
-
-
-@pytest.fixture
-def milvus_uri(tmp_path):
-    port = free_port()
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "scripts/milvus_lite_server.py",
-            "--db",
-            str(tmp_path / "srv.db"),
-            "--port",
-            str(port),
-        ],
-        cwd=ROOT,
-    )
-    deadline = time.monotonic() + 60
-    while True:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=1).close()
-            break
-        except OSError:
-            if process.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError("the Milvus server did not start") from None
-            time.sleep(0.5)
-    yield f"http://127.0.0.1:{port}"
-    process.terminate()
-    process.wait(timeout=30)
 
 
 def env_for(uri: str, tmp_path: Path) -> dict:
