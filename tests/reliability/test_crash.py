@@ -1,0 +1,167 @@
+"""`kill -9` while documents are written: after a restart the store holds only listed documents,
+every listed document has exactly its chunks, search never returns a half-written or superseded
+version, and ingesting again completes.
+
+Two ways in: random kills of `python -m rag ingest` over a 30-file folder, and kills at the two
+narrow windows (a version half written; a new version complete but the old one not yet deleted),
+placed exactly by a process that patches the store to kill itself there."""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+from tests.reliability.conftest import record
+
+ROOT = Path(__file__).resolve().parents[2]
+
+CHECK = textwrap.dedent("""
+    import json, sys
+    from rag.library import Library
+    from rag.settings import Settings
+    from rag.types import SHARED_OWNER
+    library = Library.open(Settings.from_env())   # opening the store repairs interrupted writes
+    store = library.store
+    docs = store.list_documents([SHARED_OWNER])
+    exact = all(store.count_version(d.doc_id, d.content_hash) == d.chunks for d in docs)
+    extra = store.count_chunks() - sum(d.chunks for d in docs)
+    found = {}  # word → how many of the top 10 chunks for "<word> bridge" contain it
+    for word in sys.argv[1:]:
+        hits = library.retrieve(f"{word} bridge", [SHARED_OWNER], k=10).hits
+        found[word] = sum(word in h.chunk.text for h in hits)
+    listed = {d.source: d.chunks for d in docs}
+    print(json.dumps({"docs": listed, "exact": exact, "extra": extra, "found": found}))
+""")
+
+KILL_AT = textwrap.dedent("""
+    import os, signal, sys
+    import rag.store as store
+    point, calls = sys.argv[1], {"n": 0}
+    def dying(original, after):
+        def wrapper(self, *args, **kwargs):
+            result = original(self, *args, **kwargs)
+            calls["n"] += 1
+            if calls["n"] >= after:
+                os.kill(os.getpid(), signal.SIGKILL)
+            return result
+        return wrapper
+    if point == "mid-write":    # after the first batch of chunks of a new version
+        store.INSERT_BATCH = 5
+        store.VectorStore._insert_batch = dying(store.VectorStore._insert_batch, 1)
+    else:                       # the new version is live, the old one not yet deleted
+        store.VectorStore._commit_version = dying(store.VectorStore._commit_version, 1)
+    from rag.cli import main
+    sys.exit(main(["ingest", *sys.argv[2:]]))
+""")
+
+
+def env_for(data: Path) -> dict:
+    return os.environ | {"RAG_DATA_DIR": str(data), "RAG_EMBED_MODEL": "packaged", "HF_HUB_OFFLINE": "1"}
+
+
+def check(data: Path, *probes: str) -> dict:
+    out = subprocess.run(
+        [sys.executable, "-c", CHECK, *probes], cwd=ROOT, env=env_for(data), capture_output=True, text=True
+    )
+    assert out.returncode == 0, out.stderr
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def ingest(data: Path, *paths: Path) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "rag", "ingest", *map(str, paths)],
+        cwd=ROOT,
+        env=env_for(data),
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+
+
+def make_folder(folder: Path, n: int = 30) -> Path:
+    folder.mkdir(parents=True)
+    for i in range(n):
+        body = f"Note {i} about the harbour. " * (20 + 15 * (i % 4))  # 1 to 5 chunks each
+        (folder / f"note-{i:02d}.md").write_text(f"# Note {i}\n\n{body}")
+    return folder
+
+
+def test_random_kill_9_during_a_multi_file_ingest_leaves_a_consistent_store(tmp_path):
+    folder = make_folder(tmp_path / "notes")
+    data = tmp_path / "data"
+    rng = random.Random(7)
+    kills = []
+    for attempt in range(3):
+        process = subprocess.Popen(
+            [sys.executable, "-m", "rag", "ingest", str(folder)],
+            cwd=ROOT,
+            env=env_for(data),
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        seen = ""
+        while "storing" not in seen and process.poll() is None:  # wait until documents are written
+            seen += process.stderr.read(64)
+        time.sleep(rng.uniform(0.0, 3.0))
+        process.send_signal(signal.SIGKILL)
+        process.wait()
+        state = check(data)
+        kills.append(len(state["docs"]))
+        assert state["exact"] and state["extra"] == 0, (attempt, state)
+    again = ingest(data, folder)
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert sum(": added (" in line or ": unchanged" in line for line in again.stdout.splitlines()) == 30
+    final = check(data)
+    assert len(final["docs"]) == 30 and final["exact"] and final["extra"] == 0, final
+    record(
+        "kill -9 during a 30-file ingest (3 tries)",
+        documents_after_each_kill=kills,
+        chunks_lost=0,
+        extra_chunks=0,
+    )
+
+
+def test_kill_9_at_the_two_narrow_windows(tmp_path):
+    data = tmp_path / "data"
+    old, new = tmp_path / "v1", tmp_path / "v2"
+    old.mkdir()
+    new.mkdir()
+    (old / "bridge.md").write_text("# Bridge\n\n" + "Oldtext the bridge opens at dawn. " * 60)
+    (new / "bridge.md").write_text("# Bridge\n\n" + "Newtext the bridge opens at noon. " * 60)
+    figures = {}
+    for point in ("mid-write", "after-commit"):
+        assert ingest(data, old / "bridge.md").returncode == 0  # the old version is the document
+        before = check(data, "Oldtext", "Newtext")
+        assert before["found"]["Oldtext"] and not before["found"]["Newtext"], before
+        killed = subprocess.run(
+            [sys.executable, "-c", KILL_AT, point, str(new / "bridge.md")],
+            cwd=ROOT,
+            env=env_for(data),
+            capture_output=True,
+            text=True,
+            timeout=600,
+        )
+        assert killed.returncode == -signal.SIGKILL, (point, killed.returncode, killed.stderr[-2000:])
+        state = check(data, "Oldtext", "Newtext")
+        assert state["exact"] and state["extra"] == 0, (point, state)
+        found = state["found"]
+        assert not (found["Oldtext"] and found["Newtext"]), (point, state)  # never side by side
+        if point == "mid-write":
+            assert state == before, state  # the half-written version is gone; the old one stands
+        else:
+            assert found["Newtext"] and not found["Oldtext"], state  # the complete new version won
+        figures[point] = {"listed": state["docs"], "search": found}
+        # and the file goes in (or is found unchanged) when it is ingested again
+        again = ingest(data, new / "bridge.md")
+        assert again.returncode == 0 and ("replaced" in again.stdout or "unchanged" in again.stdout), (
+            again.stdout
+        )
+    record("kill -9 at the two windows", **figures)
