@@ -18,10 +18,17 @@ def no_progress(fraction: float, message: str) -> None:
     """The progress callback for callers that don't show progress."""
 
 
+SECTION_SEPARATOR = " › "
+
+
 @dataclass(frozen=True)
 class Page:
+    """A stretch of a document with one location: chunks never straddle two of them, so each chunk
+    can cite its page (PDF) and its section (Markdown/HTML headings, a PDF's outline)."""
+
     number: int  # 1-based for paged formats (PDF); 0 when the format has no pages
     text: str
+    section: str = ""  # heading path, e.g. "Index › HNSW › Index building parameters"
 
 
 @dataclass(frozen=True)
@@ -32,19 +39,43 @@ class Document:
     content_hash: str  # sha256 of the raw bytes: identical uploads are recognised by it
     title: str = ""
 
+    @property
+    def page_count(self) -> int:
+        """Real pages (PDF); a Markdown file split into sections still counts as one page."""
+        return len({p.number for p in self.pages if p.number}) or 1
+
 
 @dataclass(frozen=True)
 class Chunk:
+    """`text` is the chunk as users see it; `indexed_text` (title and section path in front) is what
+    gets embedded and keyword-indexed, so a chunk from the middle of a section still carries the
+    words of its headings."""
+
     doc_id: str
     source: str
     page: int
     index: int
     text: str
+    section: str = ""
+    title: str = ""
+
+    @property
+    def heading(self) -> str:
+        """Title › section path, without repeating a title that is also the first heading."""
+        parts = self.section.split(SECTION_SEPARATOR) if self.section else []
+        if self.title and (not parts or parts[0] != self.title):
+            parts.insert(0, self.title)
+        return SECTION_SEPARATOR.join(parts)
+
+    @property
+    def indexed_text(self) -> str:
+        return f"{self.heading}\n{self.text}" if self.heading else self.text
 
 
 @dataclass(frozen=True)
 class Hit:
-    """A retrieved chunk; `score` is the cosine similarity (higher is closer), `rank` 1 is best."""
+    """A retrieved chunk, `rank` 1 is best. `score` depends on the retrieval mode: cosine similarity
+    (dense), BM25 (keyword) or the fused score (hybrid); higher is better in every mode."""
 
     rank: int
     score: float
