@@ -16,6 +16,7 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 GPU_DEFAULT_LLM = "meta-llama/Llama-3.1-8B-Instruct"
 CPU_DEFAULT_LLM = str(REPO_ROOT / "models" / "SmolLM2-135M-Instruct")
 DEFAULT_EMBED_MODEL = "BAAI/bge-large-en-v1.5"
+RETRIEVAL_MODES = ("hybrid", "dense", "keyword")
 
 
 def detect_device() -> str:
@@ -58,6 +59,10 @@ class Settings:
     chunk_size: int = field(default=512, metadata={"doc": "characters per chunk"})
     chunk_overlap: int = field(default=51, metadata={"doc": "characters shared by neighbouring chunks"})
     top_k: int = field(default=5, metadata={"doc": "chunks retrieved per question"})
+    retrieval: str = field(
+        default="hybrid",
+        metadata={"doc": "`hybrid` (BM25 + embeddings, fused in Milvus), `dense` or `keyword`"},
+    )
     llm_backend: str = field(
         default="", metadata={"doc": "`vllm` (in-process) or `openai`; empty: `openai` if a URL is set"}
     )
@@ -103,6 +108,12 @@ class Settings:
                 raise ValueError(f"{env_name(f.name)}={raw!r} is not a valid {kind.__name__}") from exc
         values.update(overrides)
         return cls(**values).resolved()
+
+    def __post_init__(self) -> None:
+        if self.retrieval not in RETRIEVAL_MODES:
+            raise ValueError(
+                f"{env_name('retrieval')}={self.retrieval!r}: use one of {', '.join(RETRIEVAL_MODES)}"
+            )
 
     def resolved(self) -> Settings:
         """Fill the machine-dependent defaults, so every consumer sees concrete values."""

@@ -23,10 +23,10 @@ def test_add_search_list_delete_roundtrip(settings: Settings):
         vectors = np.eye(4, dtype=np.float32)[:3]
         store.add_document(chunks, vectors, "shared", "hash1", 1)
         query = np.array([0.2, 1, 0, 0], dtype=np.float32)
-        hits = store.search(query / np.linalg.norm(query), 2, ["shared"])
+        hits = store.search(query / np.linalg.norm(query), "", 2, ["shared"], mode="dense")
         assert [h.chunk.index for h in hits] == [1, 0] and hits[0].rank == 1
         assert hits[0].score == pytest.approx(1 / np.sqrt(1.04), abs=1e-5)
-        assert store.search(np.array([0, 1, 0, 0], dtype=np.float32), 2, ["someone-else"]) == []
+        assert store.search(np.array([0, 1, 0, 0], dtype=np.float32), "text", 2, ["someone-else"]) == []
         (doc,) = store.list_documents(["shared"])
         assert (doc.source, doc.chunks, doc.pages) == ("x.txt", 3, 1)
         store.delete_document("d1")
