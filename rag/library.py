@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from rag.chunking import document_id
 from rag.embeddings import Embedder, get_embedder
 from rag.ingest import Ingestor
+from rag.query import build_query
 from rag.settings import Settings
 from rag.store import VectorStore
 from rag.types import Hit
@@ -21,7 +22,8 @@ from rag.types import Hit
 @dataclass(frozen=True)
 class Retrieval:
     hits: list[Hit]
-    elapsed_ms: float
+    elapsed_ms: float  # embedding the query and searching
+    query: str = ""  # "Searched for: …", for the Sources panel
 
 
 class Library:
@@ -37,13 +39,26 @@ class Library:
         return cls(settings, embedder, VectorStore(settings, embedder.dim, embedder.name))
 
     def retrieve(
-        self, question: str, owners: Sequence[str], k: int | None = None, doc_ids: Iterable[str] | None = None
+        self,
+        question: str,
+        owners: Sequence[str],
+        k: int | None = None,
+        doc_ids: Iterable[str] | None = None,
+        history: Sequence[str] = (),
+        mode: str | None = None,
     ) -> Retrieval:
-        """Embed the question and return the top-k chunks the given owners may see."""
+        """The top-k chunks the given owners may see for `question`, read in the light of `history`
+        (the earlier user questions, oldest first; see rag/query.py), searched by `mode`
+        (default RAG_RETRIEVAL)."""
         start = time.perf_counter()
-        vector = self.embedder.embed_query(question)
-        hits = self.store.search(vector, k or self.settings.top_k, owners, doc_ids)
-        return Retrieval(hits, (time.perf_counter() - start) * 1000)
+        mode = mode or self.settings.retrieval
+        query = build_query(question, history)
+        vector = None
+        if mode != "keyword":
+            vector = query.vector(self.embedder.embed_queries(query.texts))
+        k = k or self.settings.top_k
+        hits = self.store.search(vector, query.keyword_text, k, owners, doc_ids, mode=mode)
+        return Retrieval(hits, (time.perf_counter() - start) * 1000, query.describe())
 
     def delete_named(self, owner: str, name: str) -> bool:
         """Delete one of `owner`'s documents by name; False if there is none."""
