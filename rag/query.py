@@ -117,8 +117,9 @@ async def rewrite_query(
         log.info("query rewrite failed (%s: %s); using the deterministic query", type(exc).__name__, exc)
         return None
     lines = [line for line in (text or "").strip().splitlines() if line.strip()]
-    rewritten = _clean(lines[0]).strip("\"'") if lines else ""
+    rewritten = _clean(lines[0]) if lines else ""
     rewritten = re.sub(r"^(standalone )?(search )?(query|question)\s*:\s*", "", rewritten, flags=re.I)
+    rewritten = rewritten.strip("\"'“”` ")
     if not rewritten or len(rewritten) > 4 * max(len(question), 100):
         return None
     return rewritten
