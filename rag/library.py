@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from rag.chunking import document_id
 from rag.embeddings import Embedder, get_embedder
 from rag.ingest import Ingestor
-from rag.query import build_query
+from rag.query import KEYWORD_GATE, build_query, history_gate
 from rag.settings import Settings
 from rag.store import VectorStore
 from rag.types import Hit
@@ -52,13 +52,20 @@ class Library:
         (default RAG_RETRIEVAL)."""
         start = time.perf_counter()
         mode = mode or self.settings.retrieval
-        query = build_query(question, history)
-        vector = None
-        if mode != "keyword":
-            vector = query.vector(self.embedder.embed_queries(query.texts))
         k = k or self.settings.top_k
-        hits = self.store.search(vector, query.keyword_text, k, owners, doc_ids, mode=mode)
-        return Retrieval(hits, (time.perf_counter() - start) * 1000, query.describe())
+        doc_ids = list(doc_ids or [])
+        query = build_query(question, history)
+        vector, gate = None, 0.0
+        if mode != "keyword":
+            embedded = self.embedder.embed_queries(query.texts)
+            if query.earlier:  # how well does the question find something on its own?
+                own = self.store.search(embedded[0], "", 1, owners, doc_ids, mode="dense")
+                gate = history_gate(own[0].score if own else 0.0)
+            vector = query.vector(embedded, gate)
+        elif query.earlier:
+            gate = KEYWORD_GATE  # no similarity to judge by: earlier words in, the question's count double
+        hits = self.store.search(vector, query.keyword_text(gate), k, owners, doc_ids, mode=mode)
+        return Retrieval(hits, (time.perf_counter() - start) * 1000, query.describe(gate))
 
     def delete_named(self, owner: str, name: str) -> bool:
         """Delete one of `owner`'s documents by name; False if there is none."""

@@ -45,7 +45,8 @@ def format_context(hits: Sequence[Hit]) -> str:
     blocks = []
     for hit in sorted(hits, key=lambda h: h.rank, reverse=True):
         page = f", page {hit.chunk.page}" if hit.chunk.page else ""
-        blocks.append(f"[{hit.rank}] (source: {hit.chunk.source}{page})\n{hit.chunk.text.strip()}")
+        section = f", section: {hit.chunk.section}" if hit.chunk.section else ""
+        blocks.append(f"[{hit.rank}] (source: {hit.chunk.source}{page}{section})\n{hit.chunk.text.strip()}")
     return "\n\n".join(blocks)
 
 

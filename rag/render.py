@@ -8,7 +8,10 @@ from collections.abc import Sequence
 
 from rag.types import SHARED_OWNER, DocumentInfo, Hit, IngestResult
 
-SCORE_HELP = "score = cosine similarity between question and chunk (higher is closer, 1.0 is identical)"
+SCORE_HELP = (
+    "score: higher is closer. Hybrid retrieval (the default): Milvus's weighted fusion of keyword (BM25) "
+    "and cosine similarity, 0 to 1; dense: cosine similarity between question and chunk; keyword: BM25"
+)
 
 
 def sources_html(hits: Sequence[Hit]) -> str:
@@ -19,10 +22,13 @@ def sources_html(hits: Sequence[Hit]) -> str:
     for hit in hits:
         page = f" · page {hit.chunk.page}" if hit.chunk.page else ""
         source = html.escape(hit.chunk.source)
+        section = (
+            f'<div class="rag-section">{html.escape(hit.chunk.heading)}</div>' if hit.chunk.heading else ""
+        )  # title › section path, above the chunk
         items.append(
             f'<div class="rag-source" data-rank="{hit.rank}"><div class="rag-source-head">'
             f'<b>[{hit.rank}]</b> <span class="rag-score">{hit.score:.3f}</span> '
-            f'<span class="rag-name">{source}</span>{page} · chunk {hit.chunk.index}</div>'
+            f'<span class="rag-name">{source}</span>{page} · chunk {hit.chunk.index}</div>{section}'
             f'<pre class="rag-text">{html.escape(hit.chunk.text)}</pre></div>'
         )
     return f'<div class="rag-sources"><p class="rag-help">{SCORE_HELP}</p>{"".join(items)}</div>'

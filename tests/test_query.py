@@ -4,34 +4,45 @@ import numpy as np
 import pytest
 
 from rag import query as q
-from rag.query import build_query, rewrite_messages, rewrite_query
+from rag.query import build_query, history_gate, rewrite_messages, rewrite_query
 
 
 def test_no_history_searches_the_question_alone():
     query = build_query("  What is   mmap? ")
-    assert query.texts == ["What is mmap?"] and query.keyword_text == "What is mmap?"
-    assert query.describe() == "Searched for: What is mmap?"
+    assert query.texts == ["What is mmap?"] and query.keyword_text(1.0) == "What is mmap?"
+    assert query.describe(0.0) == "Searched for: What is mmap?"
 
 
 def test_earlier_turns_weigh_less_and_less_the_older_they_are():
     history = ["first", "second", "third", "fourth", "fourth"]
     query = build_query("new question", history)
     assert query.earlier == ("second", "third", "fourth")  # the last HISTORY_TURNS distinct turns
-    assert query.weights == pytest.approx((0.125, 0.25, 0.5))
+    w, d = q.HISTORY_WEIGHT, q.HISTORY_DECAY
+    assert query.weights == pytest.approx((w * d * d, w * d, w))
     assert query.texts == ["new question", "second", "third", "fourth"]
-    assert query.keyword_text == "second third fourth new question new question"
-    assert query.describe().startswith("Searched for: new question (with earlier questions")
+    assert query.keyword_text(1.0) == "second third fourth new question new question"
+    assert query.describe(0.5).startswith("Searched for: new question (with earlier questions, weight 50%")
+
+
+def test_gate_opens_for_vague_questions_only():
+    assert history_gate(q.CONFIDENT + 0.1) == 0.0 and history_gate(q.VAGUE - 0.1) == 1.0
+    assert history_gate((q.VAGUE + q.CONFIDENT) / 2) == pytest.approx(0.5)
+    query = build_query("What pressure for road bike tyres?", ["Green tea?"])
+    assert query.keyword_text(0.0) == "What pressure for road bike tyres?"  # closed: question alone
+    assert "not used" in query.describe(0.0)
 
 
 def test_repeating_the_question_is_not_history():
     assert build_query("same", ["same", ""]).earlier == ()
 
 
-def test_vector_is_the_weighted_sum_at_unit_length():
+def test_vector_is_the_gated_weighted_sum_at_unit_length():
     query = build_query("now", ["before"])
-    vector = query.vector(np.array([[1.0, 0.0], [0.0, 1.0]], dtype=np.float32))
-    assert vector == pytest.approx(np.array([1.0, q.HISTORY_WEIGHT]) / np.hypot(1.0, q.HISTORY_WEIGHT))
-    assert np.linalg.norm(vector) == pytest.approx(1.0)
+    rows = np.array([[1.0, 0.0], [0.0, 1.0]], dtype=np.float32)
+    half = 0.5 * q.HISTORY_WEIGHT
+    assert query.vector(rows, 0.5) == pytest.approx(np.array([1.0, half]) / np.hypot(1.0, half))
+    assert query.vector(rows, 0.0) == pytest.approx(np.array([1.0, 0.0]))  # closed gate: the question alone
+    assert np.linalg.norm(query.vector(rows, 1.0)) == pytest.approx(1.0)
 
 
 def test_building_is_deterministic():
