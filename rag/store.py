@@ -203,6 +203,8 @@ class VectorStore:
             flt += f" and {_in('doc_id', doc_ids)}"
         if mode not in RETRIEVAL_MODES:
             raise StoreError(f"unknown retrieval mode {mode!r}; use one of {', '.join(RETRIEVAL_MODES)}")
+        if vector is None and mode != "keyword":
+            raise StoreError(f"{mode} search needs the embedded query")
         dense = {"data": [vector.tolist() if vector is not None else []], "anns_field": "vector"}
         keyword = {"data": [text], "anns_field": "sparse"}
         try:
