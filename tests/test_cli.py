@@ -81,7 +81,7 @@ def test_eval_scores_several_modes_in_one_run(tmp_path):
 def test_old_collection_is_refused_with_its_fix_then_reindexed(tmp_path):
     make_old = (  # in its own process: a Milvus Lite file is held by the process that opened it
         "from rag.settings import Settings; from tests.test_store import _old_schema_collection; "
-        f"_old_schema_collection(Settings.from_env({{}}, data_dir={str(tmp_path / 'data')!r}), 3)"
+        f"_old_schema_collection(Settings.from_env({{}}, data_dir={str(tmp_path / 'data')!r}), 3, 384)"
     )
     subprocess.run([sys.executable, "-c", make_old], cwd=ROOT, check=True, timeout=300)
     refused = rag(tmp_path, "docs")

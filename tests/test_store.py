@@ -63,7 +63,7 @@ def test_second_process_on_embedded_file_gets_clear_message(settings: Settings, 
         holder.close()
 
 
-def _old_schema_collection(settings: Settings, rows: int) -> None:
+def _old_schema_collection(settings: Settings, rows: int, dim: int = 4) -> None:
     """A collection exactly as the app created it before keyword search and section paths."""
     from pathlib import Path
 
@@ -73,7 +73,7 @@ def _old_schema_collection(settings: Settings, rows: int) -> None:
     client = MilvusClient(settings.milvus_target)
     schema = MilvusClient.create_schema(auto_id=True, description="embed_model=m")
     schema.add_field("pk", DataType.INT64, is_primary=True)
-    schema.add_field("vector", DataType.FLOAT_VECTOR, dim=4)
+    schema.add_field("vector", DataType.FLOAT_VECTOR, dim=dim)
     schema.add_field("text", DataType.VARCHAR, max_length=65535)
     for name in ("doc_id", "content_hash"):
         schema.add_field(name, DataType.VARCHAR, max_length=64)
@@ -89,7 +89,7 @@ def _old_schema_collection(settings: Settings, rows: int) -> None:
         settings.collection,
         [
             {
-                "vector": np.eye(4, dtype=np.float32)[i % 4].tolist(),
+                "vector": np.eye(dim, dtype=np.float32)[i % 4].tolist(),
                 "text": f"chunk {i} about the {words[i % 3]}",
                 "doc_id": "d1",
                 "content_hash": "h1",
