@@ -67,7 +67,9 @@ class Assistant:
         Raises LimitError at once for a question or history over the limits."""
         self.check_size(question, history)
         request = Question(question, visible_owners(owner), list(history), doc_ids, k)
-        return answer(request, self.library, self.llm, self.budget, self.sampling)
+        return answer(
+            request, self.library, self.llm, self.budget, self.sampling, self.settings.query_rewrite_s
+        )
 
     def check_size(self, question: str, history: Sequence[Message] = ()) -> None:
         check_size(question, history, self.settings.max_question_chars, self.settings.max_history_chars)

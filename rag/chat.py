@@ -13,13 +13,14 @@ import asyncio
 import logging
 import time
 from collections.abc import AsyncIterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from rag.backends import SamplingConfig
 from rag.errors import EngineError, LimitError, RagError
 from rag.library import Library
 from rag.llm import LLM
 from rag.prompts import Message, PromptBudget, build_prompt
+from rag.query import rewrite_query
 from rag.repetition import RepetitionGuard
 from rag.types import (
     AnswerEvent,
@@ -45,6 +46,15 @@ class Question:
     k: int | None = None
 
 
+async def _rewritten(question: str, earlier: list[str], llm: LLM, timeout_s: float) -> str | None:
+    async def complete(messages: list[Message]) -> str:
+        backend = await llm.ready()
+        prompt = backend.tokenize(messages)
+        return "".join([d async for d in llm.stream(prompt, SamplingConfig(0.0, 1.0, 64), Usage())])
+
+    return await rewrite_query(question, earlier, complete, timeout_s)
+
+
 def check_size(text: str, history: Sequence[Message], max_chars: int, max_history_chars: int) -> None:
     """Refuse what is too big before any work is spent on it (cheap: lengths only)."""
     if len(text) > max_chars:
@@ -61,12 +71,27 @@ def check_size(text: str, history: Sequence[Message], max_chars: int, max_histor
 
 
 async def answer(
-    question: Question, library: Library, llm: LLM, budget: PromptBudget, sampling: SamplingConfig
+    question: Question,
+    library: Library,
+    llm: LLM,
+    budget: PromptBudget,
+    sampling: SamplingConfig,
+    rewrite_s: float = 0.0,
 ) -> AsyncIterator[AnswerEvent]:
+    """`rewrite_s` > 0: a follow-up is first rewritten by the model into a standalone question,
+    within that many seconds, else searched with the deterministic conversation query."""
+    earlier = [m["content"] for m in question.history if m.get("role") == "user" and m.get("content")]
     try:
-        retrieval = await asyncio.to_thread(
-            library.retrieve, question.text, question.owners, question.k, question.doc_ids
-        )
+        text = await _rewritten(question.text, earlier, llm, rewrite_s) if rewrite_s and earlier else None
+        if text:  # the model's standalone question stands for the conversation
+            retrieval = await asyncio.to_thread(
+                library.retrieve, text, question.owners, question.k, question.doc_ids
+            )
+            retrieval = replace(retrieval, query=text)
+        else:
+            retrieval = await asyncio.to_thread(
+                library.retrieve, question.text, question.owners, question.k, question.doc_ids, earlier
+            )
     except RagError as exc:
         yield ErrorEvent(f"retrieval failed: {exc}")
         return
@@ -74,7 +99,7 @@ async def answer(
         log.exception("retrieval failed")
         yield ErrorEvent(f"retrieval failed ({type(exc).__name__}); please try again")
         return
-    yield HitsEvent(retrieval.hits)
+    yield HitsEvent(retrieval.hits, retrieval.query)
     usage = Usage()
     try:
         backend = await llm.ready()

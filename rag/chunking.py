@@ -1,16 +1,22 @@
-"""`Document` → `list[Chunk]` with langchain's recursive splitter, page by page.
+"""`Document` → `list[Chunk]`: page by page (a page is a PDF page or a Markdown/HTML section).
 
-Chunks never straddle pages, so every chunk can cite the one page it came from; the chunk index
-runs across the whole document.
+Chunks never straddle pages, so every chunk can cite the one page and section it came from; the
+chunk index runs across the whole document. Inside a page, paragraphs are packed whole into
+chunks of at most `chunk_size` characters, and fenced code blocks and tables count as one paragraph,
+so they are only cut when they alone are too long (then by langchain's recursive splitter, with
+overlap, as for long plain text).
 """
 
 from __future__ import annotations
 
 import hashlib
+import re
 
 from langchain_text_splitters import RecursiveCharacterTextSplitter
 
 from rag.types import Chunk, Document
+
+_FENCE = re.compile(r"^ {0,3}(`{3,}|~{3,})")
 
 
 def document_id(owner: str, source: str) -> str:
@@ -24,7 +30,64 @@ def chunk_document(document: Document, doc_id: str, chunk_size: int = 512, overl
     splitter = RecursiveCharacterTextSplitter(chunk_size=chunk_size, chunk_overlap=overlap)
     chunks: list[Chunk] = []
     for page in document.pages:
-        for text in splitter.split_text(page.text):
+        for text in pack(blocks(page.text), chunk_size, splitter):
             if text.strip():
-                chunks.append(Chunk(doc_id, document.source, page.number, len(chunks), text))
+                where = (page.number, len(chunks))
+                chunks.append(Chunk(doc_id, document.source, *where, text, page.section, document.title))
+    return chunks
+
+
+def blocks(text: str) -> list[str]:
+    """Paragraphs separated by blank lines; a fenced code block or a table is one block."""
+    result: list[str] = []
+    current: list[str] = []
+    fence = ""
+
+    def close() -> None:
+        if any(line.strip() for line in current):
+            result.append("\n".join(current).strip("\n"))
+        current.clear()
+
+    for line in text.splitlines():
+        if fence:
+            current.append(line)
+            if line.strip().startswith(fence):
+                fence = ""
+                close()
+            continue
+        opening = _FENCE.match(line)
+        is_row = line.lstrip().startswith("|")
+        was_row = bool(current) and current[-1].lstrip().startswith("|")
+        if opening or (is_row != was_row and current and current[-1].strip()):
+            close()  # a code block or a table starts (or a table ends) without a blank line before
+        if opening:
+            fence = opening.group(1)
+        if not line.strip() and not fence:
+            close()
+        else:
+            current.append(line)
+    close()
+    return result
+
+
+def pack(parts: list[str], chunk_size: int, splitter: RecursiveCharacterTextSplitter) -> list[str]:
+    """Greedily join whole blocks up to `chunk_size`; only a block that alone is too long is split."""
+    chunks: list[str] = []
+    current = ""
+    for part in parts:
+        if len(part) > chunk_size:
+            if current:
+                chunks.append(current)
+            pieces = splitter.split_text(part)
+            chunks.extend(pieces[:-1])
+            current = pieces[-1] if pieces else ""
+        elif not current:
+            current = part
+        elif len(current) + 2 + len(part) <= chunk_size:
+            current = f"{current}\n\n{part}"
+        else:
+            chunks.append(current)
+            current = part
+    if current:
+        chunks.append(current)
     return chunks

@@ -1,4 +1,5 @@
-"""`python -m rag ingest | search | docs | delete | eval | ask | feedback | reset`: parses arguments, prints.
+"""`python -m rag ingest | search | ask | docs | delete | eval | reindex | feedback | reset`: parses
+arguments, prints.
 
 Every command builds an `Assistant` from settings (environment), so the CLI and the web app see
 the same store and use the same use cases. Exit status: 0 ok, 1 a file or question failed, 2 bad
@@ -38,6 +39,10 @@ def build_parser() -> argparse.ArgumentParser:
     ask = sub.add_parser("ask", help="answer a question from the library, streaming")
     ask.add_argument("question")
     ask.add_argument("-k", type=int, default=None)
+    ask.add_argument(
+        "--history",
+        help="the conversation so far: JSON {role, content} messages, or one earlier question a line",
+    )
     _owner_arguments(ask)
 
     docs = sub.add_parser("docs", help="list documents")
@@ -52,6 +57,21 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--corpus", required=True, help="folder the gold sources are relative to")
     evaluate.add_argument("-k", type=int, default=5)
     evaluate.add_argument("--json", action="store_true", help="print one JSON object")
+    evaluate.add_argument(
+        "--retrieval",
+        default="",
+        help="comma-separated modes to score in one run, e.g. dense,hybrid (default RAG_RETRIEVAL); "
+        "the first one's figures are the top-level keys of --json",
+    )
+    evaluate.add_argument(
+        "--unrelated-history",
+        action="store_true",
+        help="also ask every first question after an unrelated one from the file (distracted_*)",
+    )
+
+    sub.add_parser(
+        "reindex", help="convert a collection made by an earlier version (keyword index, sections)"
+    )
 
     feedback = sub.add_parser("feedback", help="summarise the 👍/👎 votes on answers")
     feedback.add_argument("--export", action="store_true", help="print every vote as JSON lines instead")
@@ -122,6 +142,8 @@ def cmd_search(args: argparse.Namespace, settings: Settings) -> int:
     from rag.assistant import Assistant
 
     retrieval = Assistant(settings).retrieve(args.question, owner_of(args), k=args.k)
+    if retrieval.query:
+        print(f"(searched for: {retrieval.query})", file=sys.stderr)
     for hit in retrieval.hits:
         print(f"{hit.citation()} (score {hit.score:.3f}, chunk {hit.chunk.index})")
         print("    " + hit.chunk.text[:300].replace("\n", " "))
@@ -130,10 +152,33 @@ def cmd_search(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_ask(args: argparse.Namespace, settings: Settings) -> int:
-    return asyncio.run(print_answer(settings, args.question, owner_of(args), args.k))
+    history = read_history(args.history) if args.history else []
+    return asyncio.run(print_answer(settings, args.question, owner_of(args), args.k, history))
 
 
-async def print_answer(settings: Settings, question: str, owner: str, k: int | None) -> int:
+def read_history(path: str) -> list[dict[str, str]]:
+    """A conversation file: JSON messages, or plain earlier questions (one a line, no answers)."""
+    import json
+    from pathlib import Path
+
+    text = Path(path).read_text(encoding="utf-8")
+    try:
+        messages = json.loads(text)
+    except json.JSONDecodeError:
+        return [
+            message
+            for line in text.splitlines()
+            if line.strip()
+            for message in ({"role": "user", "content": line.strip()}, {"role": "assistant", "content": ""})
+        ]
+    if not isinstance(messages, list) or not all(isinstance(m, dict) and "role" in m for m in messages):
+        raise ValueError(f"{path}: expected a JSON list of {{role, content}} messages")
+    return [{"role": str(m["role"]), "content": str(m.get("content") or "")} for m in messages]
+
+
+async def print_answer(
+    settings: Settings, question: str, owner: str, k: int | None, history: list[dict[str, str]] | None = None
+) -> int:
     """Stream the answer to the terminal, then the numbered sources."""
     from rag.assistant import Assistant
 
@@ -143,9 +188,11 @@ async def print_answer(settings: Settings, question: str, owner: str, k: int | N
     )
     hits, status = [], 0
     try:
-        async for event in assistant.answer(question, owner, k=k):
+        async for event in assistant.answer(question, owner, history or [], k=k):
             if isinstance(event, HitsEvent):
                 hits = event.hits
+                if event.query:
+                    print(f"(searched for: {event.query})", file=sys.stderr, flush=True)
             elif isinstance(event, DeltaEvent):
                 print(event.text, end="", flush=True)
             elif isinstance(event, ErrorEvent):
@@ -186,25 +233,68 @@ def cmd_eval(args: argparse.Namespace, settings: Settings) -> int:
     from rag.assistant import Assistant
     from rag.evaluate import evaluate, read_questions
     from rag.ingest import collect_files
+    from rag.settings import RETRIEVAL_MODES
 
-    questions = read_questions(args.questions)
+    modes = [m.strip() for m in args.retrieval.split(",") if m.strip()] or [settings.retrieval]
+    unknown = [m for m in modes if m not in RETRIEVAL_MODES]
+    if unknown:
+        raise ValueError(f"unknown retrieval mode(s) {', '.join(unknown)}; use {', '.join(RETRIEVAL_MODES)}")
+    conversations = read_questions(args.questions)
     assistant = Assistant(settings)
     library = assistant.library
     results = assistant.ingest(collect_files([args.corpus]), SHARED_OWNER)
     failed = [r for r in results if r.status == "failed"]
     for result in failed:
         print(result.describe(), file=sys.stderr)
-    report = evaluate(library, questions, args.k)
+    report = evaluate(library, conversations, args.k, modes=modes, unrelated_history=args.unrelated_history)
     if args.json:
         print(report.to_json())
         return 0
-    print(f"embedding model: {report.embed_model}; {report.n} questions, k={report.k}")
-    print(
-        f"hit@{report.k} {report.hit_at_k:.3f}  MRR@{report.k} {report.mrr_at_k:.3f}  "
-        f"p50 {report.p50_ms:.1f} ms  p95 {report.p95_ms:.1f} ms"
-    )
-    for miss in report.misses:
-        print(f"missed {miss.id}: {miss.question}\n    gold {miss.gold_sources}\n    got  {miss.retrieved}")
+    print(f"embedding model: {report.embed_model}; {len(conversations)} conversations, k={args.k}")
+    for mode, figures in report.modes.items():
+        k = figures.k
+        print(
+            f"{mode:8} hit@{k} {figures.hit_at_k:.3f}  MRR@{k} {figures.mrr_at_k:.3f}  "
+            f"p50 {figures.p50_ms:.1f} ms  p95 {figures.p95_ms:.1f} ms  ({figures.n} turns)"
+        )
+        if figures.followup_n:
+            print(
+                f"         first turns hit@{k} {figures.first_turn_hit_at_k:.3f} MRR@{k} "
+                f"{figures.first_turn_mrr_at_k:.3f}; follow-ups ({figures.followup_n}) hit@{k} "
+                f"{figures.followup_hit_at_k:.3f} MRR@{k} {figures.followup_mrr_at_k:.3f}, searched alone "
+                f"hit@{k} {figures.followup_alone_hit_at_k:.3f} MRR@{k} {figures.followup_alone_mrr_at_k:.3f}"
+            )
+        if figures.distracted_hit_at_k is not None:
+            print(
+                f"         after an unrelated question: hit@{k} {figures.distracted_hit_at_k:.3f} "
+                f"MRR@{k} {figures.distracted_mrr_at_k:.3f}"
+            )
+        for miss in figures.misses:
+            print(f"  missed {miss.id}: {miss.question}")
+            print(f"    gold {miss.gold_sources}\n    got  {miss.retrieved}")
+    return 0
+
+
+def cmd_reindex(args: argparse.Namespace, settings: Settings) -> int:
+    from tqdm import tqdm
+
+    from rag.store import reindex
+
+    print(f"re-indexing {settings.collection!r} in {settings.milvus_target}", file=sys.stderr)
+    with tqdm(total=100, unit="%", file=sys.stderr) as bar:
+
+        def progress(fraction: float, message: str) -> None:
+            bar.n = round(fraction * 100, 1)
+            bar.set_description_str(message[:60], refresh=True)
+
+        copied = reindex(settings, progress)
+    if copied:
+        print(
+            f"re-indexed {copied} chunks: keyword search works for them now. Section paths can't be "
+            "recovered for them (the original files aren't kept); upload those files again to add them."
+        )
+    else:
+        print(f"{settings.collection!r} is already current (or empty); nothing to do")
     return 0
 
 
@@ -242,6 +332,7 @@ COMMANDS = {
     "docs": cmd_docs,
     "delete": cmd_delete,
     "eval": cmd_eval,
+    "reindex": cmd_reindex,
     "feedback": cmd_feedback,
     "reset": cmd_reset,
 }

@@ -61,6 +61,10 @@ class Embedder:
     def embed_query(self, text: str) -> np.ndarray:
         return self._encode([text], prompt=self.query_prompt)[0]
 
+    def embed_queries(self, texts: list[str]) -> np.ndarray:
+        """Several queries in one batch (a question and its earlier turns)."""
+        return self._encode(texts, prompt=self.query_prompt)
+
     def _encode(self, texts: list[str], prompt: str | None) -> np.ndarray:
         vectors = self.model.encode(
             texts, batch_size=self.batch_size, prompt=prompt, convert_to_numpy=True, show_progress_bar=False

@@ -1,14 +1,26 @@
 """Retrieval quality over a question file: hit@k, MRR@k and latency, with the questions missed.
 
 A question is a hit when one of its gold sources is among the top k chunks; its reciprocal rank is
-1/rank of the first chunk from a gold source. The pure scoring lives in `score_questions`.
+1/rank of the first chunk from a gold source (`reciprocal_rank`, pure). `evaluate` asks every
+question through `Library.retrieve`, once per retrieval mode, over the same collection, so modes
+are compared on equal terms.
+
+Two file formats (see ../shared/eval/README.md): one question per line, or a conversation per line
+(`turns`). A conversation's later turns are asked with the earlier user questions as history (the
+assistant's turns are not generated), and are reported on their own (`followup_*`), next to the
+same follow-ups searched on their own words (`followup_alone_*`) and the first turns.
+
+`unrelated_history` puts another question of the file, with other gold sources, in front of every
+first turn as an earlier turn: a self-contained question must not be dragged off by it
+(`distracted_*` next to the plain figures).
 """
 
 from __future__ import annotations
 
 import json
 import statistics
-from dataclasses import asdict, dataclass
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from rag.library import Library
@@ -16,10 +28,17 @@ from rag.types import SHARED_OWNER, Hit
 
 
 @dataclass(frozen=True)
-class Question:
-    id: str
+class Turn:
     question: str
     gold_sources: list[str]
+
+
+@dataclass(frozen=True)
+class Conversation:
+    """One line of a question file: a single question is a conversation of one turn."""
+
+    id: str
+    turns: list[Turn]
 
 
 @dataclass(frozen=True)
@@ -31,31 +50,66 @@ class Miss:
 
 
 @dataclass(frozen=True)
-class EvalReport:
+class ModeReport:
+    """Figures for one retrieval mode; the optional ones only where the file has such turns."""
+
     n: int
     k: int
     hit_at_k: float
     mrr_at_k: float
     p50_ms: float
     p95_ms: float
-    embed_model: str
     misses: list[Miss]
+    first_turn_hit_at_k: float | None = None
+    first_turn_mrr_at_k: float | None = None
+    followup_n: int | None = None
+    followup_hit_at_k: float | None = None
+    followup_mrr_at_k: float | None = None
+    followup_alone_hit_at_k: float | None = None
+    followup_alone_mrr_at_k: float | None = None
+    distracted_hit_at_k: float | None = None
+    distracted_mrr_at_k: float | None = None
+
+    def to_dict(self) -> dict:
+        return {key: value for key, value in asdict(self).items() if value is not None}
+
+
+@dataclass(frozen=True)
+class EvalReport:
+    """The first mode's figures at the top (the keys earlier versions printed), every mode in `modes`."""
+
+    embed_model: str
+    modes: dict[str, ModeReport] = field(default_factory=dict)
+
+    def to_dict(self) -> dict:
+        first = next(iter(self.modes.values()))
+        return {
+            **first.to_dict(),
+            "embed_model": self.embed_model,
+            "mode": next(iter(self.modes)),
+            "modes": {mode: report.to_dict() for mode, report in self.modes.items()},
+        }
 
     def to_json(self) -> str:
-        return json.dumps(asdict(self), indent=None)
+        return json.dumps(self.to_dict(), indent=None)
 
 
-def read_questions(path: str | Path) -> list[Question]:
-    questions = []
+def read_questions(path: str | Path) -> list[Conversation]:
+    """Single-turn lines (`question`, `gold_sources`) and multi-turn lines (`turns`) alike."""
+    conversations = []
     for number, line in enumerate(Path(path).read_text(encoding="utf-8").splitlines(), start=1):
         if not line.strip():
             continue
         try:
             raw = json.loads(line)
-            questions.append(Question(raw["id"], raw["question"], list(raw["gold_sources"])))
-        except (json.JSONDecodeError, KeyError, TypeError) as exc:
-            raise ValueError(f"{path}:{number}: not a question object ({exc})") from exc
-    return questions
+            turns = raw.get("turns", [raw])
+            parsed = [Turn(t["question"], list(t["gold_sources"])) for t in turns]
+            if not parsed:
+                raise ValueError("no turns")
+            conversations.append(Conversation(str(raw["id"]), parsed))
+        except (json.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
+            raise ValueError(f"{path}:{number}: not a question or conversation object ({exc})") from exc
+    return conversations
 
 
 def reciprocal_rank(hits: list[Hit], gold: list[str]) -> float:
@@ -73,25 +127,81 @@ def percentile(values: list[float], q: float) -> float:
     return statistics.quantiles(values, n=100, method="inclusive")[int(q) - 1]
 
 
-def evaluate(library: Library, questions: list[Question], k: int, owner: str = SHARED_OWNER) -> EvalReport:
-    """Ask every question against the library and score the ranked sources."""
-    ranks, latencies, misses = [], [], []
-    for question in questions:
-        retrieval = library.retrieve(question.question, [owner], k=k)
-        latencies.append(retrieval.elapsed_ms)
-        rr = reciprocal_rank(retrieval.hits, question.gold_sources)
-        ranks.append(rr)
-        if rr == 0.0:
-            sources = [hit.chunk.source for hit in retrieval.hits]
-            misses.append(Miss(question.id, question.question, question.gold_sources, sources))
-    n = len(questions)
-    return EvalReport(
-        n=n,
+def unrelated_question(conversations: Sequence[Conversation], index: int) -> str | None:
+    """A first question from half the file away whose gold sources share nothing with `index`'s."""
+    gold = set(conversations[index].turns[0].gold_sources)
+    n = len(conversations)
+    for step in range(n // 2, n // 2 + n):
+        other = conversations[(index + step) % n].turns[0]
+        if (index + step) % n != index and not gold & set(other.gold_sources):
+            return other.question
+    return None
+
+
+def evaluate(
+    library: Library,
+    conversations: list[Conversation],
+    k: int,
+    owner: str = SHARED_OWNER,
+    modes: Sequence[str] = (),
+    unrelated_history: bool = False,
+) -> EvalReport:
+    """Ask every turn in every mode (default: the configured one) and score the ranked sources."""
+    modes = list(modes) or [library.settings.retrieval]
+    report = EvalReport(library.embedder.name)
+    for mode in modes:
+        report.modes[mode] = _evaluate_mode(library, conversations, k, owner, mode, unrelated_history)
+    return report
+
+
+def _evaluate_mode(
+    library: Library, conversations: list[Conversation], k: int, owner: str, mode: str, unrelated: bool
+) -> ModeReport:
+    every, first, followup, alone, distracted = [], [], [], [], []
+    latencies, misses = [], []
+    for index, conversation in enumerate(conversations):
+        history: list[str] = []
+        for number, turn in enumerate(conversation.turns):
+            retrieval = library.retrieve(turn.question, [owner], k=k, history=history, mode=mode)
+            latencies.append(retrieval.elapsed_ms)
+            rr = reciprocal_rank(retrieval.hits, turn.gold_sources)
+            every.append(rr)
+            (followup if number else first).append(rr)
+            if rr == 0.0:
+                multi = len(conversation.turns) > 1
+                turn_id = f"{conversation.id}#{number + 1}" if multi else conversation.id
+                sources = [hit.chunk.source for hit in retrieval.hits]
+                misses.append(Miss(turn_id, turn.question, turn.gold_sources, sources))
+            if number:
+                solo = library.retrieve(turn.question, [owner], k=k, mode=mode)
+                alone.append(reciprocal_rank(solo.hits, turn.gold_sources))
+            elif unrelated and (earlier := unrelated_question(conversations, index)):
+                dragged = library.retrieve(turn.question, [owner], k=k, history=[earlier], mode=mode)
+                distracted.append(reciprocal_rank(dragged.hits, turn.gold_sources))
+            history.append(turn.question)
+    hit, mrr = _rates(every)
+    report = ModeReport(
+        n=len(every),
         k=k,
-        hit_at_k=round(sum(1 for r in ranks if r > 0) / n, 4) if n else 0.0,
-        mrr_at_k=round(sum(ranks) / n, 4) if n else 0.0,
+        hit_at_k=hit,
+        mrr_at_k=mrr,
         p50_ms=round(percentile(latencies, 50), 2),
         p95_ms=round(percentile(latencies, 95), 2),
-        embed_model=library.embedder.name,
         misses=misses,
     )
+    extra: dict = {}
+    if followup:
+        extra["first_turn_hit_at_k"], extra["first_turn_mrr_at_k"] = _rates(first)
+        extra["followup_n"] = len(followup)
+        extra["followup_hit_at_k"], extra["followup_mrr_at_k"] = _rates(followup)
+        extra["followup_alone_hit_at_k"], extra["followup_alone_mrr_at_k"] = _rates(alone)
+    if distracted:
+        extra["distracted_hit_at_k"], extra["distracted_mrr_at_k"] = _rates(distracted)
+    return ModeReport(**{**asdict(report), "misses": misses, **extra})
+
+
+def _rates(ranks: list[float]) -> tuple[float, float]:
+    """(hit rate, mean reciprocal rank), rounded to 4 places."""
+    if not ranks:
+        return 0.0, 0.0
+    return round(sum(1 for r in ranks if r > 0) / len(ranks), 4), round(sum(ranks) / len(ranks), 4)

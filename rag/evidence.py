@@ -144,9 +144,11 @@ def _source_html(hit: Hit, marks: Sequence[Mark], cited: bool) -> str:
         f'<span class="rag-name">{html.escape(hit.chunk.source)}</span>{location} · chunk {hit.chunk.index}'
     )
     anchor = ANCHOR.format(rank=hit.rank)
+    heading = hit.chunk.heading  # title › section path, shown above the chunk
+    section = f'<div class="rag-section">{html.escape(heading)}</div>' if heading else ""
     return (
         f'<div class="rag-source{" rag-cited" if cited else ""}" id="{anchor}" data-rank="{hit.rank}">'
-        f'<div class="rag-source-head">{head}</div>'
+        f'<div class="rag-source-head">{head}</div>{section}'
         f'<pre class="rag-text">{marked_text(hit.chunk.text, marks)}</pre></div>'
     )
 

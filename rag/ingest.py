@@ -123,9 +123,10 @@ class Ingestor:
         batch = self.embedder.batch_size
         for start in range(0, len(chunks), batch):
             progress(0.2 + 0.7 * start / len(chunks), f"embedding {start}/{len(chunks)} chunks")
-            vectors.extend(self.embedder.embed_passages([c.text for c in chunks[start : start + batch]]))
+            texts = [c.indexed_text for c in chunks[start : start + batch]]  # title › section + text
+            vectors.extend(self.embedder.embed_passages(texts))
         progress(0.9, f"storing {len(chunks)} chunks")
-        self.store.add_document(chunks, np.vstack(vectors), owner, document.content_hash, len(document.pages))
+        self.store.add_document(chunks, np.vstack(vectors), owner, document.content_hash, document.page_count)
         if quota is not None:
             quota.documents -= 0 if existing else 1
             quota.chunks -= added_chunks

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 from rag.embeddings import Embedder, load_embedder
 from rag.ingest import Ingestor
+from rag.query import KEYWORD_GATE, build_query, history_gate
 from rag.settings import Settings
 from rag.store import VectorStore
 from rag.types import Hit
@@ -20,7 +21,8 @@ from rag.types import Hit
 @dataclass(frozen=True)
 class Retrieval:
     hits: list[Hit]
-    elapsed_ms: float
+    elapsed_ms: float  # embedding the query and searching
+    query: str = ""  # "Searched for: …", for the Sources panel
 
 
 class Library:
@@ -37,13 +39,33 @@ class Library:
         return cls(settings, embedder, VectorStore(settings, embedder.dim, embedder.name))
 
     def retrieve(
-        self, question: str, owners: Sequence[str], k: int | None = None, doc_ids: Iterable[str] | None = None
+        self,
+        question: str,
+        owners: Sequence[str],
+        k: int | None = None,
+        doc_ids: Iterable[str] | None = None,
+        history: Sequence[str] = (),
+        mode: str | None = None,
     ) -> Retrieval:
-        """Embed the question and return the top-k chunks the given owners may see."""
+        """The top-k chunks the given owners may see for `question`, read in the light of `history`
+        (the earlier user questions, oldest first; see rag/query.py), searched by `mode`
+        (default RAG_RETRIEVAL)."""
         start = time.perf_counter()
-        vector = self.embedder.embed_query(question)
-        hits = self.store.search(vector, k or self.settings.top_k, owners, doc_ids)
-        return Retrieval(hits, (time.perf_counter() - start) * 1000)
+        mode = mode or self.settings.retrieval
+        k = k or self.settings.top_k
+        doc_ids = list(doc_ids or [])
+        query = build_query(question, history)
+        vector, gate = None, 0.0
+        if mode != "keyword":
+            embedded = self.embedder.embed_queries(query.texts)
+            if query.earlier:  # how well does the question find something on its own?
+                own = self.store.search(embedded[0], "", 1, owners, doc_ids, mode="dense")
+                gate = history_gate(own[0].score if own else 0.0)
+            vector = query.vector(embedded, gate)
+        elif query.earlier:
+            gate = KEYWORD_GATE  # no similarity to judge by: earlier words in, the question's count double
+        hits = self.store.search(vector, query.keyword_text(gate), k, owners, doc_ids, mode=mode)
+        return Retrieval(hits, (time.perf_counter() - start) * 1000, query.describe(gate))
 
     def close(self) -> None:
         self.store.close()

@@ -14,14 +14,14 @@ import zipfile
 from dataclasses import dataclass, replace
 from pathlib import PurePath
 
-from bs4 import BeautifulSoup
 from pypdf import PdfReader
-from pypdf.errors import FileNotDecryptedError, PyPdfError
+from pypdf.errors import FileNotDecryptedError, PdfReadError, PyPdfError
 
 from rag.errors import LoadError, OcrUnavailableError
 from rag.loaders_office import load_docx, load_pptx, zip_kind
 from rag.ocr import HOW_TO_ENABLE, ocr_pdf_pages, pages_with_images
-from rag.types import Document, Page, Progress, no_progress
+from rag.sections import Section, html_sections, markdown_sections
+from rag.types import SECTION_SEPARATOR, Document, Page, Progress, no_progress
 
 
 @dataclass(frozen=True)
@@ -46,7 +46,6 @@ _MAGIC = {
     b"\x7fELF": "an executable",
     b"\xd0\xcf\x11\xe0": "an old Microsoft Office file (.doc/.ppt: save it as .docx/.pptx)",
 }
-_HIDDEN_TAGS = ["script", "style", "noscript", "template", "svg", "head", "iframe", "object"]
 
 
 def load_document(
@@ -64,19 +63,21 @@ def load_document(
     content_hash = hashlib.sha256(data).hexdigest()
     suffix = PurePath(name).suffix.lower()
     if data[:1024].lstrip().startswith(b"%PDF-"):
-        pages = _pdf_pages(name, data, limits)
-        return _pdf_with_ocr(name, data, pages, content_hash, progress)
+        title, pages = _pdf_pages(name, data, limits)
+        return _pdf_with_ocr(name, data, pages, content_hash, progress, title)
     if suffix == ".pdf":
         raise LoadError(name, "named .pdf but the content is not a PDF")
     text = decode_text(name, data)
     if len(text) > limits.max_chars:
         raise LoadError(name, _too_much_text(len(text), limits))
     if _looks_like_html(suffix, text):
-        title, body = html_to_text(text)
-        document = Document(name, "html", [Page(0, body)], content_hash, title=title)
+        title, sections = html_sections(text)
+        document = Document(name, "html", _section_pages(sections, title), content_hash, title=title)
+    elif suffix in {".md", ".markdown"}:
+        title, sections = markdown_sections(text)
+        document = Document(name, "markdown", _section_pages(sections, title), content_hash, title=title)
     else:
-        kind = "markdown" if suffix in {".md", ".markdown"} else "text"
-        document = Document(name, kind, [Page(0, text)], content_hash)
+        document = Document(name, "text", [Page(0, text)], content_hash)
     if not any(page.text.strip() for page in document.pages):
         raise LoadError(name, "no text found in the file")
     return document
@@ -101,18 +102,12 @@ def decode_text(name: str, data: bytes) -> str:
     return text
 
 
-def html_to_text(html: str) -> tuple[str, str]:
-    """Title plus visible text; scripts, styles and markup never reach the chunks."""
-    soup = BeautifulSoup(html, "html.parser")
-    title = soup.title.get_text(" ", strip=True) if soup.title else ""
-    for tag in soup(_HIDDEN_TAGS):
-        tag.decompose()
-    lines = (line.strip() for line in soup.get_text("\n").splitlines())
-    body = "\n".join(line for line in lines if line)
-    return title, f"{title}\n\n{body}" if title else body
+def _section_pages(sections: list[Section], title: str) -> list[Page]:
+    """One unpaged `Page` per section, so that no chunk straddles a heading."""
+    return [Page(0, section.text, section.path) for section in sections] or [Page(0, title)]
 
 
-def _pdf_pages(name: str, data: bytes, limits: LoadLimits) -> list[Page]:
+def _pdf_pages(name: str, data: bytes, limits: LoadLimits) -> tuple[str, list[Page]]:
     if b"%%EOF" not in data[-2048:]:
         raise LoadError(name, "the PDF is truncated or damaged (no end-of-file marker)")
     try:
@@ -127,12 +122,14 @@ def _pdf_pages(name: str, data: bytes, limits: LoadLimits) -> list[Page]:
             raise LoadError(
                 name, f"the PDF has {count} pages, more than the limit of {limits.max_pages} (RAG_MAX_PAGES)"
             )
-        pages, chars = [], 0
+        texts, chars = [], 0
         for i, page in enumerate(reader.pages):
-            pages.append(Page(i + 1, _clean(page.extract_text() or "")))
-            chars += len(pages[-1].text)
+            texts.append(_clean(page.extract_text() or ""))
+            chars += len(texts[-1])
             if chars > limits.max_chars:
                 raise LoadError(name, _too_much_text(chars, limits, f" by page {i + 1}"))
+        title, sections = _pdf_title(reader), _pdf_sections(reader, len(texts))
+        pages = [Page(i + 1, text, sections[i]) for i, text in enumerate(texts)]
     except FileNotDecryptedError as exc:
         raise LoadError(name, "the PDF is encrypted with a password; upload an unprotected copy") from exc
     except LoadError:
@@ -145,7 +142,47 @@ def _pdf_pages(name: str, data: bytes, limits: LoadLimits) -> list[Page]:
         raise LoadError(name, f"the PDF is damaged and cannot be read ({exc})") from exc
     if not pages:
         raise LoadError(name, "the PDF has no pages")
-    return pages
+    return title, pages
+
+
+def _pdf_title(reader: PdfReader) -> str:
+    try:
+        title = reader.metadata.title if reader.metadata else None
+    except (PdfReadError, ValueError, KeyError, TypeError, AttributeError):
+        return ""
+    return " ".join(str(title).split()) if title else ""
+
+
+def _pdf_sections(reader: PdfReader, n_pages: int) -> list[str]:
+    """Each page's section: the path of the last outline (bookmark) entry starting on or before it.
+
+    A damaged or missing outline only costs the section paths, never the document.
+    """
+    starts: list[tuple[int, int, str]] = []  # (page index, order, path)
+
+    def walk(items: list, parents: list[str]) -> None:
+        previous: list[str] = parents
+        for item in items:
+            if isinstance(item, list):
+                walk(item, previous)
+                continue
+            name = " ".join(str(item.title or "").split())
+            previous = [*parents, name] if name else parents
+            page = reader.get_destination_page_number(item)
+            if name and page is not None and 0 <= page < n_pages:
+                starts.append((page, len(starts), SECTION_SEPARATOR.join(previous)))
+
+    try:
+        walk(reader.outline, [])
+    except (PdfReadError, ValueError, KeyError, TypeError, AttributeError, RecursionError):
+        return [""] * n_pages
+    sections, current = [], ""
+    by_page = sorted(starts)
+    for index in range(n_pages):
+        while by_page and by_page[0][0] <= index:
+            current = by_page.pop(0)[2]
+        sections.append(current)
+    return sections
 
 
 def _unzipped_size_checked(name: str, data: bytes, limits: LoadLimits) -> bytes:
@@ -208,7 +245,7 @@ def _zip_document(name: str, data: bytes) -> Document:
 
 
 def _pdf_with_ocr(
-    name: str, data: bytes, pages: list[Page], content_hash: str, progress: Progress
+    name: str, data: bytes, pages: list[Page], content_hash: str, progress: Progress, title: str = ""
 ) -> Document:
     """Pages without a text layer but with a picture are scans: OCR them when Tesseract is there.
 
@@ -236,7 +273,7 @@ def _pdf_with_ocr(
     if not any(page.text.strip() for page in pages):
         detail = "OCR found no text either" if scanned else "and no scanned images to read"
         raise LoadError(name, f"the PDF has no text layer ({detail})")
-    return Document(source=name, kind="pdf", pages=pages, content_hash=content_hash, notes=notes)
+    return Document(source=name, kind="pdf", pages=pages, content_hash=content_hash, notes=notes, title=title)
 
 
 def _decode(name: str, data: bytes, encoding: str) -> str:

@@ -69,7 +69,8 @@ def format_context(hits: Sequence[Hit]) -> str:
         return NO_CONTEXT
     blocks = []
     for hit in sorted(hits, key=lambda h: h.rank, reverse=True):
-        blocks.append(f"{hit.citation()}\n{hit.chunk.text.strip()}")
+        section = f" (section: {hit.chunk.section})" if hit.chunk.section else ""
+        blocks.append(f"{hit.citation()}{section}\n{hit.chunk.text.strip()}")
     return "\n\n".join(blocks)
 
 

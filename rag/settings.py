@@ -16,6 +16,7 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 GPU_DEFAULT_LLM = "meta-llama/Llama-3.1-8B-Instruct"
 CPU_DEFAULT_LLM = str(REPO_ROOT / "models" / "SmolLM2-135M-Instruct")
 DEFAULT_EMBED_MODEL = "BAAI/bge-large-en-v1.5"
+RETRIEVAL_MODES = ("hybrid", "dense", "keyword")
 
 
 def detect_device() -> str:
@@ -60,6 +61,10 @@ class Settings:
     chunk_size: int = field(default=512, metadata={"doc": "characters per chunk"})
     chunk_overlap: int = field(default=51, metadata={"doc": "characters shared by neighbouring chunks"})
     top_k: int = field(default=5, metadata={"doc": "chunks retrieved per question"})
+    retrieval: str = field(
+        default="hybrid",
+        metadata={"doc": "`hybrid` (BM25 + embeddings, fused in Milvus), `dense` or `keyword`"},
+    )
     llm_backend: str = field(
         default="",
         metadata={
@@ -88,6 +93,13 @@ class Settings:
     frequency_penalty: float = field(
         default=0.3,
         metadata={"doc": "penalises tokens the answer already repeated (stops small models looping)"},
+    )
+    query_rewrite_s: float = field(
+        default=-1.0,
+        metadata={
+            "doc": "seconds the model may take to rewrite a follow-up into a standalone search; 0: off; "
+            "-1: 3 s with an LLM server or a GPU model, off on CPU"
+        },
     )
     history_tokens: int = field(default=1024, metadata={"doc": "token budget for earlier turns"})
     host: str = field(
@@ -141,6 +153,12 @@ class Settings:
         values.update(overrides)
         return cls(**values).resolved()
 
+    def __post_init__(self) -> None:
+        if self.retrieval not in RETRIEVAL_MODES:
+            raise ValueError(
+                f"{env_name('retrieval')}={self.retrieval!r}: use one of {', '.join(RETRIEVAL_MODES)}"
+            )
+
     def resolved(self) -> Settings:
         """Fill the machine-dependent defaults, so every consumer sees concrete values."""
         device = self.device or detect_device()
@@ -152,6 +170,9 @@ class Settings:
             llm_backend=self.llm_backend or ("openai" if self.llm_url else "vllm"),
             llm_model=self.llm_model or ("" if self.llm_url else GPU_DEFAULT_LLM if gpu else CPU_DEFAULT_LLM),
             max_model_len=self.max_model_len or (8192 if gpu else 2048),
+            query_rewrite_s=self.query_rewrite_s
+            if self.query_rewrite_s >= 0
+            else (3.0 if gpu or self.llm_url else 0.0),
         )
 
     @property

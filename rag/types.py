@@ -19,10 +19,17 @@ def no_progress(fraction: float, message: str) -> None:
     """The progress callback for callers that don't show progress."""
 
 
+SECTION_SEPARATOR = " › "
+
+
 @dataclass(frozen=True)
 class Page:
+    """A stretch of a document with one location: chunks never straddle two of them, so each chunk
+    can cite its page (PDF), slide (PPTX) and section (Markdown/HTML/Word headings, a PDF's outline)."""
+
     number: int  # 1-based for paged formats (PDF pages, PPTX slides); 0 when the format has no pages
     text: str
+    section: str = ""  # heading path, e.g. "Index › HNSW › Index building parameters"
 
 
 @dataclass(frozen=True)
@@ -34,6 +41,11 @@ class Document:
     title: str = ""
     notes: tuple[str, ...] = ()  # how it was read, for the ingest report: ("OCR",)
 
+    @property
+    def page_count(self) -> int:
+        """Real pages (PDF, slides); a Markdown file split into sections still counts as one page."""
+        return len({p.number for p in self.pages if p.number}) or 1
+
 
 def page_unit(source: str) -> str:
     """What a numbered `Page` of this source is called: "slide" for presentations, else "page".
@@ -43,14 +55,37 @@ def page_unit(source: str) -> str:
     """
     return "slide" if PurePath(source).suffix.lower() in {".pptx", ".ppt"} else "page"
 
+    @property
+    def page_count(self) -> int:
+        """Real pages (PDF); a Markdown file split into sections still counts as one page."""
+        return len({p.number for p in self.pages if p.number}) or 1
+
 
 @dataclass(frozen=True)
 class Chunk:
+    """`text` is the chunk as users see it; `indexed_text` (title and section path in front) is what
+    gets embedded and keyword-indexed, so a chunk from the middle of a section still carries the
+    words of its headings."""
+
     doc_id: str
     source: str
     page: int
     index: int
     text: str
+    section: str = ""
+    title: str = ""
+
+    @property
+    def heading(self) -> str:
+        """Title › section path, without repeating a title that is also the first heading."""
+        parts = self.section.split(SECTION_SEPARATOR) if self.section else []
+        if self.title and (not parts or parts[0] != self.title):
+            parts.insert(0, self.title)
+        return SECTION_SEPARATOR.join(parts)
+
+    @property
+    def indexed_text(self) -> str:
+        return f"{self.heading}\n{self.text}" if self.heading else self.text
 
     @property
     def location(self) -> str:
@@ -64,13 +99,15 @@ class Chunk:
 
 
 SCORE_EXPLANATION = (
-    "score = cosine similarity between question and chunk (higher is closer, 1.0 is identical)"
+    "score: higher is closer. Hybrid retrieval (the default): Milvus's weighted fusion of keyword (BM25) "
+    "and cosine similarity, 0 to 1; dense: cosine similarity between question and chunk; keyword: BM25"
 )
 
 
 @dataclass(frozen=True)
 class Hit:
-    """A retrieved chunk; `score` is the cosine similarity (higher is closer), `rank` 1 is best.
+    """A retrieved chunk, `rank` 1 is best. `score` depends on the retrieval mode: cosine similarity
+    (dense), BM25 (keyword) or the fused score (hybrid); higher is better in every mode.
 
     `citation()` is the one spelling of "[rank] source, page" shared by the prompt, the Sources
     panel, the CLI and the stats, so that the model's [n] and what the user reads agree.
@@ -135,6 +172,7 @@ class GenerationStats:
 @dataclass(frozen=True)
 class HitsEvent:
     hits: list[Hit]
+    query: str = ""  # what was searched, when the conversation shaped it ("Searched for: …")
 
 
 @dataclass(frozen=True)

@@ -201,3 +201,66 @@ def make_pptx(slides: list[tuple[str, str, str]], table: list[list[str]] | None 
     out = io.BytesIO()
     deck.save(out)
     return out.getvalue()
+
+
+def make_pdf_with_outline(pages: list[str], outline: list[tuple[str, int, int]], title: str = "") -> bytes:
+    """A text PDF with document-info title and bookmarks: (name, page index, depth) in order, each
+    nested under the latest entry one level up."""
+    from pypdf import PdfReader, PdfWriter
+
+    writer = PdfWriter(clone_from=PdfReader(io.BytesIO(make_pdf(pages))))
+    if title:
+        writer.add_metadata({"/Title": title})
+    parents: list = []
+    for name, page, depth in outline:
+        parent = parents[depth - 1] if depth else None
+        item = writer.add_outline_item(name, page, parent=parent)
+        parents[depth:] = [item]
+    out = io.BytesIO()
+    writer.write(out)
+    return out.getvalue()
+
+
+MARKDOWN_GUIDE = """---
+id: guide.md
+title: Index Guide
+---
+
+# Index Guide
+
+Indexes make search fast.
+
+## HNSW
+
+HNSW is a graph index.
+
+### Index building parameters
+
+`M` limits the maximum degree of nodes.
+
+```python
+# not a heading: a comment in code
+index_params = {"M": 16, "efConstruction": 200}
+```
+
+| Parameter | Range |
+| --- | --- |
+| M | 2-2048 |
+
+Setext section
+--------------
+
+Text under a setext heading.
+"""
+
+HTML_GUIDE = """<!doctype html><html><head><title>Tuning Handbook</title></head><body>
+<p>Intro before any heading.</p>
+<h1>Tuning</h1><p>General advice.</p>
+<h2>Memory</h2><p>Use <b>mmap</b> when memory is short.</p>
+<pre>queryNode:
+  mmap:
+    mmapEnabled: true</pre>
+<h3>Per collection</h3><table><tr><th>Property</th><th>Value</th></tr>
+<tr><td>mmap.enabled</td><td>true</td></tr></table>
+<h2>Disk</h2><p>DiskANN keeps the index on SSD.</p>
+</body></html>"""

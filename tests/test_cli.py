@@ -135,3 +135,29 @@ def test_word_powerpoint_and_scanned_pdf_answer_from_their_content(tmp_path):
         assert any(line.startswith("scan.pdf: added (") and line.endswith(" chunks, OCR)") for line in lines)
         scan = rag(tmp_path, "search", "Which port does the quokka protocol listen on?", "-k", "1").stdout
         assert scan.startswith("[1] scan.pdf, page 2 (score ") and "port 7341" in scan
+
+
+def test_eval_scores_several_modes_in_one_run(tmp_path):
+    questions = Path(__file__).parent / "data" / "sample_questions.jsonl"
+    out = rag(
+        tmp_path, "eval", str(questions), "--corpus", str(SAMPLE), "--retrieval", "dense,hybrid", "--json"
+    )
+    assert out.returncode == 0, out.stderr
+    report = json.loads(out.stdout)
+    assert list(report["modes"]) == ["dense", "hybrid"] and report["mode"] == "dense"
+    assert report["hit_at_k"] == report["modes"]["dense"]["hit_at_k"]
+    bad = rag(tmp_path, "eval", str(questions), "--corpus", str(SAMPLE), "--retrieval", "fuzzy")
+    assert bad.returncode == 2 and "fuzzy" in bad.stderr
+
+
+def test_old_collection_is_refused_with_its_fix_then_reindexed(tmp_path):
+    make_old = (  # in its own process: a Milvus Lite file is held by the process that opened it
+        "from rag.settings import Settings; from tests.test_store import _old_schema_collection; "
+        f"_old_schema_collection(Settings.from_env({{}}, data_dir={str(tmp_path / 'data')!r}), 3, 384)"
+    )
+    subprocess.run([sys.executable, "-c", make_old], cwd=ROOT, check=True, timeout=300)
+    refused = rag(tmp_path, "docs")
+    assert refused.returncode == 2 and "python -m rag reindex" in refused.stderr
+    done = rag(tmp_path, "reindex")
+    assert done.returncode == 0 and "re-indexed 3 chunks" in done.stdout, done.stderr
+    assert "3 chunks" in rag(tmp_path, "docs").stdout

@@ -1,6 +1,8 @@
+import json
+
 import pytest
 
-from rag.evaluate import percentile, read_questions, reciprocal_rank
+from rag.evaluate import evaluate, percentile, read_questions, reciprocal_rank, unrelated_question
 from rag.types import Chunk, Hit
 
 
@@ -26,3 +28,69 @@ def test_read_questions_reports_bad_line(tmp_path):
     path.write_text('{"id": "1", "question": "q", "gold_sources": ["a"]}\n{"id": 2}\n')
     with pytest.raises(ValueError, match=r"q\.jsonl:2"):
         read_questions(path)
+
+
+def test_reads_single_and_multi_turn_lines(tmp_path):
+    path = tmp_path / "mixed.jsonl"
+    lines = [
+        {"id": "s1", "question": "one?", "gold_sources": ["a.md"], "must_contain": ["x"]},
+        {
+            "id": "c1",
+            "turns": [
+                {"question": "first?", "gold_sources": ["b.md"]},
+                {"question": "and?", "gold_sources": ["b.md", "c.md"]},
+            ],
+        },
+    ]
+    path.write_text("\n".join(json.dumps(line) for line in lines) + "\n\n")
+    single, conversation = read_questions(path)
+    assert (single.id, len(single.turns), single.turns[0].question) == ("s1", 1, "one?")
+    assert [t.gold_sources for t in conversation.turns] == [["b.md"], ["b.md", "c.md"]]
+
+
+def test_unrelated_question_shares_no_gold_source():
+    from rag.evaluate import Conversation, Turn
+
+    conversations = [Conversation(str(i), [Turn(f"q{i}", [f"{i % 2}.md"])]) for i in range(4)]
+    assert unrelated_question(conversations, 0) == "q3"  # q2 has the same gold source
+
+
+TEA = {
+    "tea.md": "# Green tea\n\nGreen tea is steeped at eighty degrees for two minutes.",
+    "bread.md": "# Sourdough\n\nSourdough rests in the fridge overnight before baking.",
+    "bikes.md": "# Tyres\n\nRoad bike tyres are pumped to seven bar.",
+}
+
+
+def test_multi_turn_and_multi_mode_report(library, tmp_path):
+    for name, text in TEA.items():
+        library.ingestor.ingest_bytes(name, text.encode(), "shared")
+    path = tmp_path / "fups.jsonl"
+    conversations = [
+        {"id": "c1", "turns": [
+            {"question": "What temperature is right for green tea?", "gold_sources": ["tea.md"]},
+            {"question": "And for how long?", "gold_sources": ["tea.md"]},
+        ]},
+        {"id": "c2", "turns": [{"question": "When does sourdough rest?", "gold_sources": ["bread.md"]}]},
+    ]  # fmt: skip
+    path.write_text("\n".join(json.dumps(c) for c in conversations))
+    report = evaluate(library, read_questions(path), 1, modes=["dense", "hybrid"], unrelated_history=True)
+    data = json.loads(report.to_json())
+    for key in ("hit_at_k", "mrr_at_k", "n", "p50_ms", "p95_ms", "misses", "embed_model"):
+        assert key in data
+    assert data["mode"] == "dense" and set(data["modes"]) == {"dense", "hybrid"}
+    assert data["n"] == 3 and data["modes"]["hybrid"]["n"] == 3
+    for figures in data["modes"].values():
+        assert figures["followup_n"] == 1 and figures["followup_hit_at_k"] == 1.0
+        assert figures["first_turn_hit_at_k"] == 1.0 and "followup_alone_hit_at_k" in figures
+        assert figures["distracted_hit_at_k"] == 1.0
+    assert data["hit_at_k"] == data["modes"]["dense"]["hit_at_k"]
+
+
+def test_single_turn_file_keeps_todays_keys_only(library, tmp_path):
+    library.ingestor.ingest_bytes("tea.md", TEA["tea.md"].encode(), "shared")
+    path = tmp_path / "q.jsonl"
+    path.write_text(json.dumps({"id": "1", "question": "green tea temperature", "gold_sources": ["tea.md"]}))
+    data = json.loads(evaluate(library, read_questions(path), 5).to_json())
+    assert data["hit_at_k"] == 1.0 and data["mode"] == library.settings.retrieval
+    assert not any(key.startswith(("followup", "first_turn", "distracted")) for key in data)

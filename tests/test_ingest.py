@@ -192,8 +192,8 @@ def test_new_formats_go_in_and_the_report_says_ocr(library, tmp_path):
         write(tmp_path / "in", files), SHARED_OWNER, lambda f, m: messages.append(m)
     )
     assert [r.status for r in results] == ["added"] * len(files)
-    hit = library.retrieve("What do quokkas eat?", [SHARED_OWNER], k=1).hits[0]
-    assert hit.chunk.label() == "deck.pptx, slide 2"
+    hits = library.retrieve("What do quokkas eat?", [SHARED_OWNER], k=3).hits
+    assert "deck.pptx, slide 2" in [hit.chunk.label() for hit in hits]
     if ocr_available():
         assert results[2].describe() == f"scan.pdf: added ({results[2].chunks} chunks, OCR)"
         assert "[3/3] scan.pdf: OCR page 2 (2/2)" in messages

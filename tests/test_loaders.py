@@ -5,10 +5,13 @@ import pytest
 from rag.errors import LoadError
 from rag.loaders import load_document
 from tests.samples import (
+    HTML_GUIDE,
     HTML_WITH_SCRIPT,
+    MARKDOWN_GUIDE,
     make_blank_pdf,
     make_encrypted_pdf,
     make_pdf,
+    make_pdf_with_outline,
     make_zip,
     random_bytes,
 )
@@ -28,7 +31,7 @@ def test_html_keeps_title_and_visible_text_only():
     doc = load_document("page.html", HTML_WITH_SCRIPT.encode())
     text = doc.pages[0].text
     assert doc.kind == "html" and doc.title == "Pelican facts"
-    assert text.startswith("Pelican facts")
+    assert doc.pages[0].section == "Pelicans"  # the title is indexed with every chunk, not in the text
     assert "brown pelican dives" in text
     for hidden in ("window.pwned", "alert", "color: red", "<", "enable js"):
         assert hidden not in text
@@ -93,3 +96,40 @@ def test_damaged_pdf_body_is_reported(tmp_path):
     with pytest.raises(LoadError) as info:
         load_document("broken.pdf", broken)
     assert "PDF" in info.value.reason
+
+
+def test_markdown_sections_become_pages_with_paths():
+    doc = load_document("guide.md", MARKDOWN_GUIDE.encode())
+    assert doc.title == "Index Guide" and doc.page_count == 1
+    assert [p.section for p in doc.pages][1:3] == [
+        "Index Guide › HNSW",
+        "Index Guide › HNSW › Index building parameters",
+    ]
+    assert all(p.number == 0 for p in doc.pages)
+    assert "title: Index Guide" not in " ".join(p.text for p in doc.pages)  # front matter is not text
+
+
+def test_html_sections_become_pages_with_paths():
+    doc = load_document("tuning.html", HTML_GUIDE.encode())
+    assert doc.title == "Tuning Handbook"
+    assert "Tuning › Memory › Per collection" in [p.section for p in doc.pages]
+
+
+def test_pdf_keeps_pages_and_takes_sections_from_outline_and_title_from_metadata():
+    outline = [("Intro", 0, 0), ("Chapter 1", 1, 0), ("Details", 2, 1), ("Chapter 2", 3, 0)]
+    data = make_pdf_with_outline(
+        ["Intro words", "Chapter text", "Detail text", "More text"], outline, "The Book"
+    )
+    doc = load_document("book.pdf", data)
+    assert doc.title == "The Book" and doc.page_count == 4
+    assert [(p.number, p.section) for p in doc.pages] == [
+        (1, "Intro"),
+        (2, "Chapter 1"),
+        (3, "Chapter 1 › Details"),
+        (4, "Chapter 2"),
+    ]
+
+
+def test_pdf_without_outline_has_no_sections():
+    doc = load_document("plain.pdf", make_pdf(["one", "two"]))
+    assert [p.section for p in doc.pages] == ["", ""] and doc.title == ""

@@ -85,3 +85,8 @@ def test_unanswered_and_empty_turns_are_skipped():
     ]
     prompt = build_prompt("Q?", [], history, words, budget(1000, 10, 100))
     assert [m["content"] for m in prompt.messages[1:-1]] == ["q", "a"]
+
+
+def test_passage_labels_carry_the_section_path():
+    hit = Hit(1, 0.9, Chunk("d", "index.md", 0, 0, "M limits the degree.", "In-memory Index › HNSW"))
+    assert "[1] index.md (section: In-memory Index › HNSW)" in format_context([hit])

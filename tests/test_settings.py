@@ -25,6 +25,13 @@ def test_machine_defaults():
     assert (gpu.llm_model, gpu.max_model_len) == (GPU_DEFAULT_LLM, 8192)
 
 
+def test_retrieval_mode_is_checked():
+    assert Settings.from_env({}).retrieval == "hybrid"
+    assert Settings.from_env({"RAG_RETRIEVAL": "dense"}).retrieval == "dense"
+    with pytest.raises(ValueError, match="RAG_RETRIEVAL"):
+        Settings.from_env({"RAG_RETRIEVAL": "semantic"})
+
+
 def test_url_selects_openai_backend():
     s = Settings.from_env({"RAG_LLM_URL": "http://127.0.0.1:8000/v1"})
     assert s.llm_backend == "openai"

@@ -1,0 +1,87 @@
+import asyncio
+
+import numpy as np
+import pytest
+
+from rag import query as q
+from rag.query import build_query, history_gate, rewrite_messages, rewrite_query
+
+
+def test_no_history_searches_the_question_alone():
+    query = build_query("  What is   mmap? ")
+    assert query.texts == ["What is mmap?"] and query.keyword_text(1.0) == "What is mmap?"
+    assert query.describe(0.0) == "Searched for: What is mmap?"
+
+
+def test_earlier_turns_weigh_less_and_less_the_older_they_are():
+    history = ["first", "second", "third", "fourth", "fourth"]
+    query = build_query("new question", history)
+    assert query.earlier == ("second", "third", "fourth")  # the last HISTORY_TURNS distinct turns
+    w, d = q.HISTORY_WEIGHT, q.HISTORY_DECAY
+    assert query.weights == pytest.approx((w * d * d, w * d, w))
+    assert query.texts == ["new question", "second", "third", "fourth"]
+    assert query.keyword_text(1.0) == "second third fourth new question new question"
+    assert query.describe(0.5).startswith("Searched for: new question (with earlier questions, weight 50%")
+
+
+def test_gate_opens_for_vague_questions_only():
+    assert history_gate(q.CONFIDENT + 0.1) == 0.0 and history_gate(q.VAGUE - 0.1) == 1.0
+    assert history_gate((q.VAGUE + q.CONFIDENT) / 2) == pytest.approx(0.5)
+    query = build_query("What pressure for road bike tyres?", ["Green tea?"])
+    assert query.keyword_text(0.0) == "What pressure for road bike tyres?"  # closed: question alone
+    assert "not used" in query.describe(0.0)
+
+
+def test_repeating_the_question_is_not_history():
+    assert build_query("same", ["same", ""]).earlier == ()
+
+
+def test_vector_is_the_gated_weighted_sum_at_unit_length():
+    query = build_query("now", ["before"])
+    rows = np.array([[1.0, 0.0], [0.0, 1.0]], dtype=np.float32)
+    half = 0.5 * q.HISTORY_WEIGHT
+    assert query.vector(rows, 0.5) == pytest.approx(np.array([1.0, half]) / np.hypot(1.0, half))
+    assert query.vector(rows, 0.0) == pytest.approx(np.array([1.0, 0.0]))  # closed gate: the question alone
+    assert np.linalg.norm(query.vector(rows, 1.0)) == pytest.approx(1.0)
+
+
+def test_building_is_deterministic():
+    assert build_query("a", ["b", "c"]) == build_query("a", ["b", "c"])
+
+
+def test_rewrite_messages_carry_history_and_question():
+    messages = rewrite_messages("And for one of them?", ["What is mmap?"])
+    assert messages[0]["role"] == "system" and "standalone" in messages[0]["content"]
+    assert "What is mmap?" in messages[1]["content"] and "And for one of them?" in messages[1]["content"]
+
+
+def run(coro):
+    return asyncio.run(coro)
+
+
+def test_rewrite_returns_the_models_standalone_question():
+    async def complete(messages):
+        return 'Query: "How do I enable mmap for one collection?"\nBecause...'
+
+    assert run(rewrite_query("one of them?", ["What is mmap?"], complete, 1.0)) == (
+        "How do I enable mmap for one collection?"
+    )
+
+
+@pytest.mark.parametrize("outcome", ["slow", "error", "empty"])
+def test_rewrite_falls_back_to_none(outcome):
+    async def complete(messages):
+        if outcome == "slow":
+            await asyncio.sleep(5)
+        if outcome == "error":
+            raise ConnectionError("server down")
+        return "  "
+
+    assert run(rewrite_query("one of them?", ["What is mmap?"], complete, 0.05)) is None
+
+
+def test_no_history_needs_no_rewrite():
+    async def complete(messages):
+        raise AssertionError("not called")
+
+    assert run(rewrite_query("What is mmap?", [], complete, 1.0)) is None
