@@ -87,7 +87,9 @@ async def answer(
             retrieval = await asyncio.to_thread(
                 library.retrieve, text, question.owners, question.k, question.doc_ids
             )
-            retrieval = replace(retrieval, query=text)
+            retrieval = replace(
+                retrieval, query=f"Searched for: {text} (the question rewritten by the model)"
+            )
         else:
             retrieval = await asyncio.to_thread(
                 library.retrieve, question.text, question.owners, question.k, question.doc_ids, earlier

@@ -143,7 +143,7 @@ def cmd_search(args: argparse.Namespace, settings: Settings) -> int:
 
     retrieval = Assistant(settings).retrieve(args.question, owner_of(args), k=args.k)
     if retrieval.query:
-        print(f"(searched for: {retrieval.query})", file=sys.stderr)
+        print(f"({retrieval.query})", file=sys.stderr)
     for hit in retrieval.hits:
         print(f"{hit.citation()} (score {hit.score:.3f}, chunk {hit.chunk.index})")
         print("    " + hit.chunk.text[:300].replace("\n", " "))
@@ -192,7 +192,7 @@ async def print_answer(
             if isinstance(event, HitsEvent):
                 hits = event.hits
                 if event.query:
-                    print(f"(searched for: {event.query})", file=sys.stderr, flush=True)
+                    print(f"({event.query})", file=sys.stderr, flush=True)
             elif isinstance(event, DeltaEvent):
                 print(event.text, end="", flush=True)
             elif isinstance(event, ErrorEvent):

@@ -20,7 +20,7 @@ def sources_html(
 ) -> str:
     """The Sources panel: what was searched, then each hit (rank, score, source, page, text with its
     supporting sentences marked) as inert text; `rag.evidence` renders the hits."""
-    searched = f'<p class="rag-query">Searched for: {html.escape(query)}</p>' if query else ""
+    searched = f'<p class="rag-query">{html.escape(query)}</p>' if query else ""  # "Searched for: …"
     return searched + evidence_html(hits, marks or {}, cited)
 
 

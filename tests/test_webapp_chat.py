@@ -178,3 +178,19 @@ def test_a_vote_writes_one_feedback_line(app):
     entry = json.loads(lines[0])
     assert entry["vote"] == "up" and entry["question"] == "How fast does the kettle boil?"
     assert entry["sources"][0]["citation"].startswith("[1] kettles.md") and "alice" not in lines[0]
+
+
+def test_a_follow_up_is_searched_with_the_conversation(app, fake_backend):
+    history = [
+        {"role": "user", "content": [{"type": "text", "text": "Tell me about the red teapot."}]},
+        {"role": "assistant", "content": [{"type": "text", "text": "It keeps water hot [1]."}]},
+    ]
+    outputs = run_chat(app, "For how long?", history)
+    sources = outputs[-1][1]
+    searched = sources.split('<p class="rag-query">')[1].split("</p>")[0]
+    assert searched.startswith("Searched for: For how long? (with earlier questions") and "teapot" in searched
+    assert (
+        sources.index('id="rag-source-1"') < sources.index("teapots.md") < sources.index('id="rag-source-2"')
+    )
+    alone = run_chat(app, "For how long?")[-1][1]
+    assert "Searched for: For how long?</p>" in alone  # no conversation: the question as it is
