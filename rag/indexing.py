@@ -1,0 +1,76 @@
+"""Which vector index a collection of a given size gets, and the search parameters that go with it.
+
+Pure policy, no pymilvus: `store.py` asks `plan_index` at open and on `reindex`. The thresholds
+come from `bench/scale.py` runs recorded in docs/BENCHMARKS.md (README "Index by size"):
+FLAT is exact and its cost grows linearly with the rows, so it is kept while a top-5 search stays
+within a few milliseconds; beyond that Milvus Lite (which builds only FLAT and IVF_FLAT) gets
+IVF_FLAT with `nprobe` set for recall@5 ≥ 0.95, and a Milvus server gets HNSW with `ef` set the same way.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+# Rows up to which Milvus Lite keeps FLAT (measured: README "Index by size").
+FLAT_MAX_ROWS = 50_000
+# An IVF index is rebuilt only when its nlist is this far from the one planned for the current size,
+# so a growing collection is not re-clustered on every open.
+NLIST_REBUILD_FACTOR = 4
+HNSW_BUILD = {"M": 16, "efConstruction": 200}
+HNSW_EF = 64
+
+
+@dataclass(frozen=True)
+class IndexPlan:
+    """An index type with its build parameters and the search parameters used with it."""
+
+    index_type: str
+    build_params: dict[str, int] = field(default_factory=dict)
+    search_params: dict[str, int] = field(default_factory=dict)
+
+    def describe(self) -> str:
+        build = ", ".join(f"{k}={v}" for k, v in self.build_params.items())
+        search = ", ".join(f"{k}={v}" for k, v in self.search_params.items())
+        text = self.index_type + (f" ({build})" if build else "")
+        return text + (f" search {search}" if search else "")
+
+
+def nlist_for(rows: int) -> int:
+    """About 4·√rows clusters (Milvus' and faiss' rule of thumb), a power of two in [64, 16384]."""
+    target = 4 * math.sqrt(max(rows, 1))
+    return int(min(16384, max(64, 2 ** round(math.log2(target)))))
+
+
+def nprobe_for(nlist: int) -> int:
+    """Clusters probed per search: 1/16 of them (at least 16) kept recall@5 ≥ 0.95 in bench/scale.py."""
+    return int(min(nlist, max(16, nlist // 16)))
+
+
+def ivf_plan(nlist: int) -> IndexPlan:
+    return IndexPlan("IVF_FLAT", {"nlist": nlist}, {"nprobe": nprobe_for(nlist)})
+
+
+def plan_index(rows: int, lite: bool, forced: str = "", current: IndexPlan | None = None) -> IndexPlan:
+    """The index for a collection of `rows` rows.
+
+    `forced` (RAG_INDEX_TYPE) wins over the size rule. `current` is what the collection has now: it
+    is kept while it is still close enough, because rebuilding an index releases the collection.
+    """
+    kind = forced.upper()
+    if kind == "FLAT" or kind == "AUTOINDEX":
+        return IndexPlan(kind)
+    if kind == "HNSW" or (not kind and not lite):
+        return IndexPlan("HNSW", dict(HNSW_BUILD), {"ef": HNSW_EF})
+    if not kind and rows < FLAT_MAX_ROWS and not (current and current.index_type == "IVF_FLAT"):
+        return IndexPlan("FLAT")
+    if not kind and rows < FLAT_MAX_ROWS // 2:  # hysteresis: back to FLAT only well below the threshold
+        return IndexPlan("FLAT")
+    if kind and kind != "IVF_FLAT":
+        return IndexPlan(kind)  # another server index type: Milvus' own defaults
+    wanted = nlist_for(rows)
+    if current and current.index_type == "IVF_FLAT":
+        have = current.build_params.get("nlist", 0)
+        if have and max(have, wanted) / max(min(have, wanted), 1) < NLIST_REBUILD_FACTOR:
+            return ivf_plan(have)
+    return ivf_plan(wanted)
