@@ -19,7 +19,7 @@ from pymilvus import DataType, MilvusClient, MilvusException
 from pymilvus.milvus_client.index import IndexParams
 
 from rag.errors import StoreError
-from rag.indexing import IndexPlan, plan_index
+from rag.indexing import IndexPlan, hnsw_plan, ivf_plan, plan_index
 from rag.settings import Settings
 from rag.types import Chunk, DocumentInfo, Hit
 
@@ -206,14 +206,15 @@ class VectorStore:
             results = self.client.search(
                 self.collection,
                 data=[vector.tolist()],
-                limit=k,
+                limit=self.plan.limit(k),
                 filter=" and ".join(conditions),
                 output_fields=HIT_FIELDS,
                 search_params={"metric_type": "COSINE", "params": dict(self.plan.search_params)},
             )
         except MilvusException as exc:
             raise StoreError(f"search failed in {self.collection}: {exc}") from exc
-        return [_hit(rank, result) for rank, result in enumerate(results[0], start=1)]
+        best = sorted(results[0], key=lambda r: -r["distance"])[:k]  # approximate plans fetch more than k
+        return [_hit(rank, result) for rank, result in enumerate(best, start=1)]
 
     def close(self) -> None:
         self.client.close()
@@ -259,13 +260,11 @@ class VectorStore:
             info = {}
         kind = str(info.get("index_type", "FLAT")).upper()
         if kind == "IVF_FLAT":
-            from rag.indexing import ivf_plan
-
             return ivf_plan(int(info.get("nlist", 128)))
         if kind == "HNSW":
-            from rag.indexing import HNSW_BUILD, HNSW_EF
-
-            return IndexPlan("HNSW", dict(HNSW_BUILD), {"ef": HNSW_EF})
+            return hnsw_plan()
+        if kind == "AUTOINDEX":
+            return plan_index(0, self.lite, "AUTOINDEX")
         return IndexPlan(kind)
 
     # -- internals -------------------------------------------------------------------------
