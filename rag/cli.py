@@ -1,4 +1,4 @@
-"""`python -m rag ingest | search | docs | delete | eval | ask | reset`: parses arguments, prints.
+"""`python -m rag ingest | search | docs | delete | eval | ask | reset | reindex`: parses arguments, prints.
 
 Every command opens the library from settings (environment), so the CLI and the web app see the
 same store. Exit status: 0 ok, 1 a file or question failed, 2 bad usage or configuration.
@@ -50,6 +50,9 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--corpus", required=True, help="folder the gold sources are relative to")
     evaluate.add_argument("-k", type=int, default=5)
     evaluate.add_argument("--json", action="store_true", help="print one JSON object")
+
+    reindex = sub.add_parser("reindex", help="rebuild the vector index if the collection's size calls for it")
+    reindex.add_argument("--force", action="store_true", help="rebuild even if the index fits")
 
     reset = sub.add_parser("reset", help="drop the whole collection (all documents of all users)")
     reset.add_argument("--yes", action="store_true", help="really do it")
@@ -190,6 +193,14 @@ def cmd_reset(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def cmd_reindex(args: argparse.Namespace, settings: Settings) -> int:
+    from rag.store import reindex_collection
+
+    rows, plan, rebuilt = reindex_collection(settings, force=args.force)
+    print(f"{settings.collection}: {rows} chunks, index {plan.describe()}{' (rebuilt)' if rebuilt else ''}")
+    return 0
+
+
 def _visible(args: argparse.Namespace) -> list[str]:
     from rag.workspaces import visible_owners
 
@@ -204,4 +215,5 @@ COMMANDS = {
     "delete": cmd_delete,
     "eval": cmd_eval,
     "reset": cmd_reset,
+    "reindex": cmd_reindex,
 }
