@@ -19,7 +19,7 @@ import math
 from dataclasses import dataclass, field
 
 # Rows up to which Milvus Lite keeps FLAT (measured: README "Index by size").
-FLAT_MAX_ROWS = 30_000
+FLAT_MAX_ROWS = 20_000
 # Hits an approximate index is asked for before the best k are kept (see above).
 ANN_CANDIDATES = 50
 # An IVF index is rebuilt only when its nlist is this far from the one planned for the current size,
