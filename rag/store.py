@@ -59,9 +59,9 @@ class VectorStore:
         self.collection = settings.collection
         self.dim = dim
         self.target = settings.milvus_target
-        self.lite = settings.uses_milvus_lite
         self.forced_index = settings.index_type
         self.client = _connect(settings)
+        self.lite = settings.uses_milvus_lite or _is_lite_server(self.client)
         self._write_lock = threading.Lock()
         if self.client.has_collection(self.collection):
             self._check_dimension(embed_model)
@@ -343,6 +343,21 @@ def _connect(settings: Settings) -> MilvusClient:
         raise StoreError(
             f"cannot connect to Milvus at {target}: {exc}; check RAG_MILVUS_URI/RAG_MILVUS_TOKEN"
         ) from exc
+
+
+def _is_lite_server(client: MilvusClient) -> bool:
+    """Whether a server URI leads to Milvus Lite (scripts/milvus_lite_server.py), which builds only
+    FLAT/IVF_FLAT/AUTOINDEX: it doesn't implement GetVersion, every Milvus server does."""
+    quiet = logging.getLogger("pymilvus")
+    level = quiet.level
+    quiet.setLevel(logging.CRITICAL)  # pymilvus logs the refused call as an error
+    try:
+        client.get_server_version()
+        return False
+    except Exception:  # grpc's UNIMPLEMENTED arrives as a bare grpc.RpcError or a MilvusException
+        return True
+    finally:
+        quiet.setLevel(level)
 
 
 def _vector_index(plan: IndexPlan) -> IndexParams:
