@@ -69,9 +69,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="also ask every first question after an unrelated one from the file (distracted_*)",
     )
 
-    sub.add_parser(
-        "reindex", help="convert a collection made by an earlier version (keyword index, sections)"
+    reindex = sub.add_parser(
+        "reindex",
+        help="convert a collection made by an earlier version (keyword index, sections), then rebuild "
+        "the vector index if the collection's size calls for another one",
     )
+    reindex.add_argument("--force", action="store_true", help="rebuild the vector index even if it fits")
 
     feedback = sub.add_parser("feedback", help="summarise the 👍/👎 votes on answers")
     feedback.add_argument("--export", action="store_true", help="print every vote as JSON lines instead")
@@ -278,7 +281,7 @@ def cmd_eval(args: argparse.Namespace, settings: Settings) -> int:
 def cmd_reindex(args: argparse.Namespace, settings: Settings) -> int:
     from tqdm import tqdm
 
-    from rag.store import reindex
+    from rag.store import reindex, reindex_collection
 
     print(f"re-indexing {settings.collection!r} in {settings.milvus_target}", file=sys.stderr)
     with tqdm(total=100, unit="%", file=sys.stderr) as bar:
@@ -290,11 +293,11 @@ def cmd_reindex(args: argparse.Namespace, settings: Settings) -> int:
         copied = reindex(settings, progress)
     if copied:
         print(
-            f"re-indexed {copied} chunks: keyword search works for them now. Section paths can't be "
+            f"converted {copied} chunks: keyword search works for them now. Section paths can't be "
             "recovered for them (the original files aren't kept); upload those files again to add them."
         )
-    else:
-        print(f"{settings.collection!r} is already current (or empty); nothing to do")
+    rows, plan, rebuilt = reindex_collection(settings, force=args.force)
+    print(f"{settings.collection}: {rows} chunks, index {plan.describe()}{' (rebuilt)' if rebuilt else ''}")
     return 0
 
 

@@ -14,6 +14,7 @@ import os
 import socket
 import threading
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlparse
 
 import numpy as np
@@ -37,20 +38,23 @@ class Embedder:
     """One loaded model plus the prompts it wants; thread-safe for concurrent encode calls."""
 
     def __init__(
-        self, model_ref: str, name: str | None = None, batch_size: int = 32, local_only: bool = False
+        self,
+        model_ref: str,
+        name: str | None = None,
+        batch_size: int = 32,
+        local_only: bool = False,
+        backend: str = "torch",
     ) -> None:
-        from sentence_transformers import SentenceTransformer
-
         try:
-            self.model = SentenceTransformer(
-                model_ref, device="cpu" if _no_cuda() else None, local_files_only=local_only
-            )
+            self.model = _load_model(model_ref, backend, local_only)
         except Exception as exc:  # sentence-transformers raises OSError, ValueError, HF errors…
             raise EmbeddingError(
-                f"cannot load embedding model {model_ref!r} ({type(exc).__name__}: {exc}); "
-                "set RAG_EMBED_MODEL to a hub id or a local folder"
+                f"cannot load embedding model {model_ref!r} with backend {backend!r} "
+                f"({type(exc).__name__}: {exc}); set RAG_EMBED_MODEL to a hub id or a local folder "
+                "(RAG_EMBED_BACKEND=onnx/onnx-int8 need a local folder)"
             ) from exc
-        self.name = name or model_ref
+        self.backend = backend
+        self.name = (name or model_ref) + ("" if backend == "torch" else f" [{backend}]")
         self.batch_size = batch_size
         self.dim = int(self.model.get_embedding_dimension())
         self.query_prompt = _query_prompt(self.model, model_ref)
@@ -72,6 +76,19 @@ class Embedder:
         return normalise_rows(np.asarray(vectors, dtype=np.float32))
 
 
+def _load_model(model_ref: str, backend: str, local_only: bool) -> Any:  # SentenceTransformer | OnnxEncoder
+    """The model object for a backend: sentence-transformers on torch, or our onnxruntime encoder."""
+    if backend == "torch":
+        from sentence_transformers import SentenceTransformer
+
+        return SentenceTransformer(
+            model_ref, device="cpu" if _no_cuda() else None, local_files_only=local_only
+        )
+    from rag.onnx_encoder import OnnxEncoder
+
+    return OnnxEncoder(model_ref, backend)
+
+
 def normalise_rows(vectors: np.ndarray) -> np.ndarray:
     """Each row to unit length on its own (dividing by the norm of the whole matrix would make
     scores depend on what else is in the batch)."""
@@ -83,17 +100,32 @@ def load_embedder(settings: Settings) -> Embedder:
     """The configured model; the default falls back to the packaged MiniLM when bge can't load."""
     if settings.embed_model:
         if settings.embed_model in {"minilm", "packaged"}:
-            return Embedder(packaged_minilm_path(), PACKAGED_MODEL_NAME, settings.embed_batch_size)
-        return Embedder(settings.embed_model, batch_size=settings.embed_batch_size)
+            return Embedder(
+                packaged_minilm_path(),
+                PACKAGED_MODEL_NAME,
+                settings.embed_batch_size,
+                backend=settings.embed_backend,
+            )
+        return Embedder(
+            settings.embed_model, batch_size=settings.embed_batch_size, backend=settings.embed_backend
+        )
     try:
         # from the local cache, else from the hub if it answers: an offline machine would otherwise
         # spend more than a minute in connection retries before falling back
         embedder = Embedder(
-            DEFAULT_EMBED_MODEL, batch_size=settings.embed_batch_size, local_only=not hub_reachable()
+            DEFAULT_EMBED_MODEL,
+            batch_size=settings.embed_batch_size,
+            local_only=not hub_reachable(),
+            backend=settings.embed_backend,
         )
     except EmbeddingError as exc:
         log.warning("%s; falling back to the packaged all-MiniLM-L6-v2", exc)
-        embedder = Embedder(packaged_minilm_path(), PACKAGED_MODEL_NAME, settings.embed_batch_size)
+        embedder = Embedder(
+            packaged_minilm_path(),
+            PACKAGED_MODEL_NAME,
+            settings.embed_batch_size,
+            backend=settings.embed_backend,
+        )
     log.info("embedding model: %s (%d dims)", embedder.name, embedder.dim)
     return embedder
 

@@ -57,6 +57,13 @@ class Settings:
         default="",
         metadata={"doc": f"hub id or local path; empty: `{DEFAULT_EMBED_MODEL}`, else packaged MiniLM"},
     )
+    embed_backend: str = field(
+        default="torch",
+        metadata={
+            "doc": "`torch` (fp32), `onnx` (fp32 via onnxruntime) or `onnx-int8` (int8 weights); "
+            "ONNX needs a local model folder (e.g. the packaged MiniLM)"
+        },
+    )
     embed_batch_size: int = field(default=32, metadata={"doc": "chunks per embedding batch"})
     chunk_size: int = field(default=512, metadata={"doc": "characters per chunk"})
     chunk_overlap: int = field(default=51, metadata={"doc": "characters shared by neighbouring chunks"})

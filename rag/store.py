@@ -1,12 +1,17 @@
-"""The Milvus collection: explicit schema, documents added all-or-nothing, search, list, delete.
+"""The vector store: documents written all-or-nothing (and repaired after a crash), search in three
+modes, listings that page through every row, the index that fits the collection's size.
 
-Only this module knows pymilvus. Milvus has no transactions, so a document version is written
-under its own content hash and becomes the document only once all its chunks are in: the old
-version is deleted after the new one is complete, and a failed write deletes what it wrote.
+Milvus has no transactions, so the store keeps a commit record the way databases do: each
+document version has a row in `<collection>_versions`. A write marks its version `writing` (with a
+heartbeat), inserts the chunks, then in one step retires the older version (`superseded`) and makes
+the new one `live`; only then are the old chunks deleted. Listings read live versions only, and
+search leaves out the chunks of any version that is not live, so nobody sees half a write or two
+versions side by side. Opening the store repairs what a killed process left: a `writing` version
+whose heartbeat is older than `LEASE_S` (no live process would leave it that long) is finished if
+all its chunks are in, else rolled back; superseded leftovers are deleted.
 
-Search runs inside Milvus in three modes: `dense` (cosine over the embeddings), `keyword` (BM25
-over `search_text`, whose sparse vectors a Milvus BM25 function computes on insert) and `hybrid`
-(both legs, fused by Milvus's reranker). The owner and document filters go on every leg.
+Search modes: `dense` (cosine over the embeddings), `keyword` (BM25 over `search_text`) and
+`hybrid` (both legs, fused by Milvus's reranker); the owner and document filters go on every leg.
 """
 
 from __future__ import annotations
@@ -14,35 +19,27 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Iterable, Sequence
-from pathlib import Path
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
 
 import numpy as np
-from pymilvus import (
-    AnnSearchRequest,
-    DataType,
-    Function,
-    FunctionType,
-    MilvusClient,
-    MilvusException,
-    RRFRanker,
-    WeightedRanker,
-)
+from pymilvus import AnnSearchRequest, MilvusClient, MilvusException, RRFRanker, WeightedRanker
 
+from rag import store_schema as schema
 from rag.errors import StoreError
+from rag.indexing import IndexPlan, hnsw_plan, ivf_plan, plan_index
 from rag.settings import RETRIEVAL_MODES, Settings
+from rag.store_schema import DOC_FIELDS, DUMMY, INSERT_BATCH, SECTION_MAX, TEXT_MAX, drop_collection
 from rag.types import Chunk, DocumentInfo, Hit, Progress, no_progress
 
+__all__ = ["NewDocument", "VectorStore", "drop_collection", "reindex", "reindex_collection"]
 log = logging.getLogger(__name__)
-INSERT_BATCH = 500  # Milvus Lite 2.5 slows down sharply above ~1,000 rows per insert
-TEXT_MAX = 65535
-SECTION_MAX = 1024
-DOC_FIELDS = ["doc_id", "source", "owner", "n_chunks", "n_pages", "added_at", "content_hash"]
-HIT_FIELDS = ["doc_id", "source", "page", "chunk_index", "text", "section", "title"]
-QUERY_LIMIT = 16384
-SCHEMA_VERSION = 2  # 2: BM25 sparse field + section paths (issue 9)
-# English stemming and stop words: "indexes" finds "index", and "the"/"how" don't swamp the score
-ANALYZER = {"type": "english"}
+HIT_FIELDS = ["doc_id", "source", "page", "chunk_index", "text", "section", "title", "content_hash"]
+VERSION_FIELDS = [*DOC_FIELDS, "version", "state", "heartbeat"]
+PAGE_SIZE = 4096  # rows per page when reading through a result set (one query stops at 16,384)
+LEASE_S = 600  # a `writing` version whose writer was silent this long belongs to a dead process
+HEARTBEAT_S = 30  # how often a long write renews its lease
+EXCLUDE_EXACT = 100  # up to this many hidden versions are left out by filter, beyond by over-fetch
 # Hybrid fusion, measured in docs/BENCHMARKS.md: Milvus's WeightedRanker (scores normalised per leg,
 # then weighted) beat RRF (k=60) on hit@5 and MRR@5; a short candidate list per leg favours chunks
 # that both legs rank high.
@@ -52,19 +49,41 @@ HYBRID_WEIGHTS = (0.5, 0.5)  # dense, keyword
 CANDIDATES_PER_K = 2  # each leg hands the reranker this many times k chunks
 
 
-class VectorStore:
-    """One collection in one Milvus (Lite file or server); safe to share between threads."""
+@dataclass(frozen=True)
+class NewDocument:
+    """One document version to write: its chunks, their vectors (one row each) and who owns it."""
 
-    def __init__(self, settings: Settings, dim: int, embed_model: str = "") -> None:
+    chunks: Sequence[Chunk]
+    vectors: np.ndarray
+    owner: str
+    content_hash: str
+    n_pages: int
+
+
+class VectorStore:
+    """One collection in one Milvus (Lite file or server); safe to share between threads.
+
+    The vector index follows the collection's size (`rag.indexing.plan_index`): it is chosen at
+    creation, checked every time the store is opened, and rebuilt by `reindex()` when the size has
+    moved into another band (at open, before any search, or with `python -m rag reindex`).
+    """
+
+    def __init__(
+        self, settings: Settings, dim: int, embed_model: str = "", auto_reindex: bool = True
+    ) -> None:
         self.collection = settings.collection
+        self.versions = schema.versions_of(self.collection)
+        self.activity_collection = schema.activity_of(self.collection)
         self.dim = dim
         self.target = settings.milvus_target
-        self.client = _connect(settings)
-        # FLAT is exact and fast enough on one machine; on a server AUTOINDEX lets Milvus choose
-        # (HNSW on standalone and clusters, its own index on Zilliz Cloud)
-        self.index_type = settings.index_type or ("FLAT" if settings.uses_milvus_lite else "AUTOINDEX")
+        self.forced_index = settings.index_type
+        self.client = schema.connect(settings)
+        self.lite = settings.uses_milvus_lite or schema.is_lite_server(self.client)
+        # an embedded Milvus Lite file is open in this process only: any write in progress found at
+        # open belongs to a dead process; on a server another process may be writing right now
+        self.exclusive = settings.uses_milvus_lite
         self._write_lock = threading.Lock()
-        if self.client.has_collection(_staging(self.collection)):
+        if self.client.has_collection(schema.staging_of(self.collection)):
             self.client.close()
             raise StoreError(
                 f"a re-index of collection {self.collection!r} in {self.target} was interrupted; "
@@ -73,163 +92,254 @@ class VectorStore:
         if self.client.has_collection(self.collection):
             self._check_dimension(embed_model)
             self._check_schema()
+            self.plan = self._current_plan()
+            if auto_reindex:
+                self.reindex()
             self.client.load_collection(self.collection)
         else:
-            _create(self.client, self.collection, self.dim, self.index_type, embed_model)
-        self.activity_collection = f"{self.collection}_activity"
-        self._open_activity()
+            schema.create_chunks(self.client, self.collection, dim, embed_model)
+            self.plan = self._build_index(
+                self.client, self.collection, plan_index(0, self.lite, self.forced_index)
+            )
+            self.client.load_collection(self.collection)
+        if schema.open_versions(self.client, self.versions):
+            self._record_existing_versions()
+        schema.open_activity(self.client, self.activity_collection)
+        self.repair()
 
-    # -- documents -------------------------------------------------------------------------
+    @property
+    def index_type(self) -> str:
+        return self.plan.index_type
+
+    # -- writing -------------------------------------------------------------------------------
 
     def add_document(
         self, chunks: Sequence[Chunk], vectors: np.ndarray, owner: str, content_hash: str, n_pages: int
     ) -> None:
-        """Write every chunk of one document version, then drop the older versions."""
-        if not chunks:
+        """Write every chunk of one document version, then retire the older versions."""
+        self.add_documents([NewDocument(chunks, vectors, owner, content_hash, n_pages)])
+
+    def add_documents(self, documents: Sequence[NewDocument]) -> None:
+        """Write many document versions in few inserts (bulk loads): each becomes visible whole,
+        at its commit, and if any insert fails everything this call wrote is deleted again."""
+        if not documents:
+            return
+        if any(not d.chunks for d in documents):
             raise StoreError("a document needs at least one chunk")
-        doc_id = chunks[0].doc_id
         now = int(time.time())
-        rows = [
-            {
-                "vector": vector.tolist(),
-                "text": chunk.text[:TEXT_MAX],
-                "search_text": chunk.indexed_text[:TEXT_MAX],
-                "section": chunk.section[:SECTION_MAX],
-                "title": chunk.title[:SECTION_MAX],
-                "doc_id": doc_id,
-                "source": chunk.source,
-                "page": chunk.page,
-                "chunk_index": chunk.index,
-                "n_chunks": len(chunks),
-                "n_pages": n_pages,
-                "content_hash": content_hash,
-                "owner": owner,
-                "added_at": now,
-            }
-            for chunk, vector in zip(chunks, vectors, strict=True)
-        ]
-        rows = rows[1:] + rows[:1]  # chunk 0 (what listings show) goes in last: lists never show half a write
-        version = f"{_eq('doc_id', doc_id)} and {_eq('content_hash', content_hash)}"
+        heads = [_version_row(d, now, "writing") for d in documents]
         with self._write_lock:
-            self._delete(version)  # leftovers of an interrupted earlier write of this version
+            self._delete_versions(
+                [(h["doc_id"], h["content_hash"]) for h in heads]
+            )  # an earlier try's leftovers
+            self.client.upsert(self.versions, heads)
             try:
+                rows = [row for d in documents for row in _rows(d, now)]
+                renewed = time.monotonic()
                 for start in range(0, len(rows), INSERT_BATCH):
-                    self.client.insert(self.collection, rows[start : start + INSERT_BATCH])
+                    self._insert_batch(rows[start : start + INSERT_BATCH])
+                    if time.monotonic() - renewed > HEARTBEAT_S:  # keep the lease: we are alive
+                        self.client.upsert(
+                            self.versions, [h | {"heartbeat": int(time.time())} for h in heads]
+                        )
+                        renewed = time.monotonic()
                 self.client.flush(self.collection)
             except Exception as exc:
-                self._delete(version)
-                raise StoreError(f"storing {chunks[0].source} failed, nothing was kept: {exc}") from exc
-            self._delete(f'{_eq("doc_id", doc_id)} and content_hash != "{_escape(content_hash)}"')
+                self._delete_versions([(h["doc_id"], h["content_hash"]) for h in heads])
+                what = documents[0].chunks[0].source if len(documents) == 1 else f"{len(documents)} documents"
+                raise StoreError(f"storing {what} failed, nothing was kept: {exc}") from exc
+            retired = self._commit_version(heads)
+            self._delete_versions(retired)
 
-    def find_document(self, doc_id: str) -> DocumentInfo | None:
-        """The complete version of a document, or None (a half-written version doesn't count)."""
-        heads = self.client.query(
-            self.collection,
-            filter=f"{_eq('doc_id', doc_id)} and chunk_index == 0",
-            output_fields=DOC_FIELDS,
-            limit=QUERY_LIMIT,
-        )
-        for head in heads:
-            version = f"{_eq('doc_id', doc_id)} and {_eq('content_hash', head['content_hash'])}"
-            count = self.client.query(self.collection, filter=version, output_fields=["count(*)"])
-            if count[0]["count(*)"] == head["n_chunks"]:
-                return _info(head)
-        return None
+    def _insert_batch(self, rows: list[dict]) -> None:
+        self.client.insert(self.collection, rows)
 
-    def find_by_hash(self, owners: Sequence[str], content_hash: str) -> DocumentInfo | None:
-        rows = self.client.query(
-            self.collection,
-            filter=f"{_in('owner', owners)} and {_eq('content_hash', content_hash)} and chunk_index == 0",
-            output_fields=DOC_FIELDS,
-            limit=1,
+    def _commit_version(self, heads: list[dict]) -> list[tuple[str, str]]:
+        """The commit: older live versions of these documents become superseded, then the new ones
+        live. Returns the superseded (doc_id, content_hash) pairs, whose chunks may now go."""
+        new = {h["doc_id"]: h["content_hash"] for h in heads}
+        older = [r for r in self._live_rows(new) if new.get(r["doc_id"]) != r["content_hash"]]
+        if older:
+            self.client.upsert(self.versions, [_stored(r) | {"state": "superseded"} for r in older])
+        self.client.upsert(
+            self.versions, [h | {"state": "live", "heartbeat": int(time.time())} for h in heads]
         )
-        return _info(rows[0]) if rows else None
+        return [(r["doc_id"], r["content_hash"]) for r in older]
 
-    def list_documents(self, owners: Sequence[str]) -> list[DocumentInfo]:
-        rows = self.client.query(
-            self.collection,
-            filter=f"{_in('owner', owners)} and chunk_index == 0",
-            output_fields=DOC_FIELDS,
-            limit=QUERY_LIMIT,
-        )
-        newest = {}  # while a new version replaces an old one both have a chunk 0: show the newer
-        for row in sorted(rows, key=lambda r: r["added_at"]):
-            newest[row["doc_id"]] = _info(row)
-        return sorted(newest.values(), key=lambda d: (d.owner, d.source))
+    def _delete_versions(self, versions: Sequence[tuple[str, str]]) -> None:
+        """Chunks first, then the version rows: a crash in between leaves a row the repair finishes."""
+        if not versions:
+            return
+        by_doc: dict[str, set[str]] = {}
+        for doc_id, content_hash in versions:
+            by_doc.setdefault(doc_id, set()).add(content_hash)
+        pks = [
+            int(row["pk"])
+            for batch in _batched(list(by_doc), 1000)
+            for row in self._iterate(self.collection, _in("doc_id", batch), ["pk", "doc_id", "content_hash"])
+            if row["content_hash"] in by_doc[row["doc_id"]]
+        ]
+        for batch in _batched(pks, 10_000):
+            self.client.delete(self.collection, filter=f"pk in [{', '.join(map(str, batch))}]")
+        self.client.flush(self.collection)
+        keys = [f"{doc_id}:{h}" for doc_id, h in versions]
+        for batch in _batched(keys, 1000):
+            self.client.delete(self.versions, filter=_in("version", batch))
 
     def delete_document(self, doc_id: str) -> None:
         with self._write_lock:
-            self._delete(_eq("doc_id", doc_id))
+            self._delete_where(_eq("doc_id", doc_id))
 
     def delete_owner(self, owner: str) -> None:
         with self._write_lock:
-            self._delete(_eq("owner", owner))
+            self._delete_where(_eq("owner", owner))
+
+    def _delete_where(self, flt: str) -> None:
+        self.client.delete(self.versions, filter=flt)  # invisible first, then gone
+        self.client.delete(self.collection, filter=flt)
+        self.client.flush(self.collection)
+
+    # -- repair --------------------------------------------------------------------------------
+
+    def repair(self, now: float | None = None) -> list[str]:
+        """Finish or undo what killed writers left (see the module docstring); returns what was done.
+        On a server, a version another process is writing right now (fresh heartbeat) is left alone;
+        an embedded file has no other process, so every unfinished write at open is a dead one."""
+        now = time.time() if now is None else now
+        lease = 0 if self.exclusive else LEASE_S
+        pending = self._query_all(self.versions, 'state != "live"', VERSION_FIELDS)
+        if not pending:
+            return []
+        done = []
+        with self._write_lock:
+            live = {r["doc_id"] for r in self._live_rows({r["doc_id"] for r in pending})}
+            busy: set[str] = set()  # documents a live writer is replacing: their old version stays
+            for row in sorted(pending, key=lambda r: r["state"] != "writing"):  # writers first
+                key = (row["doc_id"], row["content_hash"])
+                if row["state"] == "writing":
+                    if row["heartbeat"] > now - lease:
+                        busy.add(row["doc_id"])
+                        continue  # a live writer's
+                    if self.count_version(*key) == row["n_chunks"]:
+                        self._delete_versions(self._commit_version([_stored(row)]))
+                        live.add(row["doc_id"])
+                        done.append(f"finished {row['source']}")
+                    else:
+                        self._delete_versions([key])
+                        done.append(f"rolled back {row['source']}")
+                elif row["doc_id"] in busy:
+                    continue
+                elif row["doc_id"] in live:
+                    self._delete_versions([key])
+                    done.append(f"removed the old version of {row['source']}")
+                else:  # its replacement was rolled back: it is the document again
+                    self.client.upsert(self.versions, [_stored(row) | {"state": "live"}])
+                    live.add(row["doc_id"])
+                    done.append(f"restored {row['source']}")
+        if done:
+            log.warning("repaired interrupted writes in %s: %s", self.collection, "; ".join(done))
+        return done
+
+    def _record_existing_versions(self) -> None:
+        """A store from before version rows: every complete version becomes live, the rest goes."""
+        heads = self._query_all(self.collection, "chunk_index == 0", DOC_FIELDS)
+        if not heads:
+            return
+        complete, partial = [], []
+        for head in heads:
+            key = (head["doc_id"], head["content_hash"])
+            (complete if self.count_version(*key) == head["n_chunks"] else partial).append(head)
+        newest: dict[str, dict] = {}
+        for head in sorted(complete, key=lambda h: h["added_at"]):
+            newest[head["doc_id"]] = head
+        rows = [_stored(h) | {"state": "live", "heartbeat": h["added_at"]} for h in newest.values()]
+        for batch in _batched(rows, 1000):
+            self.client.upsert(self.versions, list(batch))
+        stale = [h for h in complete if newest[h["doc_id"]] is not h] + partial
+        self._delete_versions([(h["doc_id"], h["content_hash"]) for h in stale])
+        log.warning(
+            "recorded %d document versions of %s (%d stale removed)", len(rows), self.collection, len(stale)
+        )
+
+    # -- reading -------------------------------------------------------------------------------
+
+    def find_document(self, doc_id: str) -> DocumentInfo | None:
+        """The live version of a document, or None (a version being written doesn't count)."""
+        rows = self._live_rows([doc_id])
+        return _info(max(rows, key=lambda r: r["added_at"])) if rows else None
+
+    def find_by_hash(self, owners: Sequence[str], content_hash: str) -> DocumentInfo | None:
+        flt = f'{_in("owner", owners)} and {_eq("content_hash", content_hash)} and state == "live"'
+        rows = self.client.query(self.versions, filter=flt, output_fields=VERSION_FIELDS, limit=1)
+        return _info(rows[0]) if rows else None
+
+    def list_documents(self, owners: Sequence[str]) -> list[DocumentInfo]:
+        """Every live document of these owners, however many there are."""
+        rows = self._query_all(self.versions, f'{_in("owner", owners)} and state == "live"', VERSION_FIELDS)
+        return sorted(_newest(rows).values(), key=lambda d: (d.owner, d.source))
 
     def owners_last_added(self, prefix: str) -> dict[str, int]:
         """Owner → newest `added_at` for owners whose id starts with `prefix` (workspace clean-up)."""
-        rows = self.client.query(
-            self.collection,
-            filter=f'owner like "{_escape(prefix)}%" and chunk_index == 0',
-            output_fields=["owner", "added_at"],
-            limit=QUERY_LIMIT,
-        )
+        rows = self._query_all(self.versions, f'owner like "{_escape(prefix)}%"', ["owner", "added_at"])
         newest: dict[str, int] = {}
         for row in rows:
             newest[row["owner"]] = max(newest.get(row["owner"], 0), row["added_at"])
         return newest
 
     def count_chunks(self, owners: Sequence[str] | None = None) -> int:
+        """Chunks of these owners (all chunks if None); `count(*)` is an aggregate, never truncated."""
         flt = _in("owner", owners) if owners else 'doc_id != ""'
-        rows = self.client.query(self.collection, filter=flt, output_fields=["count(*)"])
-        return int(rows[0]["count(*)"])
+        return int(self.client.query(self.collection, filter=flt, output_fields=["count(*)"])[0]["count(*)"])
 
-    # -- retrieval -------------------------------------------------------------------------
+    def count_documents(self, owners: Sequence[str] | None = None) -> int:
+        flt = (_in("owner", owners) + " and " if owners else "") + 'state == "live"'
+        return int(self.client.query(self.versions, filter=flt, output_fields=["count(*)"])[0]["count(*)"])
+
+    def count_version(self, doc_id: str, content_hash: str) -> int:
+        flt = f"{_eq('doc_id', doc_id)} and {_eq('content_hash', content_hash)}"
+        return int(self.client.query(self.collection, filter=flt, output_fields=["count(*)"])[0]["count(*)"])
+
+    def _live_rows(self, doc_ids: Iterable[str]) -> list[dict]:
+        rows = []
+        for batch in _batched(list(doc_ids), 1000):
+            rows += self._query_all(
+                self.versions, f'{_in("doc_id", batch)} and state == "live"', VERSION_FIELDS
+            )
+        return rows
+
+    # -- search --------------------------------------------------------------------------------
 
     def search(
         self,
         vector: np.ndarray | None,
         text: str,
         k: int,
-        owners: Sequence[str],
+        owners: Sequence[str] | None,
         doc_ids: Iterable[str] | None = None,
         mode: str = "hybrid",
     ) -> list[Hit]:
-        """Top-k chunks among the given owners' (and documents') chunks.
+        """Top-k chunks of live versions among the given owners' (and documents') chunks.
 
         `vector` is the embedded query (dense and hybrid), `text` the keyword query (keyword and
-        hybrid). Milvus fuses the hybrid legs with `HYBRID_RANKER`.
+        hybrid). `owners=None` searches every owner: for maintenance and benchmarks, never a user.
         """
-        flt = _in("owner", owners)
-        doc_ids = list(doc_ids or [])
-        if doc_ids:
-            flt += f" and {_in('doc_id', doc_ids)}"
         if mode not in RETRIEVAL_MODES:
             raise StoreError(f"unknown retrieval mode {mode!r}; use one of {', '.join(RETRIEVAL_MODES)}")
         if vector is None and mode != "keyword":
             raise StoreError(f"{mode} search needs the embedded query")
-        dense = {"data": [vector.tolist() if vector is not None else []], "anns_field": "vector"}
-        keyword = {"data": [text], "anns_field": "sparse"}
+        conditions = [] if owners is None else [_in("owner", owners)]
+        doc_ids = list(doc_ids or [])
+        if doc_ids:
+            conditions.append(_in("doc_id", doc_ids))
+        hidden = {
+            (r["doc_id"], r["content_hash"])
+            for r in self._query_all(self.versions, 'state != "live"', DOC_FIELDS)
+        }
+        if 0 < len(hidden) <= EXCLUDE_EXACT:
+            conditions += [f"not ({_eq('doc_id', d)} and {_eq('content_hash', h)})" for d, h in hidden]
+        depth = self.plan.limit(k) + (3 * k if len(hidden) > EXCLUDE_EXACT else 0)
         try:
-            if mode == "dense":
-                results = self.client.search(
-                    self.collection, **dense, limit=k, filter=flt, output_fields=HIT_FIELDS,
-                    search_params={"metric_type": "COSINE"},
-                )  # fmt: skip
-            elif mode == "keyword":
-                results = self.client.search(
-                    self.collection, **keyword, limit=k, filter=flt, output_fields=HIT_FIELDS,
-                    search_params={"metric_type": "BM25"},
-                )  # fmt: skip
-            else:
-                depth = CANDIDATES_PER_K * k
-                legs = [
-                    AnnSearchRequest(**dense, param={"metric_type": "COSINE"}, limit=depth, expr=flt),
-                    AnnSearchRequest(**keyword, param={"metric_type": "BM25"}, limit=depth, expr=flt),
-                ]
-                fuse = RRFRanker(RRF_K) if HYBRID_RANKER == "rrf" else WeightedRanker(*HYBRID_WEIGHTS)
-                results = self.client.hybrid_search(
-                    self.collection, legs, fuse, limit=k, output_fields=HIT_FIELDS
-                )
+            results = self._search(vector, text, depth, " and ".join(conditions), mode)
         except MilvusException as exc:
             if mode != "dense" and "NaN or Inf" in str(exc):
                 # BM25 over a collection with no text yet divides by an average length of 0
@@ -237,18 +347,48 @@ class VectorStore:
                     return []
                 return self.search(vector, text, k, owners, doc_ids, mode="dense")
             raise StoreError(f"{mode} search failed in {self.collection}: {exc}") from exc
-        return [_hit(rank, result) for rank, result in enumerate(results[0], start=1)]
+        visible = [r for r in results if (r["entity"]["doc_id"], r["entity"]["content_hash"]) not in hidden]
+        best = sorted(visible, key=lambda r: -r["distance"])[:k]  # approximate plans fetch more than k
+        return [_hit(rank, result) for rank, result in enumerate(best, start=1)]
+
+    def _search(self, vector: np.ndarray | None, text: str, limit: int, flt: str, mode: str) -> list[dict]:
+        dense = {"data": [vector.tolist() if vector is not None else []], "anns_field": "vector"}
+        keyword = {"data": [text], "anns_field": "sparse"}
+        cosine = {"metric_type": "COSINE", "params": dict(self.plan.search_params)}
+        if mode == "dense":
+            return self.client.search(
+                self.collection,
+                **dense,
+                limit=limit,
+                filter=flt,
+                output_fields=HIT_FIELDS,
+                search_params=cosine,
+            )[0]
+        if mode == "keyword":
+            return self.client.search(
+                self.collection, **keyword, limit=limit, filter=flt, output_fields=HIT_FIELDS,
+                search_params={"metric_type": "BM25"},
+            )[0]  # fmt: skip
+        depth = CANDIDATES_PER_K * limit
+        legs = [
+            AnnSearchRequest(**dense, param=cosine, limit=depth, expr=flt),
+            AnnSearchRequest(**keyword, param={"metric_type": "BM25"}, limit=depth, expr=flt),
+        ]
+        fuse = RRFRanker(RRF_K) if HYBRID_RANKER == "rrf" else WeightedRanker(*HYBRID_WEIGHTS)
+        return self.client.hybrid_search(self.collection, legs, fuse, limit=limit, output_fields=HIT_FIELDS)[
+            0
+        ]
 
     def ping(self) -> bool:
         """Whether the store answers a query now (the /health endpoint)."""
         try:
-            self.client.query(self.collection, filter='doc_id != ""', output_fields=["doc_id"], limit=1)
+            self.client.query(self.versions, filter='state == "live"', output_fields=["doc_id"], limit=1)
             return True
         except Exception as exc:  # any failure means: not healthy
             log.warning("store health check failed: %s", exc)
             return False
 
-    # -- workspace activity ------------------------------------------------------------------
+    # -- workspace activity ----------------------------------------------------------------------
     # When each workspace was last used, beside the chunks, so that every app process (replicas on
     # one Milvus server) sees the same times and none deletes a workspace another one serves.
 
@@ -258,7 +398,7 @@ class VectorStore:
             return
         known = self.activity(owners=list(last_used))
         rows = [
-            {"owner": owner, "last_used": max(at, known.get(owner, 0)), "unused": [0.0, 0.0]}
+            {"owner": owner, "last_used": max(at, known.get(owner, 0)), "unused": DUMMY}
             for owner, at in last_used.items()
         ]
         self.client.upsert(self.activity_collection, rows)
@@ -272,49 +412,79 @@ class VectorStore:
     def delete_activity(self, owner: str) -> None:
         self.client.delete(self.activity_collection, filter=_eq("owner", owner))
 
-    def _open_activity(self) -> None:
-        if self.client.has_collection(self.activity_collection):
-            self.client.load_collection(self.activity_collection)
-            return
-        schema = MilvusClient.create_schema(auto_id=False, description="workspace last use")
-        schema.add_field("owner", DataType.VARCHAR, is_primary=True, max_length=256)
-        schema.add_field("last_used", DataType.INT64)
-        schema.add_field("unused", DataType.FLOAT_VECTOR, dim=2)  # Milvus needs one vector field
-        index = MilvusClient.prepare_index_params()
-        index.add_index(
-            "unused", index_type="FLAT" if self.index_type == "FLAT" else "AUTOINDEX", metric_type="L2"
-        )
-        self.client.create_collection(
-            self.activity_collection, schema=schema, index_params=index, consistency_level="Strong"
-        )
+    # -- index ---------------------------------------------------------------------------------
 
-    def _query_all(self, collection: str, flt: str, fields: list[str]) -> list[dict]:
-        """Every matching row, page by page: a plain query stops at 16,384."""
-        iterator = self.client.query_iterator(collection, batch_size=4096, filter=flt, output_fields=fields)
-        rows: list[dict] = []
+    def reindex(self, force: bool = False) -> IndexPlan | None:
+        """Rebuild the vector index if the collection's size calls for another one (or `force`).
+
+        Returns the new plan, or None when the current index was kept. The collection is released
+        while the index is rebuilt: searches fail meanwhile, so call this before serving.
+        """
+        rows = self.count_chunks()
+        plan = plan_index(rows, self.lite, self.forced_index, current=None if force else self.plan)
+        if plan == self.plan and not force:
+            return None
+        with self._write_lock:
+            log.info("rebuilding the index of %s (%d rows): %s", self.collection, rows, plan.describe())
+            self.client.release_collection(self.collection)
+            self.client.drop_index(self.collection, "vector")
+            plan = self._build_index(self.client, self.collection, plan)
+            self.client.load_collection(self.collection)
+        self.plan = plan
+        return plan
+
+    def _build_index(self, client: MilvusClient, name: str, plan: IndexPlan) -> IndexPlan:
         try:
-            while batch := iterator.next():
-                rows.extend(batch)
-        finally:
-            iterator.close()
-        return rows
+            client.create_index(name, schema.vector_index(plan))
+            return plan
+        except MilvusException as exc:
+            if plan.index_type != "HNSW" or "local mode" not in str(exc):
+                raise StoreError(f"cannot build index {plan.describe()} on {name}: {exc}") from exc
+        # a Milvus Lite server (scripts/milvus_lite_server.py) looks like a server but builds only
+        # FLAT and IVF_FLAT: treat it as Lite from here on
+        self.lite = True
+        return self._build_index(client, name, plan_index(0, lite=True))
+
+    def _current_plan(self) -> IndexPlan:
+        """The index the collection has now, with the search parameters our plan gives it."""
+        try:
+            info = self.client.describe_index(self.collection, "vector")
+        except MilvusException:
+            info = {}
+        kind = str(info.get("index_type", "FLAT")).upper()
+        if kind == "IVF_FLAT":
+            return ivf_plan(int(info.get("nlist", 128)))
+        if kind == "HNSW":
+            return hnsw_plan()
+        if kind == "AUTOINDEX":
+            return plan_index(0, self.lite, "AUTOINDEX")
+        return IndexPlan(kind)
+
+    # -- internals -----------------------------------------------------------------------------
 
     def close(self) -> None:
         self.client.close()
 
-    # -- internals -------------------------------------------------------------------------
+    def _query_all(self, collection: str, flt: str, fields: list[str]) -> list[dict]:
+        """Every row matching `flt`, read page by page (one query alone stops at 16,384 rows)."""
+        return list(self._iterate(collection, flt, fields))
 
-    def _delete(self, flt: str) -> None:
-        self.client.delete(self.collection, filter=flt)
-        self.client.flush(self.collection)
+    def _iterate(self, collection: str, flt: str, fields: list[str]) -> Iterator[dict]:
+        iterator = self.client.query_iterator(
+            collection, batch_size=PAGE_SIZE, filter=flt, output_fields=fields
+        )
+        try:
+            while page := iterator.next():
+                yield from page
+        finally:
+            iterator.close()
 
     def _check_dimension(self, embed_model: str) -> None:
         info = self.client.describe_collection(self.collection)
-        vector = next(f for f in info["fields"] if f["name"] == "vector")
-        dim = int(vector["params"]["dim"])
+        dim = schema.dimension_of(info)
         if dim != self.dim:
             self.client.close()
-            made_with = _embed_model_of(info) or "another model"
+            made_with = schema.embed_model_of(info) or "another model"
             raise StoreError(
                 f"collection {self.collection!r} in {self.target} holds {dim}-dimensional vectors "
                 f"(made with {made_with}), but the embedding model {embed_model or ''} gives {self.dim}. "
@@ -325,7 +495,7 @@ class VectorStore:
     def _check_schema(self) -> None:
         """A collection from before keyword search and section paths can't serve them: say how to
         convert it, rather than failing at the first search."""
-        if _is_old_schema(self.client, self.collection):
+        if schema.is_old_schema(self.client, self.collection):
             count = self.client.query(self.collection, filter='doc_id != ""', output_fields=["count(*)"])
             self.client.close()
             raise StoreError(
@@ -338,155 +508,96 @@ class VectorStore:
 
 
 def reindex(settings: Settings, progress: Progress = no_progress) -> int:
-    """Convert a collection made by an earlier schema to this one from the rows it holds; returns
-    how many chunks were carried over (0 when it was already current).
+    """Convert a collection of an earlier schema (see `store_schema.reindex`); 0 if it is current."""
 
-    Vectors and chunk text are kept: the old rows were embedded from the chunk text alone, which is
-    exactly their `search_text` now (no title or section is known for them), so nothing needs to be
-    re-embedded. Milvus Lite can't rename collections, so the rows go through a staging collection:
-    an interruption at any point leaves every row in one of the two, and running again finishes.
+    def build_index(client: MilvusClient, name: str) -> None:
+        lite = settings.uses_milvus_lite or schema.is_lite_server(client)
+        client.create_index(name, schema.vector_index(plan_index(0, lite, settings.index_type)))
+
+    return schema.reindex(settings, progress, build_index)
+
+
+def reindex_collection(settings: Settings, force: bool = False) -> tuple[int, IndexPlan, bool]:
+    """Bring the collection's index in line with its size (`python -m rag reindex`).
+
+    Needs no embedding model: the dimension is read from the collection. Returns the row count,
+    the index now in place and whether it was rebuilt.
     """
-    client = _connect(settings)
-    name, staging = settings.collection, _staging(settings.collection)
-    index_type = settings.index_type or ("FLAT" if settings.uses_milvus_lite else "AUTOINDEX")
+    client = schema.connect(settings)
     try:
-        has_staging = client.has_collection(staging)
-        if client.has_collection(name) and not has_staging and not _is_old_schema(client, name):
-            return 0
-        if client.has_collection(name) and _is_old_schema(client, name):
-            info = client.describe_collection(name)
-            dim = int(next(f for f in info["fields"] if f["name"] == "vector")["params"]["dim"])
-            if client.has_collection(staging):
-                client.drop_collection(staging)  # an interrupted first copy: start it again
-            _create(client, staging, dim, index_type, _embed_model_of(info))
-            _copy(client, name, staging, old=True, progress=lambda f, m: progress(f / 2, m))
-            client.drop_collection(name)
-        info = client.describe_collection(staging)
-        dim = int(next(f for f in info["fields"] if f["name"] == "vector")["params"]["dim"])
-        if client.has_collection(name):
-            client.drop_collection(name)  # an interrupted second copy: start it again
-        _create(client, name, dim, index_type, _embed_model_of(info))
-        copied = _copy(client, staging, name, old=False, progress=lambda f, m: progress(0.5 + f / 2, m))
-        client.drop_collection(staging)
-        progress(1.0, f"re-indexed {copied} chunks")
-        return copied
-    except MilvusException as exc:
-        raise StoreError(f"re-indexing {name!r} in {settings.milvus_target} failed: {exc}") from exc
+        if not client.has_collection(settings.collection):
+            raise StoreError(f"there is no collection {settings.collection!r} in {settings.milvus_target}")
+        dim = schema.dimension_of(client.describe_collection(settings.collection))
     finally:
         client.close()
-
-
-_OLD_FIELDS = ["vector", "text", *DOC_FIELDS, "page", "chunk_index"]
-_NEW_FIELDS = [*_OLD_FIELDS, "search_text", "section", "title"]
-
-
-def _copy(client: MilvusClient, source: str, target: str, old: bool, progress: Progress) -> int:
-    """Every row of `source` into `target` (new schema), batch by batch, then flushed."""
-    client.load_collection(source)
-    total = client.query(source, filter='doc_id != ""', output_fields=["count(*)"])[0]["count(*)"]
-    fields = _OLD_FIELDS if old else _NEW_FIELDS
-    iterator = client.query_iterator(
-        source, batch_size=INSERT_BATCH, filter='doc_id != ""', output_fields=fields
-    )
-    copied = 0
+    store = VectorStore(settings, dim, auto_reindex=False)
     try:
-        while batch := iterator.next():
-            rows = [{f: row[f] for f in _NEW_FIELDS if f in row} for row in batch]
-            for row in rows:
-                row["vector"] = [float(x) for x in row["vector"]]
-                if old:
-                    row.update(search_text=row["text"], section="", title="")
-            client.insert(target, rows)
-            copied += len(rows)
-            progress(copied / max(total, 1), f"re-indexing: {copied}/{total} chunks")
+        rebuilt = store.reindex(force=force)
+        return store.count_chunks(), store.plan, rebuilt is not None
     finally:
-        iterator.close()
-    client.flush(target)
-    if copied != total:
-        raise StoreError(f"re-indexing copied {copied} of {total} chunks from {source}; run it again")
-    return copied
+        store.close()
 
 
-def _is_old_schema(client: MilvusClient, name: str) -> bool:
-    fields = {f["name"] for f in client.describe_collection(name)["fields"]}
-    return "sparse" not in fields or "section" not in fields
+def _version_row(doc: NewDocument, now: int, state: str) -> dict:
+    doc_id = doc.chunks[0].doc_id
+    return {
+        "version": f"{doc_id}:{doc.content_hash}",
+        "doc_id": doc_id,
+        "source": doc.chunks[0].source,
+        "owner": doc.owner,
+        "content_hash": doc.content_hash,
+        "n_chunks": len(doc.chunks),
+        "n_pages": doc.n_pages,
+        "added_at": now,
+        "state": state,
+        "heartbeat": now,
+        "unused": DUMMY,
+    }
 
 
-def _embed_model_of(info: dict) -> str:
-    description = info.get("description", "")
-    return description.removeprefix("embed_model=").split(";schema=")[0]
+def _stored(row: dict) -> dict:
+    """A version row as read back, ready to be written again."""
+    keep = ["version", *DOC_FIELDS, "state", "heartbeat"]
+    return {f: row[f] for f in keep if f in row} | {
+        "version": f"{row['doc_id']}:{row['content_hash']}",
+        "heartbeat": row.get("heartbeat", row["added_at"]),
+        "state": row.get("state", "live"),
+        "unused": DUMMY,
+    }
 
 
-def _staging(name: str) -> str:
-    return f"{name}__reindex"
+def _rows(doc: NewDocument, now: int) -> list[dict]:
+    return [
+        {
+            "vector": vector.tolist(),
+            "text": chunk.text[:TEXT_MAX],
+            "search_text": chunk.indexed_text[:TEXT_MAX],
+            "section": chunk.section[:SECTION_MAX],
+            "title": chunk.title[:SECTION_MAX],
+            "doc_id": doc.chunks[0].doc_id,
+            "source": chunk.source,
+            "page": chunk.page,
+            "chunk_index": chunk.index,
+            "n_chunks": len(doc.chunks),
+            "n_pages": doc.n_pages,
+            "content_hash": doc.content_hash,
+            "owner": doc.owner,
+            "added_at": now,
+        }
+        for chunk, vector in zip(doc.chunks, doc.vectors, strict=True)
+    ]
 
 
-def _create(client: MilvusClient, name: str, dim: int, index_type: str, embed_model: str) -> None:
-    description = f"embed_model={embed_model};schema={SCHEMA_VERSION}"
-    schema = MilvusClient.create_schema(auto_id=True, description=description)
-    schema.add_field("pk", DataType.INT64, is_primary=True)
-    schema.add_field("vector", DataType.FLOAT_VECTOR, dim=dim)
-    schema.add_field("sparse", DataType.SPARSE_FLOAT_VECTOR)
-    schema.add_field("text", DataType.VARCHAR, max_length=TEXT_MAX)  # the chunk as users see it
-    # title › section path + chunk: what is embedded and keyword-indexed
-    schema.add_field(
-        "search_text", DataType.VARCHAR, max_length=TEXT_MAX, enable_analyzer=True, analyzer_params=ANALYZER
-    )
-    schema.add_field("section", DataType.VARCHAR, max_length=SECTION_MAX)
-    schema.add_field("title", DataType.VARCHAR, max_length=SECTION_MAX)
-    schema.add_field("doc_id", DataType.VARCHAR, max_length=64)
-    schema.add_field("source", DataType.VARCHAR, max_length=1024)
-    schema.add_field("page", DataType.INT64)
-    schema.add_field("chunk_index", DataType.INT64)
-    schema.add_field("n_chunks", DataType.INT64)
-    schema.add_field("n_pages", DataType.INT64)
-    schema.add_field("content_hash", DataType.VARCHAR, max_length=64)
-    schema.add_field("owner", DataType.VARCHAR, max_length=256)
-    schema.add_field("added_at", DataType.INT64)
-    schema.add_function(
-        Function(
-            name="search_text_bm25",
-            function_type=FunctionType.BM25,
-            input_field_names=["search_text"],
-            output_field_names=["sparse"],
-        )
-    )
-    index = MilvusClient.prepare_index_params()
-    index.add_index("vector", index_type=index_type, metric_type="COSINE", **_index_params(index_type))
-    index.add_index("sparse", index_type="SPARSE_INVERTED_INDEX", metric_type="BM25")
-    try:
-        client.create_collection(name, schema=schema, index_params=index, consistency_level="Strong")
-    except MilvusException as exc:
-        raise StoreError(
-            f"cannot create collection {name!r} with index {index_type}: {exc.message}; "
-            "check RAG_INDEX_TYPE (keyword search needs Milvus 2.5 or newer, or milvus-lite 2.5)"
-        ) from exc
+def _newest(rows: list[dict]) -> dict[str, DocumentInfo]:
+    newest: dict[str, DocumentInfo] = {}
+    for row in sorted(rows, key=lambda r: r["added_at"]):
+        newest[row["doc_id"]] = _info(row)
+    return newest
 
 
-def _connect(settings: Settings) -> MilvusClient:
-    target = settings.milvus_target
-    if settings.uses_milvus_lite:
-        Path(target).parent.mkdir(parents=True, exist_ok=True)
-    try:
-        return MilvusClient(uri=target, token=settings.milvus_token)
-    except Exception as exc:  # pymilvus wraps Lite start failures in several exception types
-        if settings.uses_milvus_lite:
-            raise StoreError(
-                f"cannot open the embedded Milvus Lite file {target}: {exc}. A Milvus Lite file can be "
-                "opened by one process only; if another app or CLI process uses it, stop it, or run a "
-                "Milvus server and point every process at it with RAG_MILVUS_URI=http://host:19530."
-            ) from exc
-        raise StoreError(
-            f"cannot connect to Milvus at {target}: {exc}; check RAG_MILVUS_URI/RAG_MILVUS_TOKEN"
-        ) from exc
-
-
-def _index_params(index_type: str) -> dict:
-    if index_type == "HNSW":
-        return {"params": {"M": 16, "efConstruction": 200}}
-    if index_type == "IVF_FLAT":
-        return {"params": {"nlist": 128}}
-    return {}
+def _batched(items: Sequence, size: int) -> Iterator[Sequence]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
 
 
 def _escape(value: str) -> str:
@@ -526,14 +637,3 @@ def _hit(rank: int, result: dict) -> Hit:
         entity.get("title", ""),
     )
     return Hit(rank=rank, score=float(result["distance"]), chunk=chunk)
-
-
-def drop_collection(settings: Settings) -> None:
-    """Remove the collection with every document in it (`python -m rag reset`)."""
-    client = _connect(settings)
-    try:
-        for name in (settings.collection, _staging(settings.collection), f"{settings.collection}_activity"):
-            if client.has_collection(name):
-                client.drop_collection(name)
-    finally:
-        client.close()

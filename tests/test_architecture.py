@@ -74,7 +74,7 @@ def test_no_module_level_engine_or_embedder_instances():
 
 def test_each_outside_library_has_one_home():
     homes = {
-        "pymilvus": {"rag.store"},
+        "pymilvus": {"rag.store", "rag.store_schema"},
         "vllm": {"rag.backends.vllm_inproc"},
         "openai": {"rag.backends.openai_compat"},
         "gradio": {"rag.ui", "rag.webapp"},

@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from rag import store as store_module
+from rag import store_schema
 from rag.errors import StoreError
 from rag.settings import Settings
 from rag.store import VectorStore, _in, reindex
@@ -139,8 +139,8 @@ def test_interrupted_reindex_is_reported_and_finished(settings: Settings, monkey
             raise StoreError("killed")
         return real_copy(*args, **kwargs)
 
-    real_copy = store_module._copy
-    monkeypatch.setattr(store_module, "_copy", crash_on_second_copy)
+    real_copy = store_schema._copy
+    monkeypatch.setattr(store_schema, "_copy", crash_on_second_copy)
     with pytest.raises(StoreError, match="killed"):
         reindex(settings)  # the old collection is gone, the rows wait in the staging collection
     monkeypatch.undo()

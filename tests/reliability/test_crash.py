@@ -135,7 +135,7 @@ def test_kill_9_at_the_two_narrow_windows(tmp_path):
     old.mkdir()
     new.mkdir()
     (old / "bridge.md").write_text("# Bridge\n\n" + "Oldtext the bridge opens at dawn. " * 60)
-    (new / "bridge.md").write_text("# Bridge\n\n" + "Newtext the bridge opens at noon. " * 60)
+    (new / "bridge.md").write_text("# Bridge\n\n" + "Newtext the bridge opens at noon. " * 300)  # 20+ chunks
     figures = {}
     for point in ("mid-write", "after-commit"):
         assert ingest(data, old / "bridge.md").returncode == 0  # the old version is the document

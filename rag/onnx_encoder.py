@@ -1,0 +1,151 @@
+"""A sentence-transformers model run by onnxruntime instead of torch, optionally quantised to int8.
+
+sentence-transformers' own `backend="onnx"` needs `optimum`, whose releases pin a transformers
+older than the one vLLM needs here, so this module does the same few steps itself: export the
+transformer once from the local model folder with `torch.onnx`, optionally quantise its weights
+dynamically to int8 (onnxruntime.quantization), and apply the model's pooling. The exported files
+are cached, so the export cost (seconds) is paid once per model and variant.
+
+It mirrors the part of `SentenceTransformer` the embedder uses: `encode`, `prompts`,
+`get_embedding_dimension`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+from pathlib import Path
+
+import numpy as np
+
+log = logging.getLogger(__name__)
+VARIANTS = {"onnx": "fp32", "onnx-int8": "int8"}
+
+
+def cache_root() -> Path:
+    return Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "rag" / "onnx"
+
+
+class OnnxEncoder:
+    """Tokenise → onnxruntime transformer → pooling, batched like `SentenceTransformer.encode`."""
+
+    def __init__(self, model_dir: str | Path, variant: str = "onnx", cache_dir: Path | None = None) -> None:
+        import onnxruntime
+        from transformers import AutoTokenizer
+
+        if variant not in VARIANTS:
+            raise ValueError(f"unknown ONNX variant {variant!r}; choose one of {sorted(VARIANTS)}")
+        self.model_dir = Path(model_dir)
+        if not (self.model_dir / "config.json").exists():
+            raise FileNotFoundError(f"{model_dir} is not a local model folder (no config.json)")
+        self.tokenizer = AutoTokenizer.from_pretrained(str(self.model_dir))
+        config = _read_json(self.model_dir / "sentence_bert_config.json")
+        self.max_length = int(config.get("max_seq_length") or self.tokenizer.model_max_length)
+        self.pooling = _pooling_mode(self.model_dir)
+        self.prompts = _read_json(self.model_dir / "config_sentence_transformers.json").get("prompts") or {}
+        path = export(self.model_dir, variant, cache_dir or cache_root())
+        options = onnxruntime.SessionOptions()
+        options.graph_optimization_level = onnxruntime.GraphOptimizationLevel.ORT_ENABLE_ALL
+        self.session = onnxruntime.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+        self.input_names = {i.name for i in self.session.get_inputs()}
+        self.dim = int(self.session.get_outputs()[0].shape[-1])
+
+    def get_embedding_dimension(self) -> int:
+        return self.dim
+
+    def encode(
+        self, texts: list[str], batch_size: int = 32, prompt: str | None = None, **_: object
+    ) -> np.ndarray:
+        """Vectors in input order; texts are batched by length, as sentence-transformers does."""
+        if prompt:
+            texts = [prompt + t for t in texts]
+        order = np.argsort([-len(t) for t in texts], kind="stable")
+        out = np.zeros((len(texts), self.dim), dtype=np.float32)
+        for start in range(0, len(texts), batch_size):
+            index = order[start : start + batch_size]
+            out[index] = self._batch([texts[i] for i in index])
+        return out
+
+    def _batch(self, texts: list[str]) -> np.ndarray:
+        tokens = self.tokenizer(
+            texts, padding=True, truncation=True, max_length=self.max_length, return_tensors="np"
+        )
+        feed = {k: v.astype(np.int64) for k, v in tokens.items() if k in self.input_names}
+        hidden = self.session.run(None, feed)[0]
+        if self.pooling == "cls":
+            return hidden[:, 0]
+        mask = tokens["attention_mask"][..., None].astype(np.float32)
+        return (hidden * mask).sum(axis=1) / np.clip(mask.sum(axis=1), 1e-9, None)
+
+
+def export(model_dir: Path, variant: str, cache_dir: Path) -> Path:
+    """The ONNX file for this model folder and variant, exported (and quantised) on first use."""
+    key = hashlib.sha256(str(model_dir.resolve()).encode()).hexdigest()[:16]
+    folder = cache_dir / key
+    fp32 = folder / "model.onnx"
+    if not fp32.exists():
+        _export_fp32(model_dir, fp32)
+    if VARIANTS[variant] == "fp32":
+        return fp32
+    int8 = folder / "model-int8.onnx"
+    if not int8.exists():
+        from onnxruntime.quantization import QuantType, quantize_dynamic
+
+        log.info("quantising %s to int8", fp32)
+        tmp = int8.with_suffix(".tmp.onnx")
+        quantize_dynamic(str(fp32), str(tmp), weight_type=QuantType.QInt8, per_channel=True)
+        tmp.replace(int8)
+    return int8
+
+
+def _export_fp32(model_dir: Path, target: Path) -> None:
+    import torch
+    from transformers import AutoModel, AutoTokenizer
+
+    log.info("exporting %s to ONNX (once)", model_dir)
+    model = AutoModel.from_pretrained(str(model_dir)).eval()
+    tokenizer = AutoTokenizer.from_pretrained(str(model_dir))
+    sample = tokenizer(["an example sentence", "another"], padding=True, return_tensors="pt")
+    names = list(sample.keys())
+
+    class Hidden(torch.nn.Module):
+        """Positional inputs in tokenizer order → last hidden state (what the exporter traces)."""
+
+        def __init__(self) -> None:
+            super().__init__()
+            self.model = model
+
+        def forward(self, *inputs: torch.Tensor) -> torch.Tensor:
+            return self.model(**dict(zip(names, inputs, strict=True))).last_hidden_state
+
+    axes = {name: {0: "batch", 1: "tokens"} for name in names}
+    axes["last_hidden_state"] = {0: "batch", 1: "tokens"}
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = target.with_suffix(".tmp.onnx")
+    with torch.no_grad():
+        torch.onnx.export(
+            Hidden(),
+            tuple(sample[name] for name in names),
+            str(tmp),
+            input_names=names,
+            output_names=["last_hidden_state"],
+            dynamic_axes=axes,
+            opset_version=17,
+            dynamo=False,
+        )
+    tmp.replace(target)
+
+
+def _pooling_mode(model_dir: Path) -> str:
+    config = _read_json(model_dir / "1_Pooling" / "config.json")
+    if config.get("pooling_mode_cls_token"):
+        return "cls"
+    if config and not config.get("pooling_mode_mean_tokens"):
+        raise ValueError(f"{model_dir}: only mean or CLS pooling is supported by the ONNX backend")
+    return "mean"
+
+
+def _read_json(path: Path) -> dict:
+    return json.loads(path.read_text()) if path.exists() else {}

@@ -1,0 +1,264 @@
+"""The collections behind the store, how they are made, opened and converted; with `store.py` the
+only module that knows pymilvus.
+
+- `<collection>`: one row per chunk: its vector, its BM25 sparse vector (computed by a Milvus
+  function from `search_text` = title › section + chunk), the chunk text users see, and what
+  document version it belongs to (`doc_id` + `content_hash`).
+- `<collection>_versions`: one row per document version and its state (`writing`, `live`,
+  `superseded`), the commit record that makes a version's chunks visible all at once.
+- `<collection>_activity`: when each workspace was last used, shared by every app process.
+
+Milvus needs a vector field in every collection; the two small ones carry a 2-dimensional dummy.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+from pymilvus import DataType, Function, FunctionType, MilvusClient, MilvusException
+from pymilvus.milvus_client.index import IndexParams
+
+from rag.errors import StoreError
+from rag.indexing import IndexPlan
+from rag.settings import Settings
+from rag.types import Progress
+
+log = logging.getLogger(__name__)
+INSERT_BATCH = 500  # Milvus Lite 2.5 slows down sharply above ~1,000 rows per insert
+TEXT_MAX = 65535
+SECTION_MAX = 1024
+SCHEMA_VERSION = 2  # 2: BM25 sparse field + section paths
+# English stemming and stop words: "indexes" finds "index", and "the"/"how" don't swamp the score
+ANALYZER = {"type": "english"}
+DOC_FIELDS = ["doc_id", "source", "owner", "n_chunks", "n_pages", "added_at", "content_hash"]
+DUMMY = [0.0, 0.0]
+
+
+def versions_of(collection: str) -> str:
+    return f"{collection}_versions"
+
+
+def activity_of(collection: str) -> str:
+    return f"{collection}_activity"
+
+
+def staging_of(collection: str) -> str:
+    return f"{collection}__reindex"
+
+
+def connect(settings: Settings) -> MilvusClient:
+    target = settings.milvus_target
+    if settings.uses_milvus_lite:
+        Path(target).parent.mkdir(parents=True, exist_ok=True)
+    try:
+        return MilvusClient(uri=target, token=settings.milvus_token)
+    except Exception as exc:  # pymilvus wraps Lite start failures in several exception types
+        if settings.uses_milvus_lite:
+            raise StoreError(
+                f"cannot open the embedded Milvus Lite file {target}: {exc}. A Milvus Lite file can be "
+                "opened by one process only; if another app or CLI process uses it, stop it, or run a "
+                "Milvus server and point every process at it with RAG_MILVUS_URI=http://host:19530."
+            ) from exc
+        raise StoreError(
+            f"cannot connect to Milvus at {target}: {exc}; check RAG_MILVUS_URI/RAG_MILVUS_TOKEN"
+        ) from exc
+
+
+def is_lite_server(client: MilvusClient) -> bool:
+    """Whether a server URI leads to Milvus Lite (scripts/milvus_lite_server.py), which builds only
+    FLAT/IVF_FLAT/AUTOINDEX: it doesn't implement GetVersion, every Milvus server does."""
+    quiet = logging.getLogger("pymilvus")
+    level = quiet.level
+    quiet.setLevel(logging.CRITICAL)  # pymilvus logs the refused call as an error
+    try:
+        client.get_server_version()
+        return False
+    except Exception:  # grpc's UNIMPLEMENTED arrives as a bare grpc.RpcError or a MilvusException
+        return True
+    finally:
+        quiet.setLevel(level)
+
+
+def vector_index(plan: IndexPlan) -> IndexParams:
+    index = MilvusClient.prepare_index_params()
+    index.add_index(
+        "vector", index_type=plan.index_type, metric_type="COSINE", params=dict(plan.build_params)
+    )
+    return index
+
+
+def create_chunks(client: MilvusClient, name: str, dim: int, embed_model: str) -> None:
+    """The chunk collection with its BM25 function and sparse index; the vector index is built by
+    the caller (its type follows the collection's size)."""
+    description = f"embed_model={embed_model};schema={SCHEMA_VERSION}"
+    schema = MilvusClient.create_schema(auto_id=True, description=description)
+    schema.add_field("pk", DataType.INT64, is_primary=True)
+    schema.add_field("vector", DataType.FLOAT_VECTOR, dim=dim)
+    schema.add_field("sparse", DataType.SPARSE_FLOAT_VECTOR)
+    schema.add_field("text", DataType.VARCHAR, max_length=TEXT_MAX)  # the chunk as users see it
+    # title › section path + chunk: what is embedded and keyword-indexed
+    schema.add_field(
+        "search_text", DataType.VARCHAR, max_length=TEXT_MAX, enable_analyzer=True, analyzer_params=ANALYZER
+    )
+    schema.add_field("section", DataType.VARCHAR, max_length=SECTION_MAX)
+    schema.add_field("title", DataType.VARCHAR, max_length=SECTION_MAX)
+    schema.add_field("doc_id", DataType.VARCHAR, max_length=64)
+    schema.add_field("source", DataType.VARCHAR, max_length=1024)
+    schema.add_field("page", DataType.INT64)
+    schema.add_field("chunk_index", DataType.INT64)
+    schema.add_field("n_chunks", DataType.INT64)
+    schema.add_field("n_pages", DataType.INT64)
+    schema.add_field("content_hash", DataType.VARCHAR, max_length=64)
+    schema.add_field("owner", DataType.VARCHAR, max_length=256)
+    schema.add_field("added_at", DataType.INT64)
+    schema.add_function(
+        Function(
+            name="search_text_bm25",
+            function_type=FunctionType.BM25,
+            input_field_names=["search_text"],
+            output_field_names=["sparse"],
+        )
+    )
+    index = MilvusClient.prepare_index_params()
+    index.add_index("sparse", index_type="SPARSE_INVERTED_INDEX", metric_type="BM25")
+    try:
+        client.create_collection(name, schema=schema, index_params=index, consistency_level="Strong")
+    except MilvusException as exc:
+        raise StoreError(
+            f"cannot create collection {name!r}: {exc.message}; keyword search needs Milvus 2.5 or newer "
+            "(or milvus-lite 2.5)"
+        ) from exc
+
+
+def open_versions(client: MilvusClient, name: str) -> bool:
+    """Open (or make) the version table; True when it was just made (existing chunks need rows)."""
+    if client.has_collection(name):
+        client.load_collection(name)
+        return False
+    schema = MilvusClient.create_schema(auto_id=False, description="document versions")
+    schema.add_field("version", DataType.VARCHAR, is_primary=True, max_length=160)  # doc_id:hash
+    schema.add_field("doc_id", DataType.VARCHAR, max_length=64)
+    schema.add_field("source", DataType.VARCHAR, max_length=1024)
+    schema.add_field("owner", DataType.VARCHAR, max_length=256)
+    schema.add_field("content_hash", DataType.VARCHAR, max_length=64)
+    schema.add_field("n_chunks", DataType.INT64)
+    schema.add_field("n_pages", DataType.INT64)
+    schema.add_field("added_at", DataType.INT64)
+    schema.add_field("state", DataType.VARCHAR, max_length=16)  # writing | live | superseded
+    schema.add_field("heartbeat", DataType.INT64)  # a writer's last sign of life (unix s)
+    _create_small(client, name, schema)
+    return True
+
+
+def open_activity(client: MilvusClient, name: str) -> None:
+    if client.has_collection(name):
+        client.load_collection(name)
+        return
+    schema = MilvusClient.create_schema(auto_id=False, description="workspace last use")
+    schema.add_field("owner", DataType.VARCHAR, is_primary=True, max_length=256)
+    schema.add_field("last_used", DataType.INT64)
+    _create_small(client, name, schema)
+
+
+def _create_small(client: MilvusClient, name: str, schema) -> None:
+    schema.add_field("unused", DataType.FLOAT_VECTOR, dim=2)  # Milvus needs one vector field
+    index = MilvusClient.prepare_index_params()
+    index.add_index("unused", index_type="FLAT", metric_type="L2")
+    client.create_collection(name, schema=schema, index_params=index, consistency_level="Strong")
+
+
+def is_old_schema(client: MilvusClient, name: str) -> bool:
+    fields = {f["name"] for f in client.describe_collection(name)["fields"]}
+    return "sparse" not in fields or "section" not in fields
+
+
+def embed_model_of(info: dict) -> str:
+    description = info.get("description", "")
+    return description.removeprefix("embed_model=").split(";schema=")[0]
+
+
+def dimension_of(info: dict) -> int:
+    return int(next(f for f in info["fields"] if f["name"] == "vector")["params"]["dim"])
+
+
+def reindex(settings: Settings, progress: Progress, build_index) -> int:
+    """Convert a collection made by an earlier schema to this one from the rows it holds; returns
+    how many chunks were carried over (0 when it was already current).
+
+    Vectors and chunk text are kept: the old rows were embedded from the chunk text alone, which is
+    exactly their `search_text` now (no title or section is known for them), so nothing needs to be
+    re-embedded. Milvus Lite can't rename collections, so the rows go through a staging collection:
+    an interruption at any point leaves every row in one of the two, and running again finishes.
+    `build_index(client, name)` builds the vector index a new collection gets.
+    """
+    client = connect(settings)
+    name, staging = settings.collection, staging_of(settings.collection)
+    try:
+        has_staging = client.has_collection(staging)
+        if client.has_collection(name) and not has_staging and not is_old_schema(client, name):
+            return 0
+        if client.has_collection(name) and is_old_schema(client, name):
+            info = client.describe_collection(name)
+            if client.has_collection(staging):
+                client.drop_collection(staging)  # an interrupted first copy: start it again
+            create_chunks(client, staging, dimension_of(info), embed_model_of(info))
+            build_index(client, staging)
+            _copy(client, name, staging, old=True, progress=lambda f, m: progress(f / 2, m))
+            client.drop_collection(name)
+        info = client.describe_collection(staging)
+        if client.has_collection(name):
+            client.drop_collection(name)  # an interrupted second copy: start it again
+        create_chunks(client, name, dimension_of(info), embed_model_of(info))
+        build_index(client, name)
+        copied = _copy(client, staging, name, old=False, progress=lambda f, m: progress(0.5 + f / 2, m))
+        client.drop_collection(staging)
+        progress(1.0, f"re-indexed {copied} chunks")
+        return copied
+    except MilvusException as exc:
+        raise StoreError(f"re-indexing {name!r} in {settings.milvus_target} failed: {exc}") from exc
+    finally:
+        client.close()
+
+
+_OLD_FIELDS = ["vector", "text", *DOC_FIELDS, "page", "chunk_index"]
+_NEW_FIELDS = [*_OLD_FIELDS, "search_text", "section", "title"]
+
+
+def _copy(client: MilvusClient, source: str, target: str, old: bool, progress: Progress) -> int:
+    """Every row of `source` into `target` (new schema), batch by batch, then flushed."""
+    client.load_collection(source)
+    total = client.query(source, filter='doc_id != ""', output_fields=["count(*)"])[0]["count(*)"]
+    fields = _OLD_FIELDS if old else _NEW_FIELDS
+    iterator = client.query_iterator(
+        source, batch_size=INSERT_BATCH, filter='doc_id != ""', output_fields=fields
+    )
+    copied = 0
+    try:
+        while batch := iterator.next():
+            rows = [{f: row[f] for f in _NEW_FIELDS if f in row} for row in batch]
+            for row in rows:
+                row["vector"] = [float(x) for x in row["vector"]]
+                if old:
+                    row.update(search_text=row["text"], section="", title="")
+            client.insert(target, rows)
+            copied += len(rows)
+            progress(copied / max(total, 1), f"re-indexing: {copied}/{total} chunks")
+    finally:
+        iterator.close()
+    client.flush(target)
+    if copied != total:
+        raise StoreError(f"re-indexing copied {copied} of {total} chunks from {source}; run it again")
+    return copied
+
+
+def drop_collection(settings: Settings) -> None:
+    """Remove the collection with every document in it (`python -m rag reset`)."""
+    client = connect(settings)
+    name = settings.collection
+    try:
+        for collection in (name, staging_of(name), versions_of(name), activity_of(name)):
+            if client.has_collection(collection):
+                client.drop_collection(collection)
+    finally:
+        client.close()
