@@ -336,7 +336,8 @@ class VectorStore:
             for r in self._query_all(self.versions, 'state != "live"', DOC_FIELDS)
         }
         if 0 < len(hidden) <= EXCLUDE_EXACT:
-            conditions += [f"not ({_eq('doc_id', d)} and {_eq('content_hash', h)})" for d, h in hidden]
+            # `not (a and b)` is refused by Milvus Lite's planner; its De Morgan form is not
+            conditions += [f'(doc_id != "{_escape(d)}" or content_hash != "{_escape(h)}")' for d, h in hidden]
         depth = self.plan.limit(k) + (3 * k if len(hidden) > EXCLUDE_EXACT else 0)
         try:
             results = self._search(vector, text, depth, " and ".join(conditions), mode)
@@ -448,7 +449,7 @@ class VectorStore:
     def _current_plan(self) -> IndexPlan:
         """The index the collection has now, with the search parameters our plan gives it."""
         try:
-            info = self.client.describe_index(self.collection, "vector")
+            info = self.client.describe_index(self.collection, "vector") or {}
         except MilvusException:
             info = {}
         kind = str(info.get("index_type", "FLAT")).upper()

@@ -175,3 +175,20 @@ def test_every_mode_finds_nothing_in_an_empty_store_instead_of_failing(library):
     # BM25 over a store with no text divides by an average length of 0 (Milvus says NaN)
     for mode in ("hybrid", "keyword", "dense"):
         assert library.retrieve("Anything there?", ["shared"], mode=mode).hits == []
+
+
+def test_search_and_listing_leave_out_a_version_still_being_written(settings: Settings, monkeypatch):
+    store = VectorStore(settings, 4, "m")
+    try:
+        vector = np.array([[1, 0, 0, 0]], dtype=np.float32)
+        store.add_document([Chunk("d1", "a.md", 0, 0, "old walrus text")], vector, "shared", "old", 1)
+        # the next version's chunks are in, but its commit hasn't happened (a writer mid-way)
+        monkeypatch.setattr(VectorStore, "_commit_version", lambda self, heads: [])
+        store.add_document([Chunk("d1", "a.md", 0, 0, "new walrus text")], vector, "shared", "new", 1)
+        for mode in ("dense", "keyword", "hybrid"):
+            hits = store.search(vector[0], "walrus", 5, ["shared"], mode=mode)
+            assert [h.chunk.text for h in hits] == ["old walrus text"], mode
+        assert [d.content_hash for d in store.list_documents(["shared"])] == ["old"]
+        assert store.find_document("d1").content_hash == "old"
+    finally:
+        store.close()
