@@ -35,6 +35,7 @@ def start_app(data_dir: Path, log_path: Path, **env: str) -> tuple[subprocess.Po
         }
         | env
     )
+    log_path.parent.mkdir(parents=True, exist_ok=True)
     log = open(log_path, "w")  # noqa: SIM115 - closed with the process
     process = subprocess.Popen(
         [sys.executable, "app.py"], cwd=ROOT, env=app_env, stdout=log, stderr=subprocess.STDOUT

@@ -204,7 +204,9 @@ def read_sources(page) -> list[dict]:
             name: item.querySelector('.rag-name').textContent,
             score: item.querySelector('.rag-score').textContent,
             text: item.querySelector('.rag-text').textContent,
-            textChildren: item.querySelector('.rag-text').children.length,
+            // evidence marks are the only elements a chunk's text may contain
+            textChildren: [...item.querySelector('.rag-text').querySelectorAll('*')]
+                .filter(e => e.tagName !== 'MARK').length,
         }))"""
     )
 
@@ -347,7 +349,9 @@ def test_answer_streams_and_sources_show_name_and_score(page_a, state):
     assert sources[0]["name"] == HERONS, sources
     for source in sources:
         assert re.fullmatch(r"-?\d\.\d{3}", source["score"]), source
-    assert "Lake Zorbu" in sources[0]["text"]
+    # the passage that answers is among the sources (hybrid ranking may put an observation first:
+    # every chunk of the file carries its title, "Grey herons of Lake Zorbu", for the keyword leg)
+    assert any("builds its nest" in s["text"] for s in sources), sources
     expect(page.locator("#stats")).to_contain_text("tokens/s")
     expect(page.locator("#sources .rag-name").first).to_be_in_viewport()  # no click needed to see them
     shot(page, "03-after-answer.png")
@@ -362,7 +366,9 @@ def test_a_reload_keeps_the_documents_and_the_conversation(page_a):
     expect(page.locator("#doc-list")).to_contain_text(HERONS)
     expect(page.locator("#doc-list")).to_contain_text(OWLS)
     expect(page.locator("#conversations")).to_contain_text(HERON_QUESTION[:40])
-    expect(page.locator('[data-testid="bot"]').last).to_have_text(answer)
+    expect(page.locator('[data-testid="bot"]')).to_have_count(1)
+    restored = page.locator('[data-testid="bot"]').last.inner_text()
+    assert "".join(restored.split()) == "".join(answer.split())  # line breaks may render differently
     expect(page.locator("#sources .rag-name").first).to_have_text(HERONS)
     expect(page.locator("#stats")).to_contain_text("tokens/s")
     expect(page.locator("#engine-status")).to_contain_text("LLM ready")
