@@ -21,8 +21,8 @@ KETTLES = (
     "The blue kettle boils a litre of water in exactly ninety seconds on the big stove.\n"
 )
 HOSTILE = (
-    'Kettle notes <img src=x onerror="window.pwned=1"> and <script>window.pwned=2</script> '
-    "about the blue kettle."
+    'Teapot notes <img src=x onerror="window.pwned=1"> and <script>window.pwned=2</script> '
+    "about the green teapot."
 )
 
 
@@ -40,8 +40,8 @@ def test_evidence_citations_missing_sources_feedback_and_inert_markup(review_app
     folder.mkdir()
     (folder / "kettles.md").write_text(KETTLES)
     (folder / "hostile-notes.txt").write_text(HOSTILE)
-    for i in range(4):  # enough sources to push [1] out of a short window
-        (folder / f"filler-{i}.md").write_text(f"# Filler {i}\n\n" + "The kettle shelf holds cups. " * 20)
+    for i in range(4):  # enough sources to push [1] out of a short window, none about kettles
+        (folder / f"filler-{i}.md").write_text(f"# Filler {i}\n\n" + "The cup shelf holds mugs. " * 20)
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
         page = browser.new_context(viewport={"width": 1280, "height": 700}).new_page()
@@ -74,7 +74,7 @@ def test_evidence_citations_missing_sources_feedback_and_inert_markup(review_app
         page.screenshot(path=str(ARTIFACTS / "review-citation-click.png"))
 
         # markup inside a document stays text in the marked-up panel
-        box.fill("What do the kettle notes say about the blue kettle?")
+        box.fill("What do the teapot notes say about the green teapot?")
         box.press("Enter")
         expect(page.locator("#sources")).to_contain_text("<script>window.pwned=2</script>")
         expect(page.locator("#sources img, #sources script")).to_have_count(0)
