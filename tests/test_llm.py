@@ -125,7 +125,8 @@ def test_loading_state_reports_download_progress(tmp_path, monkeypatch):
     assert download_progress(str(tmp_path)) == ""  # a local folder needs no download
 
 
-def test_server_that_comes_up_later_is_used_on_the_next_request():
+def test_server_that_comes_up_later_is_used_on_the_next_request(monkeypatch):
+    monkeypatch.setattr("rag.llm.RETRY_AFTER_S", 0.0)  # no back-off: the test retries at once
     import json
     import threading
     from http.server import BaseHTTPRequestHandler, HTTPServer
