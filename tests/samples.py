@@ -258,3 +258,31 @@ HTML_GUIDE = """<!doctype html><html><head><title>Tuning Handbook</title></head>
 <tr><td>mmap.enabled</td><td>true</td></tr></table>
 <h2>Disk</h2><p>DiskANN keeps the index on SSD.</p>
 </body></html>"""
+
+
+def office_files(with_scan: bool) -> dict[str, bytes]:
+    """The files the Word/PowerPoint/scan tests answer from (CLI and app): a DOCX with a heading and a
+    table, a three-slide deck whose second slide (and its notes) says what quokkas eat, and a scan."""
+    table = [["Part", "Replace every"], ["Oil filter", "250 operating hours"], ["Drive belt", "two years"]]
+    files = {
+        "maintenance.docx": make_docx(
+            "Pump maintenance",
+            ["Prime the pump before the first start."],
+            table,
+            subheading="Replacement schedule",
+        ),
+        "deck.pptx": make_pptx(
+            [
+                ("Rottnest Island", "A short ferry ride from Fremantle.", ""),
+                (
+                    "Quokka diet",
+                    "Quokkas eat leaves, grasses and succulent plants.",
+                    "Never feed them bread.",
+                ),
+                ("Questions", "Thank you for listening.", ""),
+            ]
+        ),
+    }
+    if with_scan:
+        files["scan.pdf"] = make_scanned_pdf(SCANNED_PAGES)
+    return files

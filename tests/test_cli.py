@@ -90,34 +90,13 @@ def test_feedback_summary_and_export(tmp_path):
 def test_word_powerpoint_and_scanned_pdf_answer_from_their_content(tmp_path):
     import shutil
 
-    from tests.samples import SCANNED_PAGES, make_docx, make_pptx, make_scanned_pdf
+    from tests.samples import office_files
 
     folder = tmp_path / "office"
     folder.mkdir()
-    (folder / "maintenance.docx").write_bytes(
-        make_docx(
-            "Pump maintenance",
-            ["Prime the pump before the first start."],
-            [["Part", "Replace every"], ["Oil filter", "250 operating hours"], ["Drive belt", "two years"]],
-            subheading="Replacement schedule",
-        )
-    )
-    (folder / "deck.pptx").write_bytes(
-        make_pptx(
-            [
-                ("Rottnest Island", "A short ferry ride from Fremantle.", ""),
-                (
-                    "Quokka diet",
-                    "Quokkas eat leaves, grasses and succulent plants.",
-                    "Never feed them bread.",
-                ),
-                ("Questions", "Thank you for listening.", ""),
-            ]
-        )
-    )
     ocr = shutil.which("tesseract") is not None
-    if ocr:
-        (folder / "scan.pdf").write_bytes(make_scanned_pdf(SCANNED_PAGES))
+    for name, data in office_files(with_scan=ocr).items():
+        (folder / name).write_bytes(data)
     out = rag(tmp_path, "ingest", str(folder))
     assert out.returncode == 0, out.stdout + out.stderr
     lines = out.stdout.splitlines()

@@ -103,29 +103,11 @@ def test_word_powerpoint_and_scanned_pdf_answer_through_the_app(review_app, tmp_
 
     from gradio_client import Client, handle_file
 
-    from tests.samples import SCANNED_PAGES, make_docx, make_pptx, make_scanned_pdf
+    from tests.samples import office_files
 
     url, _ = review_app
-    table = [["Part", "Replace every"], ["Oil filter", "250 operating hours"], ["Drive belt", "two years"]]
-    files = {
-        "maintenance.docx": make_docx(
-            "Pump maintenance", ["Prime the pump first."], table, "Replacement schedule"
-        ),
-        "deck.pptx": make_pptx(
-            [
-                ("Rottnest Island", "A short ferry ride from Fremantle.", ""),
-                (
-                    "Quokka diet",
-                    "Quokkas eat leaves, grasses and succulent plants.",
-                    "Never feed them bread.",
-                ),
-                ("Questions", "Thank you for listening.", ""),
-            ]
-        ),
-    }
     ocr = shutil.which("tesseract") is not None
-    if ocr:
-        files["scan.pdf"] = make_scanned_pdf(SCANNED_PAGES)
+    files = office_files(with_scan=ocr)
     for name, data in files.items():
         (tmp_path / name).write_bytes(data)
     client = Client(url, verbose=False)
