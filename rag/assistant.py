@@ -23,7 +23,16 @@ from rag.library import Library, Retrieval
 from rag.llm import LLM
 from rag.prompts import Message, PromptBudget
 from rag.settings import Settings
-from rag.types import SHARED_OWNER, AnswerEvent, DocumentInfo, IngestResult, Progress, no_progress
+from rag.types import (
+    SHARED_OWNER,
+    AnswerEvent,
+    Context,
+    DocumentInfo,
+    Hit,
+    IngestResult,
+    Progress,
+    no_progress,
+)
 from rag.workspaces import WorkspaceJanitor, visible_owners
 
 log = logging.getLogger(__name__)
@@ -78,6 +87,10 @@ class Assistant:
         self, question: str, owner: str, k: int | None = None, doc_ids: Sequence[str] | None = None
     ) -> Retrieval:
         return self.library.retrieve(question, visible_owners(owner), k, doc_ids)
+
+    def in_context(self, owner: str, hits: Sequence[Hit]) -> Context:
+        """Each hit's chunk with its neighbours in its document ("Show in context")."""
+        return self.library.store.neighbours([hit.chunk for hit in hits], visible_owners(owner))
 
     # -- documents ---------------------------------------------------------------------------
 

@@ -18,7 +18,7 @@ from typing import Protocol
 import numpy as np
 
 from rag.sentences import CITATION, sentence_spans, split_sentences, strip_citations
-from rag.types import SCORE_EXPLANATION, Hit
+from rag.types import SCORE_EXPLANATION, Chunk, Context, Hit
 
 # An answer sentence at least this similar to a source sentence counts as supported (rag.checks).
 # bench/support_threshold.py on the 40 dev questions: best balanced accuracy at 0.53 (verbatim answer
@@ -128,16 +128,27 @@ def marked_text(text: str, marks: Sequence[Mark]) -> str:
     return "".join(out)
 
 
-def evidence_html(hits: Sequence[Hit], marks: dict[int, list[Mark]], cited: Sequence[int] = ()) -> str:
+def evidence_html(
+    hits: Sequence[Hit],
+    marks: dict[int, list[Mark]],
+    cited: Sequence[int] = (),
+    context: Context | None = None,
+) -> str:
     """The Sources panel with the supporting sentences marked; source n has id `rag-source-n`
-    (what citation links point at) and the class `rag-cited` when the answer cites it."""
+    (what citation links point at) and the class `rag-cited` when the answer cites it. With
+    `context` (`Assistant.in_context`), each source can be expanded to its neighbouring chunks:
+    a `<details>` element, so it opens without script."""
     if not hits:
         return '<div class="rag-sources-empty">No chunks retrieved yet.</div>'
-    items = [_source_html(hit, marks.get(hit.rank, []), hit.rank in cited) for hit in hits]
+    context = context or {}
+    items = [
+        _source_html(hit, marks.get(hit.rank, []), hit.rank in cited, context.get(hit.chunk.position, []))
+        for hit in hits
+    ]
     return f'<div class="rag-sources"><p class="rag-help">{SCORE_EXPLANATION}</p>{"".join(items)}</div>'
 
 
-def _source_html(hit: Hit, marks: Sequence[Mark], cited: bool) -> str:
+def _source_html(hit: Hit, marks: Sequence[Mark], cited: bool, around: Sequence[Chunk]) -> str:
     location = f" · {html.escape(hit.chunk.location)}" if hit.chunk.location else ""
     head = (
         f'<b>[{hit.rank}]</b> <span class="rag-score">{hit.score:.3f}</span> '
@@ -149,8 +160,26 @@ def _source_html(hit: Hit, marks: Sequence[Mark], cited: bool) -> str:
     return (
         f'<div class="rag-source{" rag-cited" if cited else ""}" id="{anchor}" data-rank="{hit.rank}">'
         f'<div class="rag-source-head">{head}</div>{section}'
-        f'<pre class="rag-text">{marked_text(hit.chunk.text, marks)}</pre></div>'
+        f'<pre class="rag-text">{marked_text(hit.chunk.text, marks)}</pre>'
+        f"{_context_html(hit.chunk, around)}</div>"
     )
+
+
+def _context_html(chunk: Chunk, around: Sequence[Chunk]) -> str:
+    """The chunk between its neighbours, each labelled; nothing when it has none."""
+    if not [c for c in around if c.index != chunk.index]:
+        return ""
+    parts = []
+    for near in around:
+        here = near.index == chunk.index
+        css = "rag-context-text rag-context-self" if here else "rag-context-text"
+        label = "this chunk" if here else f"chunk {near.index}"
+        where = f" · {html.escape(near.location)}" if near.location and near.page != chunk.page else ""
+        parts.append(
+            f'<div class="rag-context-label">{label}{where}</div>'
+            f'<pre class="{css}">{html.escape(near.text)}</pre>'
+        )
+    return f'<details class="rag-context"><summary>Show in context</summary>{"".join(parts)}</details>'
 
 
 def link_citations(markdown: str, ranks: Sequence[int]) -> str:

@@ -9,7 +9,7 @@ from collections.abc import Sequence
 
 from rag.conversations import ConversationSummary
 from rag.evidence import Mark, evidence_html
-from rag.types import SHARED_OWNER, DocumentInfo, Hit, IngestResult, page_unit
+from rag.types import SHARED_OWNER, Context, DocumentInfo, Hit, IngestResult, page_unit
 
 
 def sources_html(
@@ -17,11 +17,12 @@ def sources_html(
     query: str = "",
     marks: dict[int, list[Mark]] | None = None,
     cited: Sequence[int] = (),
+    context: Context | None = None,
 ) -> str:
     """The Sources panel: what was searched, then each hit (rank, score, source, page, text with its
-    supporting sentences marked) as inert text; `rag.evidence` renders the hits."""
+    supporting sentences marked, its neighbours on demand) as inert text; `rag.evidence` renders the hits."""
     searched = f'<p class="rag-query">{html.escape(query)}</p>' if query else ""  # "Searched for: …"
-    return searched + evidence_html(hits, marks or {}, cited)
+    return searched + evidence_html(hits, marks or {}, cited, context)
 
 
 MERMAID_FENCE = re.compile(r"^(\s*)(`{3,}|~{3,})\s*mermaid\b", re.IGNORECASE | re.MULTILINE)

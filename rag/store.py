@@ -30,7 +30,7 @@ from rag.errors import StoreError
 from rag.indexing import IndexPlan, hnsw_plan, ivf_plan, plan_index
 from rag.settings import RETRIEVAL_MODES, Settings
 from rag.store_schema import DOC_FIELDS, DUMMY, INSERT_BATCH, SECTION_MAX, TEXT_MAX, drop_collection
-from rag.types import Chunk, DocumentInfo, Hit, Progress, no_progress
+from rag.types import Chunk, Context, DocumentInfo, Hit, Progress, no_progress
 
 __all__ = ["NewDocument", "VectorStore", "drop_collection", "reindex", "reindex_collection"]
 log = logging.getLogger(__name__)
@@ -294,6 +294,32 @@ class VectorStore:
     def count_documents(self, owners: Sequence[str] | None = None) -> int:
         flt = (_in("owner", owners) + " and " if owners else "") + 'state == "live"'
         return int(self.client.query(self.versions, filter=flt, output_fields=["count(*)"])[0]["count(*)"])
+
+    def neighbours(self, chunks: Sequence[Chunk], owners: Sequence[str], span: int = 1) -> Context:
+        """Each chunk's `position` → the chunks up to `span` before and after it in the live
+        version of its document, in order, itself included. Only the owners' documents are read.
+        Two queries whatever the number of chunks: the live versions, then their rows."""
+        try:
+            versions = sorted(self._live_rows({c.doc_id for c in chunks}), key=lambda r: r["added_at"])
+            live = {r["doc_id"]: r["content_hash"] for r in versions if r["owner"] in owners}
+            wanted = [c for c in chunks if c.doc_id in live]
+            ranges = " or ".join(
+                f"({_eq('doc_id', c.doc_id)} and {_eq('content_hash', live[c.doc_id])} and "
+                f"chunk_index >= {c.index - span} and chunk_index <= {c.index + span})"
+                for c in wanted
+            )
+            rows = self._query_all(self.collection, ranges, HIT_FIELDS) if wanted else []
+        except MilvusException as exc:
+            raise StoreError(f"could not read neighbouring chunks in {self.collection}: {exc}") from exc
+        found = {chunk.position: chunk for chunk in map(_chunk, rows)}
+        return {
+            c.position: [
+                found[(c.doc_id, i)]
+                for i in range(c.index - span, c.index + span + 1)
+                if (c.doc_id, i) in found
+            ]
+            for c in wanted
+        }
 
     def count_version(self, doc_id: str, content_hash: str) -> int:
         flt = f"{_eq('doc_id', doc_id)} and {_eq('content_hash', content_hash)}"
@@ -627,14 +653,16 @@ def _info(row: dict) -> DocumentInfo:
 
 
 def _hit(rank: int, result: dict) -> Hit:
-    entity = result["entity"]
-    chunk = Chunk(
-        entity["doc_id"],
-        entity["source"],
-        entity["page"],
-        entity["chunk_index"],
-        entity["text"],
-        entity.get("section", ""),
-        entity.get("title", ""),
+    return Hit(rank=rank, score=float(result["distance"]), chunk=_chunk(result["entity"]))
+
+
+def _chunk(row: dict) -> Chunk:
+    return Chunk(
+        row["doc_id"],
+        row["source"],
+        row["page"],
+        row["chunk_index"],
+        row["text"],
+        row.get("section", ""),
+        row.get("title", ""),
     )
-    return Hit(rank=rank, score=float(result["distance"]), chunk=chunk)

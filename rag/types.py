@@ -92,11 +92,18 @@ class Chunk:
         """Where in its document the chunk sits ("page 3", "slide 3"), or "" for formats without pages."""
         return f"{page_unit(self.source)} {self.page}" if self.page else ""
 
+    @property
+    def position(self) -> tuple[str, int]:
+        """(doc_id, index): which chunk of which document, whatever its version."""
+        return (self.doc_id, self.index)
+
     def label(self) -> str:
         """The chunk's source as every view names it: "manual.pdf, page 3", "deck.pptx, slide 2"
         or "notes.md"."""
         return ", ".join(part for part in (self.source, self.location) if part)
 
+
+Context = dict[tuple[str, int], list[Chunk]]  # a chunk's `position` → it and its neighbours, in order
 
 SCORE_EXPLANATION = (
     "score: higher is closer. Hybrid retrieval (the default): Milvus's weighted fusion of keyword (BM25) "

@@ -31,6 +31,10 @@ CSS = """
 .rag-by-both { background: #b8e6ff; }
 .rag-cited { border-left: 4px solid #2f80ed; }
 .rag-focus { outline: 3px solid #f2994a; }
+.rag-context summary { cursor: pointer; font-size: 0.8em; opacity: 0.8; }
+.rag-context-label { font-size: 0.75em; opacity: 0.7; margin-top: 4px; }
+.rag-context-text { white-space: pre-wrap; font-size: 0.8em; margin: 0; opacity: 0.75; }
+.rag-context-self { opacity: 1; border-left: 3px solid var(--border-color-primary); padding-left: 4px; }
 """
 # A click on a citation [n] in an answer brings source n into view and marks it; the links point at
 # the ids the Sources panel gives its items (rag-source-n). No remote resource is loaded.

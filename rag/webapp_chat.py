@@ -11,16 +11,19 @@ other chat streams on.
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import AsyncIterator, Sequence
 
 from rag.assistant import Assistant
 from rag.conversations import Turn
+from rag.errors import StoreError
 from rag.evidence import unlink_citations
 from rag.render import chat_markdown, chat_text, sources_html
 from rag.review import ReviewCache, review_answer
-from rag.types import DeltaEvent, ErrorEvent, HitsEvent, StatsEvent
+from rag.types import Context, DeltaEvent, ErrorEvent, Hit, HitsEvent, StatsEvent
 
 ChatHistory = list[dict]
+log = logging.getLogger(__name__)
 
 
 async def stream_chat(
@@ -36,17 +39,18 @@ async def stream_chat(
     earlier = [{"role": m["role"], "content": unlink_citations(chat_text(m["content"]))} for m in history]
     shown = [{"role": m["role"], "content": chat_markdown(m["content"])} for m in earlier]
     shown += [{"role": "user", "content": chat_markdown(question)}, {"role": "assistant", "content": ""}]
-    sources, reply, stats, hits, query = sources_html([]), "", "", [], ""
+    sources, reply, stats, hits, query, context = sources_html([]), "", "", [], "", {}
     cache = ReviewCache.for_answer(assistant.library.embedder)
     marking: asyncio.Future | None = None
     yield shown, sources, "Retrieving…", "", conversation_id
     async for event in assistant.answer(question, owner, earlier, doc_ids):
         if marking is not None and marking.done() and not marking.exception():
-            sources = sources_html(hits, query, marking.result().marks)
+            sources = sources_html(hits, query, marking.result().marks, context=context)
             marking = None  # shown once; the final review replaces it
         if isinstance(event, HitsEvent):
             hits, query = event.hits, getattr(event, "query", "")
-            sources = sources_html(hits, query)
+            context = await asyncio.to_thread(neighbours, assistant, owner, hits)
+            sources = sources_html(hits, query, context=context)
             marking = asyncio.ensure_future(asyncio.to_thread(review_answer, question, hits, cache))
             ready = assistant.llm.state.status == "ready"
             yield (
@@ -68,11 +72,20 @@ async def stream_chat(
             stats = event.stats.describe()
             review = await asyncio.to_thread(review_answer, question, hits, cache, reply, True)
             shown[-1]["content"] = review.answer_markdown(chat_markdown(reply))
-            sources = sources_html(hits, query, review.marks, review.checks.valid)
+            sources = sources_html(hits, query, review.marks, review.checks.valid, context)
             stats = f"{stats}  \n{review.checks.describe()}"
     turn = Turn(question, reply, hits, stats, query)
     conversation_id = await asyncio.to_thread(assistant.save_turn, owner, conversation_id or None, turn)
     yield shown, sources, stats, "", conversation_id
+
+
+def neighbours(assistant: Assistant, owner: str, hits: Sequence[Hit]) -> Context:
+    """ "Show in context" is an extra: if the store can't say, the sources show without it."""
+    try:
+        return assistant.in_context(owner, hits)
+    except StoreError as exc:
+        log.warning("no context for the sources: %s", exc)
+        return {}
 
 
 def flatten(content: object) -> str:

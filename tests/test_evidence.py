@@ -112,3 +112,21 @@ def test_linked_citations_come_back_as_plain_citations():
     linked = link_citations(answer, ranks=[1, 2])
     assert linked != answer and unlink_citations(linked) == answer
     assert unlink_citations(link_citations("Both [1, 2].", [1, 2])) == "Both [1] [2]."
+
+
+def test_show_in_context_expands_a_source_with_its_neighbours_as_text(embedder):
+    before = Chunk("b", "x.html", 0, 0, "Herons fly south. <b>Ducks</b> stay.")
+    after = Chunk("b", "x.html", 0, 2, "Egrets wade in shallow water.")
+    context = {
+        HITS[1].chunk.position: [before, HITS[1].chunk, after],
+        HITS[0].chunk.position: [HITS[0].chunk],
+    }
+    page = evidence_html(HITS, {}, context=context)
+    parser = Tags()
+    parser.feed(page)
+    assert parser.tags <= {"div", "b", "span", "pre", "mark", "p", "details", "summary"}
+    assert parser.attributes <= {"class", "id", "data-rank", "title"}
+    assert page.count("Show in context") == 1  # source 1 has no neighbours: nothing to expand
+    expanded = page[page.index("<details") :]
+    assert expanded.index("Herons fly south") < expanded.index("this chunk") < expanded.index("Egrets wade")
+    assert "&lt;b&gt;Ducks&lt;/b&gt;" in expanded and "chunk 0" in expanded and "chunk 2" in expanded

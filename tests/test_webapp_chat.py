@@ -194,3 +194,21 @@ def test_a_follow_up_is_searched_with_the_conversation(app, fake_backend):
     )
     alone = run_chat(app, "For how long?")[-1][1]
     assert "Searched for: For how long?</p>" in alone  # no conversation: the question as it is
+
+
+def test_each_source_can_be_shown_in_context_with_its_neighbouring_chunks(app, tmp_path):
+    guide = tmp_path / "garden.md"
+    sections = ["Compost", "Pruning", "Watering"]
+    guide.write_text(
+        "\n\n".join(f"## {name}\n\n" + f"{name} advice for the allotment. " * 8 for name in sections)
+    )
+    report, *_ = app.ingest([str(guide)], "", ALICE, None, progress=lambda *a, **k: None)
+    assert report.startswith("1 of 1 file(s) in")
+
+    sources = run_chat(app, "What is the pruning advice for the allotment?")[-1][1]
+
+    shown = sources.split('<div class="rag-source')[1:]
+    pruning = next(s for s in shown if "Pruning advice" in s.split("<details")[0])
+    context = pruning[pruning.index("<details") :]
+    assert "Show in context" in context and "this chunk" in context
+    assert "Compost advice" in context and "Watering advice" in context

@@ -1,8 +1,8 @@
 """Answers you can check, in Chromium, on the app with the fake model (it quotes the longest
 sentence of source [1] and cites it, plus any [n] the question names): the supporting sentence is
 marked in its source, a citation click brings its source into view, a cited source that doesn't
-exist is struck through, 👍 writes one feedback line, and markup inside documents stays text in
-the marked-up Sources panel too."""
+exist is struck through, a source opens onto its neighbouring chunks, 👍 writes one feedback
+line, and markup inside documents stays text in the marked-up Sources panel too."""
 
 from __future__ import annotations
 
@@ -41,7 +41,7 @@ def test_evidence_citations_missing_sources_feedback_and_inert_markup(review_app
     (folder / "kettles.md").write_text(KETTLES)
     (folder / "hostile-notes.txt").write_text(HOSTILE)
     for i in range(4):  # enough sources to push [1] out of a short window, none about kettles
-        (folder / f"filler-{i}.md").write_text(f"# Filler {i}\n\n" + "The cup shelf holds mugs. " * 20)
+        (folder / f"filler-{i}.md").write_text(f"# Filler {i}\n\n" + "The cup shelf holds mugs. " * 40)
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
         page = browser.new_context(viewport={"width": 1280, "height": 700}).new_page()
@@ -72,6 +72,13 @@ def test_evidence_citations_missing_sources_feedback_and_inert_markup(review_app
         expect(source_one).to_have_class(re.compile(r"\brag-focus\b"))
         expect(source_one).to_be_in_viewport()
         page.screenshot(path=str(ARTIFACTS / "review-citation-click.png"))
+
+        # "Show in context" opens a source onto its neighbouring chunks (a filler is two chunks)
+        expanded = page.locator("#sources details.rag-context").first
+        expect(expanded.locator(".rag-context-text").first).not_to_be_visible()
+        expanded.locator("summary").click()
+        expect(expanded.locator(".rag-context-self")).to_be_visible()
+        expect(expanded.locator(".rag-context-text")).to_have_count(2)
 
         # markup inside a document stays text in the marked-up panel
         box.fill("What do the teapot notes say about the green teapot?")
