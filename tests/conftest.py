@@ -7,7 +7,6 @@ from __future__ import annotations
 import asyncio
 import os
 import socket
-import subprocess
 import sys
 import time
 
@@ -31,6 +30,17 @@ from rag.store import VectorStore
 
 def make_settings(data_dir: Path, **overrides: object) -> Settings:
     return Settings.from_env({}, data_dir=str(data_dir), embed_model="packaged", **overrides)
+
+
+@pytest.fixture(autouse=True)
+def stop_milvus_lite_servers():
+    """pymilvus starts a Milvus Lite server per database file and never stops it, even once every
+    client of it has closed: a whole run left ~60 idle servers (6 GB) whose gRPC keep-alives
+    filled the log. No in-process store outlives its test, so stop them after each one."""
+    yield
+    from milvus_lite.server_manager import server_manager_instance
+
+    server_manager_instance.release_all()
 
 
 @pytest.fixture(scope="session")
@@ -93,15 +103,42 @@ def vllm_server_url():
 
 
 ROOT = Path(__file__).resolve().parent.parent
+EXIT_GRACE_S = 120  # after the last test, how long the interpreter may take to exit
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """Make sure the run ends once its tests have. vLLM's engine client leaves ZeroMQ contexts to
+    the garbage collector, and pyzmq's finaliser waits for ever for unsent messages to an engine
+    that is gone: a whole run once passed and then hung until CI's time ran out. Close such contexts
+    without lingering; should anything else hold the exit, a watchdog ends the process with the
+    run's own status after EXIT_GRACE_S."""
+    import gc
+    import threading
+
+    import zmq
+
+    for obj in gc.get_objects():
+        if isinstance(obj, zmq.Context) and not obj.closed:
+            obj.destroy(linger=0)
+
+    def watchdog() -> None:
+        time.sleep(EXIT_GRACE_S)
+        sys.stderr.write(
+            f"\nthe test run ended but the process did not exit within {EXIT_GRACE_S} s; ending it\n"
+        )
+        sys.stderr.flush()
+        os._exit(int(exitstatus))
+
+    threading.Thread(target=watchdog, name="exit-watchdog", daemon=True).start()
 
 
 @pytest.fixture
 def milvus_uri(tmp_path):
     """A Milvus Lite server on 127.0.0.1 (scripts/milvus_lite_server.py) for several processes."""
-    from tests.engine_support import free_port
+    from tests.engine_support import free_port, spawn, stop
 
     port = free_port()
-    process = subprocess.Popen(
+    process = spawn(
         [
             sys.executable,
             "scripts/milvus_lite_server.py",
@@ -122,5 +159,4 @@ def milvus_uri(tmp_path):
                 raise RuntimeError("the Milvus server did not start") from None
             time.sleep(0.5)
     yield f"http://127.0.0.1:{port}"
-    process.terminate()
-    process.wait(timeout=30)
+    stop(process)

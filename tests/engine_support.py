@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import os
+import signal
 import socket
 import subprocess
 import sys
 import time
 import urllib.request
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 
 from rag.settings import CPU_DEFAULT_LLM
@@ -21,6 +22,25 @@ def require_model() -> str:
     if not (Path(MODEL) / "config.json").exists():
         raise RuntimeError(f"{MODEL} is missing: run `make setup` (scripts/prepare_models.py) first")
     return MODEL
+
+
+def spawn(command: list[str], **kwargs) -> subprocess.Popen:
+    """A server process in its own process group, so that `stop` takes its children with it."""
+    return subprocess.Popen(command, start_new_session=True, **kwargs)
+
+
+def stop(process: subprocess.Popen, grace_s: float = 30) -> None:
+    """SIGTERM, up to `grace_s` to exit, then SIGKILL for whatever is left of its group: an app
+    killed mid-shutdown must not leave its engine core or Milvus Lite running (an orphaned engine
+    kept a CPU busy and its parent's test run from ending)."""
+    process.terminate()
+    try:
+        process.wait(timeout=grace_s)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait(timeout=30)
+    with suppress(ProcessLookupError):
+        os.killpg(process.pid, signal.SIGKILL)
 
 
 def free_port() -> int:
@@ -50,16 +70,12 @@ def vllm_server(max_model_len: int = 2048):
         str(max_model_len),
     ]
     log = open(Path(os.environ.get("TMPDIR", "/tmp")) / f"vllm-server-{port}.log", "w")  # noqa: SIM115
-    process = subprocess.Popen(command, env=os.environ | ENGINE_ENV, stdout=log, stderr=subprocess.STDOUT)
+    process = spawn(command, env=os.environ | ENGINE_ENV, stdout=log, stderr=subprocess.STDOUT)
     try:
         wait_healthy(f"http://127.0.0.1:{port}/health", process, timeout=300)
         yield f"http://127.0.0.1:{port}/v1"
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            process.kill()
+        stop(process)
         log.close()
 
 

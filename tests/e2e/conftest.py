@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.engine_support import ENGINE_ENV, free_port, require_model
+from tests.engine_support import ENGINE_ENV, free_port, require_model, spawn, stop
 
 ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS = ROOT / "test-artifacts"
@@ -37,9 +37,7 @@ def start_app(data_dir: Path, log_path: Path, **env: str) -> tuple[subprocess.Po
     )
     log_path.parent.mkdir(parents=True, exist_ok=True)
     log = open(log_path, "w")  # noqa: SIM115 - closed with the process
-    process = subprocess.Popen(
-        [sys.executable, "app.py"], cwd=ROOT, env=app_env, stdout=log, stderr=subprocess.STDOUT
-    )
+    process = spawn([sys.executable, "app.py"], cwd=ROOT, env=app_env, stdout=log, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}/"
     deadline = time.monotonic() + 240
     while time.monotonic() < deadline:
@@ -50,16 +48,12 @@ def start_app(data_dir: Path, log_path: Path, **env: str) -> tuple[subprocess.Po
                 return process, url
         except OSError:
             time.sleep(1)
-    process.kill()
+    stop(process, grace_s=0)
     raise TimeoutError(f"app did not answer at {url}; see {log_path}")
 
 
 def stop_app(process: subprocess.Popen) -> None:
-    process.terminate()
-    try:
-        process.wait(timeout=30)
-    except subprocess.TimeoutExpired:
-        process.kill()
+    stop(process)
 
 
 @pytest.fixture(scope="session")
