@@ -91,6 +91,9 @@ def engine_llm(loop):
     llm.start()
     yield llm
     llm.shutdown()
+    # vLLM closes its client's sockets by a callback on the engine's loop; without running the
+    # loop once more they stay open and the ZeroMQ context's finaliser waits for ever at exit
+    loop.run_until_complete(asyncio.sleep(0.1))
 
 
 @pytest.fixture(scope="session")
