@@ -167,7 +167,7 @@ def _source_html(hit: Hit, marks: Sequence[Mark], cited: bool, around: Sequence[
 
 def _context_html(chunk: Chunk, around: Sequence[Chunk]) -> str:
     """The chunk between its neighbours, each labelled; nothing when it has none."""
-    if not [c for c in around if c.index != chunk.index]:
+    if all(near.index == chunk.index for near in around):
         return ""
     parts = []
     for near in around:

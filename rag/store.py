@@ -266,8 +266,7 @@ class VectorStore:
 
     def find_document(self, doc_id: str) -> DocumentInfo | None:
         """The live version of a document, or None (a version being written doesn't count)."""
-        rows = self._live_rows([doc_id])
-        return _info(max(rows, key=lambda r: r["added_at"])) if rows else None
+        return _newest(self._live_rows([doc_id])).get(doc_id)
 
     def find_by_hash(self, owners: Sequence[str], content_hash: str) -> DocumentInfo | None:
         flt = f'{_in("owner", owners)} and {_eq("content_hash", content_hash)} and state == "live"'
@@ -301,8 +300,8 @@ class VectorStore:
         version of its document, in order, itself included. Only the owners' documents are read.
         Two queries whatever the number of chunks: the live versions, then their rows."""
         try:
-            versions = sorted(self._live_rows({c.doc_id for c in chunks}), key=lambda r: r["added_at"])
-            live = {r["doc_id"]: r["content_hash"] for r in versions if r["owner"] in owners}
+            versions = _newest(self._live_rows({c.doc_id for c in chunks}))
+            live = {doc_id: doc.content_hash for doc_id, doc in versions.items() if doc.owner in owners}
             wanted = [c for c in chunks if c.doc_id in live]
             ranges = " or ".join(
                 f"({_eq('doc_id', c.doc_id)} and {_eq('content_hash', live[c.doc_id])} and "

@@ -80,7 +80,8 @@ async def stream_chat(
 
 
 def neighbours(assistant: Assistant, owner: str, hits: Sequence[Hit]) -> Context:
-    """ "Show in context" is an extra: if the store can't say, the sources show without it."""
+    """The neighbouring chunks for "Show in context", an extra: if the store can't say, the
+    sources show without them."""
     try:
         return assistant.in_context(owner, hits)
     except StoreError as exc:
