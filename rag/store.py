@@ -462,7 +462,7 @@ class VectorStore:
 
     def _build_index(self, client: MilvusClient, name: str, plan: IndexPlan) -> IndexPlan:
         try:
-            client.create_index(name, schema.vector_index(plan))
+            schema.create_indexes(client, name, schema.vector_index(plan))
             return plan
         except MilvusException as exc:
             if plan.index_type != "HNSW" or "local mode" not in str(exc):
@@ -541,7 +541,7 @@ def reindex(settings: Settings, progress: Progress = no_progress) -> int:
 
     def build_index(client: MilvusClient, name: str) -> None:
         lite = settings.uses_milvus_lite or schema.is_lite_server(client)
-        client.create_index(name, schema.vector_index(plan_index(0, lite, settings.index_type)))
+        schema.create_indexes(client, name, schema.vector_index(plan_index(0, lite, settings.index_type)))
 
     return schema.reindex(settings, progress, build_index)
 
