@@ -373,6 +373,11 @@ class VectorStore:
                 if mode == "keyword" or not self.count_chunks():
                     return []
                 return self.search(vector, text, k, owners, doc_ids, mode="dense")
+            if mode == "hybrid" and "negative value" in str(exc):
+                # Milvus Lite's BM25 statistics can go wrong for a moment while another process
+                # writes (seen once with two processes on one server): answer from the dense leg
+                log.warning("keyword leg failed in %s (%s); searching dense only", self.collection, exc)
+                return self.search(vector, text, k, owners, doc_ids, mode="dense")
             raise StoreError(f"{mode} search failed in {self.collection}: {exc}") from exc
         visible = [r for r in results if (r["entity"]["doc_id"], r["entity"]["content_hash"]) not in hidden]
         best = sorted(visible, key=lambda r: -r["distance"])[:k]  # approximate plans fetch more than k

@@ -1,5 +1,6 @@
 import numpy as np
 import pytest
+from pymilvus import MilvusException
 
 from rag import store_schema
 from rag.errors import StoreError
@@ -175,6 +176,27 @@ def test_every_mode_finds_nothing_in_an_empty_store_instead_of_failing(library):
     # BM25 over a store with no text divides by an average length of 0 (Milvus says NaN)
     for mode in ("hybrid", "keyword", "dense"):
         assert library.retrieve("Anything there?", ["shared"], mode=mode).hits == []
+
+
+def test_a_failing_keyword_leg_leaves_hybrid_search_its_dense_hits(settings: Settings, monkeypatch):
+    store = VectorStore(settings, 4, "m")
+    try:
+        vector = np.array([[1, 0, 0, 0]], dtype=np.float32)
+        store.add_document([Chunk("d1", "a.md", 0, 0, "walrus text")], vector, "shared", "h", 1)
+        real = store._search
+
+        def glitch(vector, text, limit, flt, mode):  # what Milvus Lite answered once, mid-write
+            if mode != "dense":
+                raise MilvusException(message="Invalid sparse row: negative value")
+            return real(vector, text, limit, flt, mode)
+
+        monkeypatch.setattr(store, "_search", glitch)
+        hits = store.search(vector[0], "walrus", 5, ["shared"], mode="hybrid")
+        assert [h.chunk.text for h in hits] == ["walrus text"]
+        with pytest.raises(StoreError):
+            store.search(vector[0], "walrus", 5, ["shared"], mode="keyword")
+    finally:
+        store.close()
 
 
 def test_search_and_listing_leave_out_a_version_still_being_written(settings: Settings, monkeypatch):
