@@ -3,7 +3,7 @@
     RAG_DATA_DIR=/tmp/x .venv/bin/python bench/retrieval_sweep.py '[{"HYBRID_RANKER": "rrf"}, {}]'
 
 Each JSON object overrides module constants of rag/store.py or rag/query.py (e.g. HYBRID_RANKER,
-HYBRID_WEIGHTS, CANDIDATES_PER_K, VAGUE, CONFIDENT, HISTORY_WEIGHT) for one line of output; `{}` is
+HYBRID_WEIGHTS, CANDIDATES_PER_K, VAGUE, CONFIDENT, GAIN_NONE, GAIN_FULL) for one line of output; `{}` is
 the code as it stands. The collection must already hold the corpus (`python -m rag ingest`).
 """
 
@@ -35,9 +35,9 @@ def main() -> None:
     print("| overrides | hit@5 | MRR@5 | after unrelated hit@5 | follow-ups hit@5 | follow-ups MRR@5 |")
     print("|---|---|---|---|---|---|")
     for overrides in variants:
-        for name, value in {**defaults, **overrides}.items():
-            module = store if hasattr(store, name) else query
-            setattr(module, name, tuple(value) if isinstance(value, list) else value)
+        given = {name: tuple(v) if isinstance(v, list) else v for name, v in overrides.items()}
+        for name, value in {**defaults, **given}.items():
+            setattr(store if hasattr(store, name) else query, name, value)
         a = evaluate(library, single, 5, modes=[mode], unrelated_history=True).modes[mode]
         b = evaluate(library, followups, 5, modes=[mode]).modes[mode]
         print(

@@ -10,6 +10,8 @@ import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
+import numpy as np
+
 from rag.embeddings import Embedder, load_embedder
 from rag.ingest import Ingestor
 from rag.query import KEYWORD_GATE, build_query, history_gate
@@ -58,14 +60,19 @@ class Library:
         vector, gate = None, 0.0
         if mode != "keyword":
             embedded = self.embedder.embed_queries(query.texts)
-            if query.earlier:  # how well does the question find something on its own?
-                own = self.store.search(embedded[0], "", 1, owners, doc_ids, mode="dense")
-                gate = history_gate(own[0].score if own else 0.0)
+            if query.earlier:  # does the question stand on its own, or does the conversation help?
+                own, joined = (self._closest(row, owners, doc_ids) for row in embedded)
+                gate = history_gate(own, joined)
             vector = query.vector(embedded, gate)
         elif query.earlier:
-            gate = KEYWORD_GATE  # no similarity to judge by: earlier words in, the question's count double
+            gate = KEYWORD_GATE  # no similarity to judge by: the joined text is searched
         hits = self.store.search(vector, query.keyword_text(gate), k, owners, doc_ids, mode=mode)
         return Retrieval(hits, (time.perf_counter() - start) * 1000, query.describe(gate))
+
+    def _closest(self, vector: np.ndarray, owners: Sequence[str], doc_ids: list[str]) -> float:
+        """The best cosine similarity `vector` finds among what the search would see."""
+        best = self.store.search(vector, "", 1, owners, doc_ids, mode="dense")
+        return best[0].score if best else 0.0
 
     def close(self) -> None:
         self.store.close()

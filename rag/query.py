@@ -1,18 +1,21 @@
-"""Conversation → what is searched: the new question with the earlier user turns fused in.
+"""Conversation → what is searched: the new question, or the question joined to the earlier user turns.
 
 A follow-up ("How do I switch it on for just one of them?") names its topic only in earlier turns,
 so searching its own words finds whatever matches "switch it on". Joining the earlier turns to it
 fixes that, but drags a new, self-contained question towards an unrelated earlier topic (measured:
 joining costs 65 points of hit@5 on self-contained questions that follow an unrelated one). So the
-earlier turns are fused in with a weight that depends on how well the question stands on its own:
+joined text takes part with a weight, the gate, that says whether the conversation helps:
 
-- the gate: the question alone is embedded and its best cosine similarity in the library is looked
-  up. A question that finds a close match (at or above CONFIDENT) keeps the earlier turns out; a
-  vague one (at or below VAGUE, typical of follow-ups) takes them in at full weight; linear between.
-- dense leg: the query vector is the question's vector plus the earlier turns' vectors, each scaled
-  by the gate, HISTORY_WEIGHT and a decay per turn back, renormalised.
-- keyword leg: once the gate is half open, the earlier turns' words join the keyword query, the
-  question's own words repeated so that they still count most (BM25 counts repeated query terms).
+- vague: the question alone is embedded and its best cosine similarity in the library is looked
+  up. One that finds a close match (at or above CONFIDENT) stands on its own; a vague one (at or
+  below VAGUE, typical of follow-ups) needs the conversation; linear between.
+- gain: the joined text is embedded and looked up the same way. A follow-up finds a much closer
+  match with its conversation than alone (GAIN_FULL or more); a new question after an unrelated
+  one finds nothing closer (GAIN_NONE or less). This catches follow-ups that happen to resemble
+  some passage on their own ("Which data types can the field I pick as its key have?").
+- the gate is the larger of the two (0..1). The dense leg searches the question's vector moved
+  towards the joined text's by the gate; the keyword leg searches the joined text once the gate
+  is at least KEYWORD_GATE, the question alone below it.
 
 The thresholds are cosine similarities measured with all-MiniLM-L6-v2 (see docs/BENCHMARKS.md);
 an embedder with another similarity scale wants its own. Everything here is pure and deterministic;
@@ -30,13 +33,12 @@ from dataclasses import dataclass
 import numpy as np
 
 log = logging.getLogger(__name__)
-HISTORY_TURNS = 3  # earlier user turns that can still shape the query (most recent first)
-HISTORY_WEIGHT = 1.5  # the latest earlier turn's weight, relative to the question's 1.0, gate open
-HISTORY_DECAY = 0.8  # each turn further back counts this much less
+HISTORY_TURNS = 3  # earlier user turns joined to the question (the most recent ones)
 VAGUE = 0.45  # best cosine of the question alone at or below which the gate is fully open
-CONFIDENT = 0.65  # ... at or above which it is closed (the question stands on its own)
-KEYWORD_GATE = 0.5  # earlier turns' words join the keyword query from this gate on
-QUESTION_REPEAT = 2  # times the question's words count in a keyword query with earlier turns
+CONFIDENT = 0.65  # ... at or above which this signal keeps it closed (the question stands on its own)
+GAIN_NONE = 0.05  # joined best cosine minus the question's own: at or below, this signal keeps it closed
+GAIN_FULL = 0.20  # ... at or above, it opens the gate fully
+KEYWORD_GATE = 0.5  # the keyword leg searches the joined text from this gate on
 TURN_CHARS = 500  # an earlier turn longer than this is cut (pasted text shouldn't dominate)
 
 Messages = list[dict[str, str]]
@@ -45,28 +47,30 @@ Complete = Callable[[Messages], Awaitable[str]]
 
 @dataclass(frozen=True)
 class SearchQuery:
-    """The question and the earlier turns that may take part, with their relative weights."""
+    """The question and the earlier user turns that may take part."""
 
     question: str
     earlier: tuple[str, ...] = ()  # earlier user turns that may take part, oldest first
-    weights: tuple[float, ...] = ()  # one per earlier turn, before the gate
+
+    @property
+    def joined(self) -> str:
+        """The earlier turns and the question as one text, in the order they were asked."""
+        return " ".join([*self.earlier, self.question])
 
     @property
     def texts(self) -> list[str]:
-        """Texts to embed: the question first, then the earlier turns."""
-        return [self.question, *self.earlier]
+        """Texts to embed: the question, then (with earlier turns) the joined text."""
+        return [self.question, self.joined] if self.earlier else [self.question]
 
     def vector(self, embedded: np.ndarray, gate: float) -> np.ndarray:
-        """The gated, weighted sum of the rows embedded from `texts`, at unit length."""
-        weights = np.array([1.0, *(gate * w for w in self.weights)], dtype=np.float32)[:, None]
-        combined = (np.asarray(embedded, dtype=np.float32) * weights).sum(axis=0)
+        """The question's row moved towards the joined text's row by `gate`, at unit length."""
+        rows = np.asarray(embedded, dtype=np.float32)
+        combined = rows[0] if len(rows) == 1 else (1.0 - gate) * rows[0] + gate * rows[1]
         norm = float(np.linalg.norm(combined))
         return combined / norm if norm else combined
 
     def keyword_text(self, gate: float) -> str:
-        if not self.earlier or gate < KEYWORD_GATE:
-            return self.question
-        return " ".join([*self.earlier, *([self.question] * QUESTION_REPEAT)])
+        return self.joined if self.earlier and gate >= KEYWORD_GATE else self.question
 
     def describe(self, gate: float) -> str:
         """The human-readable line shown under Sources."""
@@ -88,14 +92,20 @@ def build_query(question: str, history: Sequence[str] = ()) -> SearchQuery:
             earlier.append(turn)
         if len(earlier) == HISTORY_TURNS:
             break
-    weights = [HISTORY_WEIGHT * HISTORY_DECAY**age for age in range(len(earlier))]
-    return SearchQuery(question, tuple(reversed(earlier)), tuple(reversed(weights)))
+    return SearchQuery(question, tuple(reversed(earlier)))
 
 
-def history_gate(own_best: float) -> float:
-    """How far earlier turns may shape the search (0..1), from the question's own best cosine
-    similarity: a question that already finds a close match needs no help from the conversation."""
-    return min(max((CONFIDENT - own_best) / (CONFIDENT - VAGUE), 0.0), 1.0)
+def history_gate(own_best: float, joined_best: float | None = None) -> float:
+    """How far the earlier turns may shape the search (0..1), from the best cosine similarity the
+    question finds alone and the one it finds joined to the earlier turns: open when the question
+    is vague on its own or when the conversation finds something much closer."""
+    vague = _ramp(CONFIDENT - own_best, 0.0, CONFIDENT - VAGUE)
+    gain = 0.0 if joined_best is None else _ramp(joined_best - own_best, GAIN_NONE, GAIN_FULL)
+    return max(vague, gain)
+
+
+def _ramp(x: float, low: float, high: float) -> float:
+    return min(max((x - low) / (high - low), 0.0), 1.0)
 
 
 def rewrite_messages(question: str, history: Sequence[str]) -> Messages:

@@ -13,18 +13,17 @@ def test_no_history_searches_the_question_alone():
     assert query.describe(0.0) == "Searched for: What is mmap?"
 
 
-def test_earlier_turns_weigh_less_and_less_the_older_they_are():
+def test_the_last_turns_are_joined_to_the_question_in_order():
     history = ["first", "second", "third", "fourth", "fourth"]
     query = build_query("new question", history)
     assert query.earlier == ("second", "third", "fourth")  # the last HISTORY_TURNS distinct turns
-    w, d = q.HISTORY_WEIGHT, q.HISTORY_DECAY
-    assert query.weights == pytest.approx((w * d * d, w * d, w))
-    assert query.texts == ["new question", "second", "third", "fourth"]
-    assert query.keyword_text(1.0) == "second third fourth new question new question"
+    assert query.texts == ["new question", "second third fourth new question"]
+    assert query.keyword_text(q.KEYWORD_GATE) == "second third fourth new question"
+    assert query.keyword_text(q.KEYWORD_GATE - 0.01) == "new question"
     assert query.describe(0.5).startswith("Searched for: new question (with earlier questions, weight 50%")
 
 
-def test_gate_opens_for_vague_questions_only():
+def test_gate_opens_for_vague_questions():
     assert history_gate(q.CONFIDENT + 0.1) == 0.0 and history_gate(q.VAGUE - 0.1) == 1.0
     assert history_gate((q.VAGUE + q.CONFIDENT) / 2) == pytest.approx(0.5)
     query = build_query("What pressure for road bike tyres?", ["Green tea?"])
@@ -32,17 +31,26 @@ def test_gate_opens_for_vague_questions_only():
     assert "not used" in query.describe(0.0)
 
 
+def test_gate_opens_when_the_conversation_finds_much_closer_matches():
+    confident = q.CONFIDENT + 0.1  # a question that looks self-contained on its own similarity
+    assert history_gate(confident, confident + q.GAIN_FULL + 0.01) == 1.0
+    assert history_gate(confident, confident + (q.GAIN_NONE + q.GAIN_FULL) / 2) == pytest.approx(0.5)
+    assert history_gate(confident, confident + q.GAIN_NONE - 0.01) == 0.0
+    assert history_gate(confident, confident - 0.2) == 0.0  # the earlier topic finds nothing closer
+    assert history_gate(q.VAGUE - 0.1, q.VAGUE - 0.3) == 1.0  # vague stays open whatever the gain
+
+
 def test_repeating_the_question_is_not_history():
     assert build_query("same", ["same", ""]).earlier == ()
 
 
-def test_vector_is_the_gated_weighted_sum_at_unit_length():
+def test_vector_moves_from_the_question_to_the_joined_text_at_unit_length():
     query = build_query("now", ["before"])
     rows = np.array([[1.0, 0.0], [0.0, 1.0]], dtype=np.float32)
-    half = 0.5 * q.HISTORY_WEIGHT
-    assert query.vector(rows, 0.5) == pytest.approx(np.array([1.0, half]) / np.hypot(1.0, half))
+    assert query.vector(rows, 0.5) == pytest.approx(np.array([1.0, 1.0]) / np.sqrt(2.0))
     assert query.vector(rows, 0.0) == pytest.approx(np.array([1.0, 0.0]))  # closed gate: the question alone
-    assert np.linalg.norm(query.vector(rows, 1.0)) == pytest.approx(1.0)
+    assert query.vector(rows, 1.0) == pytest.approx(np.array([0.0, 1.0]))  # open: the conversation
+    assert query.vector(rows[:1] * 3, 0.7) == pytest.approx(np.array([1.0, 0.0]))  # no history
 
 
 def test_building_is_deterministic():
