@@ -71,11 +71,12 @@ class Assistant:
         history: Sequence[Message] = (),
         doc_ids: Sequence[str] | None = None,
         k: int | None = None,
+        mode: str | None = None,
     ) -> AsyncIterator[AnswerEvent]:
         """Stream an answer from what `owner` may see (their workspace and the shared library).
         Raises LimitError at once for a question or history over the limits."""
         self.check_size(question, history)
-        request = Question(question, visible_owners(owner), list(history), doc_ids, k)
+        request = Question(question, visible_owners(owner), list(history), doc_ids, k, mode)
         return answer(
             request, self.library, self.llm, self.budget, self.sampling, self.settings.query_rewrite_s
         )

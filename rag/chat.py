@@ -44,6 +44,7 @@ class Question:
     history: Sequence[Message] = field(default_factory=list)
     doc_ids: Sequence[str] | None = None
     k: int | None = None
+    mode: str | None = None  # retrieval mode; None: RAG_RETRIEVAL (the evaluation compares modes)
 
 
 async def _rewritten(question: str, earlier: list[str], llm: LLM, timeout_s: float) -> str | None:
@@ -85,14 +86,20 @@ async def answer(
         text = await _rewritten(question.text, earlier, llm, rewrite_s) if rewrite_s and earlier else None
         if text:  # the model's standalone question stands for the conversation
             retrieval = await asyncio.to_thread(
-                library.retrieve, text, question.owners, question.k, question.doc_ids
+                library.retrieve, text, question.owners, question.k, question.doc_ids, mode=question.mode
             )
             retrieval = replace(
                 retrieval, query=f"Searched for: {text} (the question rewritten by the model)"
             )
         else:
             retrieval = await asyncio.to_thread(
-                library.retrieve, question.text, question.owners, question.k, question.doc_ids, earlier
+                library.retrieve,
+                question.text,
+                question.owners,
+                question.k,
+                question.doc_ids,
+                earlier,
+                question.mode,
             )
     except RagError as exc:
         yield ErrorEvent(f"retrieval failed: {exc}")

@@ -64,6 +64,12 @@ def build_parser() -> argparse.ArgumentParser:
         "the first one's figures are the top-level keys of --json",
     )
     evaluate.add_argument(
+        "--answers",
+        action="store_true",
+        help="ask every turn through the whole chat path (the model's rewrite where it is on, and "
+        "generation): each answer becomes the assistant's turn of the history; needs the LLM",
+    )
+    evaluate.add_argument(
         "--unrelated-history",
         action="store_true",
         help="also ask every first question after an unrelated one from the file (distracted_*)",
@@ -234,7 +240,7 @@ def cmd_delete(args: argparse.Namespace, settings: Settings) -> int:
 
 def cmd_eval(args: argparse.Namespace, settings: Settings) -> int:
     from rag.assistant import Assistant
-    from rag.evaluate import evaluate, read_questions
+    from rag.evaluate import evaluate, read_questions, through_chat
     from rag.ingest import collect_files
     from rag.settings import RETRIEVAL_MODES
 
@@ -244,12 +250,26 @@ def cmd_eval(args: argparse.Namespace, settings: Settings) -> int:
         raise ValueError(f"unknown retrieval mode(s) {', '.join(unknown)}; use {', '.join(RETRIEVAL_MODES)}")
     conversations = read_questions(args.questions)
     assistant = Assistant(settings)
-    library = assistant.library
-    results = assistant.ingest(collect_files([args.corpus]), SHARED_OWNER)
-    failed = [r for r in results if r.status == "failed"]
-    for result in failed:
-        print(result.describe(), file=sys.stderr)
-    report = evaluate(library, conversations, args.k, modes=modes, unrelated_history=args.unrelated_history)
+    loop = asyncio.new_event_loop()
+    try:
+        results = assistant.ingest(collect_files([args.corpus]), SHARED_OWNER)
+        for result in results:
+            if result.status == "failed":
+                print(result.describe(), file=sys.stderr)
+        if args.answers:
+            print(f"(answers by {settings.llm_backend} model {assistant.llm.model_name})", file=sys.stderr)
+        ask = through_chat(assistant, SHARED_OWNER, args.k, loop) if args.answers else None
+        report = evaluate(
+            assistant.library,
+            conversations,
+            args.k,
+            modes=modes,
+            unrelated_history=args.unrelated_history,
+            ask=ask,
+        )
+    finally:
+        assistant.close()
+        loop.close()
     if args.json:
         print(report.to_json())
         return 0

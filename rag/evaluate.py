@@ -6,9 +6,13 @@ question through `Library.retrieve`, once per retrieval mode, over the same coll
 are compared on equal terms.
 
 Two file formats (see ../shared/eval/README.md): one question per line, or a conversation per line
-(`turns`). A conversation's later turns are asked with the earlier user questions as history (the
-assistant's turns are not generated), and are reported on their own (`followup_*`), next to the
-same follow-ups searched on their own words (`followup_alone_*`) and the first turns.
+(`turns`). A conversation's later turns are asked with the earlier turns as history, and are reported on their
+own (`followup_*`), next to the same follow-ups searched on their own words (`followup_alone_*`)
+and the first turns. By default only retrieval runs (`retrieval_only`: the assistant's turns stay
+empty); `through_chat` asks each turn through the whole chat path instead, so the model's rewrite of
+a follow-up (where it is on) takes part and each generated answer becomes the assistant's turn.
+The follow-ups alone and the distracted questions are always searched by retrieval only: they are
+comparisons of what the search finds.
 
 `unrelated_history` puts another question of the file, with other gold sources, in front of every
 first turn as an earlier turn: a self-contained question must not be dragged off by it
@@ -17,14 +21,19 @@ first turn as an earlier turn: a self-contained question must not be dragged off
 
 from __future__ import annotations
 
+import asyncio
 import json
 import statistics
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from rag.library import Library
-from rag.types import SHARED_OWNER, Hit
+from rag.types import SHARED_OWNER, DeltaEvent, ErrorEvent, Hit, HitsEvent, StatsEvent
+
+if TYPE_CHECKING:
+    from rag.assistant import Assistant
 
 
 @dataclass(frozen=True)
@@ -138,6 +147,50 @@ def unrelated_question(conversations: Sequence[Conversation], index: int) -> str
     return None
 
 
+@dataclass(frozen=True)
+class Asked:
+    """What one turn gave: the ranked chunks, the retrieval time and the answer (empty if none)."""
+
+    hits: list[Hit]
+    elapsed_ms: float
+    answer: str = ""
+
+
+Messages = list[dict[str, str]]
+Ask = Callable[[str, Messages, str], Asked]  # question, the conversation so far, retrieval mode
+
+
+def retrieval_only(library: Library, owner: str, k: int) -> Ask:
+    """Search each turn with the earlier user questions, as the chat path does without a rewrite."""
+
+    def ask(question: str, history: Messages, mode: str) -> Asked:
+        earlier = [m["content"] for m in history if m["role"] == "user"]
+        retrieval = library.retrieve(question, [owner], k=k, history=earlier, mode=mode)
+        return Asked(retrieval.hits, retrieval.elapsed_ms)
+
+    return ask
+
+
+def through_chat(assistant: Assistant, owner: str, k: int, loop: asyncio.AbstractEventLoop) -> Ask:
+    """Ask each turn through `Assistant.answer` on `loop` (an in-process engine keeps to the loop
+    that first used it): the rewrite step, retrieval and generation, as a user's chat runs them."""
+
+    async def turn(question: str, history: Messages, mode: str) -> Asked:
+        hits, parts, elapsed = [], [], 0.0
+        async for event in assistant.answer(question, owner, history, k=k, mode=mode):
+            if isinstance(event, HitsEvent):
+                hits = event.hits
+            elif isinstance(event, DeltaEvent):
+                parts.append(event.text)
+            elif isinstance(event, StatsEvent):
+                elapsed = event.stats.retrieval_ms
+            elif isinstance(event, ErrorEvent):
+                parts.append(f"[error: {event.message}]")
+        return Asked(hits, elapsed, "".join(parts))
+
+    return lambda question, history, mode: loop.run_until_complete(turn(question, history, mode))
+
+
 def evaluate(
     library: Library,
     conversations: list[Conversation],
@@ -145,24 +198,27 @@ def evaluate(
     owner: str = SHARED_OWNER,
     modes: Sequence[str] = (),
     unrelated_history: bool = False,
+    ask: Ask | None = None,
 ) -> EvalReport:
-    """Ask every turn in every mode (default: the configured one) and score the ranked sources."""
+    """Ask every turn in every mode (default: the configured one) and score the ranked sources;
+    `ask` is how a turn is asked (default `retrieval_only`)."""
     modes = list(modes) or [library.settings.retrieval]
     report = EvalReport(library.embedder.name)
+    search = retrieval_only(library, owner, k)
     for mode in modes:
-        report.modes[mode] = _evaluate_mode(library, conversations, k, owner, mode, unrelated_history)
+        report.modes[mode] = _evaluate_mode(ask or search, search, conversations, k, mode, unrelated_history)
     return report
 
 
 def _evaluate_mode(
-    library: Library, conversations: list[Conversation], k: int, owner: str, mode: str, unrelated: bool
+    ask: Ask, search: Ask, conversations: list[Conversation], k: int, mode: str, unrelated: bool
 ) -> ModeReport:
     every, first, followup, alone, distracted = [], [], [], [], []
     latencies, misses = [], []
     for index, conversation in enumerate(conversations):
-        history: list[str] = []
+        history: Messages = []
         for number, turn in enumerate(conversation.turns):
-            retrieval = library.retrieve(turn.question, [owner], k=k, history=history, mode=mode)
+            retrieval = ask(turn.question, history, mode)
             latencies.append(retrieval.elapsed_ms)
             rr = reciprocal_rank(retrieval.hits, turn.gold_sources)
             every.append(rr)
@@ -173,12 +229,15 @@ def _evaluate_mode(
                 sources = [hit.chunk.source for hit in retrieval.hits]
                 misses.append(Miss(turn_id, turn.question, turn.gold_sources, sources))
             if number:
-                solo = library.retrieve(turn.question, [owner], k=k, mode=mode)
+                solo = search(turn.question, [], mode)
                 alone.append(reciprocal_rank(solo.hits, turn.gold_sources))
             elif unrelated and (earlier := unrelated_question(conversations, index)):
-                dragged = library.retrieve(turn.question, [owner], k=k, history=[earlier], mode=mode)
+                dragged = search(turn.question, [{"role": "user", "content": earlier}], mode)
                 distracted.append(reciprocal_rank(dragged.hits, turn.gold_sources))
-            history.append(turn.question)
+            history += [
+                {"role": "user", "content": turn.question},
+                {"role": "assistant", "content": retrieval.answer},
+            ]
     hit, mrr = _rates(every)
     report = ModeReport(
         n=len(every),

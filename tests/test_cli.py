@@ -12,11 +12,12 @@ ROOT = Path(__file__).resolve().parent.parent
 SAMPLE = ROOT / "assets" / "sample"
 
 
-def rag(tmp_path: Path, *args: str) -> subprocess.CompletedProcess:
+def rag(tmp_path: Path, *args: str, **extra_env: str) -> subprocess.CompletedProcess:
     env = os.environ | {
         "RAG_DATA_DIR": str(tmp_path / "data"),
         "RAG_EMBED_MODEL": "packaged",
         "HF_HUB_OFFLINE": "1",
+        **extra_env,
     }
     return subprocess.run(
         [sys.executable, "-m", "rag", *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=600
@@ -127,6 +128,15 @@ def test_eval_scores_several_modes_in_one_run(tmp_path):
     assert report["hit_at_k"] == report["modes"]["dense"]["hit_at_k"]
     bad = rag(tmp_path, "eval", str(questions), "--corpus", str(SAMPLE), "--retrieval", "fuzzy")
     assert bad.returncode == 2 and "fuzzy" in bad.stderr
+    # through the chat path (the scripted model): answers are generated, the same chunks found
+    asked = ["eval", str(questions), "--corpus", str(SAMPLE), "--retrieval", "hybrid", "--answers", "--json"]
+    chat = rag(tmp_path, *asked, RAG_LLM_BACKEND="fake")
+    assert chat.returncode == 0 and "(answers by fake model" in chat.stderr, chat.stderr
+    answered = json.loads(chat.stdout)["modes"]["hybrid"]
+    assert (answered["hit_at_k"], answered["mrr_at_k"]) == (
+        report["modes"]["hybrid"]["hit_at_k"],
+        report["modes"]["hybrid"]["mrr_at_k"],
+    )
 
 
 def test_old_collection_is_refused_with_its_fix_then_reindexed(tmp_path):

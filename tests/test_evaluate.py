@@ -1,9 +1,19 @@
+import asyncio
 import json
+from pathlib import Path
 
 import pytest
 
-from rag.evaluate import evaluate, percentile, read_questions, reciprocal_rank, unrelated_question
-from rag.types import Chunk, Hit
+from rag.assistant import Assistant
+from rag.evaluate import (
+    evaluate,
+    percentile,
+    read_questions,
+    reciprocal_rank,
+    through_chat,
+    unrelated_question,
+)
+from rag.types import SHARED_OWNER, Chunk, Hit
 
 
 def hit(rank: int, source: str) -> Hit:
@@ -94,3 +104,63 @@ def test_single_turn_file_keeps_todays_keys_only(library, tmp_path):
     data = json.loads(evaluate(library, read_questions(path), 5).to_json())
     assert data["hit_at_k"] == 1.0 and data["mode"] == library.settings.retrieval
     assert not any(key.startswith(("followup", "first_turn", "distracted")) for key in data)
+
+
+def tea_conversations(tmp_path) -> Path:
+    path = tmp_path / "fups.jsonl"
+    turns = [
+        {"question": "What temperature is right for green tea?", "gold_sources": ["tea.md"]},
+        {"question": "And for how long?", "gold_sources": ["tea.md"]},
+    ]
+    path.write_text(json.dumps({"id": "c1", "turns": turns}))
+    return path
+
+
+def test_through_the_chat_path_each_answer_becomes_the_assistants_turn(assistant, fake_backend, tmp_path):
+    for name, text in TEA.items():
+        assistant.library.ingestor.ingest_bytes(name, text.encode(), "shared")
+    fake_backend.reply = lambda messages: f"Answer {len(fake_backend.prompts)}."
+    conversations = read_questions(tea_conversations(tmp_path))
+    loop = asyncio.new_event_loop()
+    try:
+        ask = through_chat(assistant, SHARED_OWNER, 1, loop)
+        report = evaluate(assistant.library, conversations, 1, modes=["dense", "keyword"], ask=ask)
+    finally:
+        loop.close()
+    # one generation per turn and mode; the second turn's prompt carries the first turn's answer
+    assert len(fake_backend.prompts) == 4
+    second = fake_backend.prompts[1].messages
+    assert {"role": "assistant", "content": "Answer 1."} in second
+    assert {"role": "user", "content": "What temperature is right for green tea?"} in second
+    plain = evaluate(assistant.library, conversations, 1, modes=["dense", "keyword"])
+    for mode in ("dense", "keyword"):  # without a rewrite the chat path searches what retrieval does
+        chat, search = report.modes[mode], plain.modes[mode]
+        assert (chat.hit_at_k, chat.mrr_at_k, chat.followup_hit_at_k) == (
+            search.hit_at_k,
+            search.mrr_at_k,
+            search.followup_hit_at_k,
+        )
+        assert chat.p50_ms > 0
+
+
+@pytest.mark.engine
+def test_through_the_chat_path_on_the_real_engine(settings, embedder, engine_llm, loop, tmp_path):
+    assistant = Assistant(settings, embedder, engine_llm)
+    try:
+        for name, text in TEA.items():
+            assistant.library.ingestor.ingest_bytes(name, text.encode(), "shared")
+        asked = []
+        chat = through_chat(assistant, SHARED_OWNER, 1, loop)
+
+        def ask(question, history, mode):
+            asked.append((question, list(history)))
+            return chat(question, history, mode)
+
+        report = evaluate(assistant.library, read_questions(tea_conversations(tmp_path)), 1, ask=ask)
+    finally:
+        assistant.library.close()  # the engine is shared with other tests: don't shut it down
+    (_, first_history), (_, second_history) = asked
+    assert first_history == [] and second_history[0]["content"] == "What temperature is right for green tea?"
+    assert second_history[1]["role"] == "assistant" and second_history[1]["content"].strip()  # generated
+    figures = report.modes[settings.retrieval]
+    assert figures.n == 2 and figures.followup_n == 1 and figures.first_turn_hit_at_k == 1.0
