@@ -8,7 +8,6 @@ placed exactly by a process that patches the store to kill itself there."""
 
 from __future__ import annotations
 
-import json
 import os
 import random
 import signal
@@ -18,27 +17,16 @@ import textwrap
 import time
 from pathlib import Path
 
+from milvus_lite.server_manager import server_manager_instance
+
+from rag.embeddings import Embedder
+from rag.library import Library
+from rag.settings import Settings
+from rag.store import VectorStore
+from rag.types import SHARED_OWNER
 from tests.reliability.conftest import record
 
 ROOT = Path(__file__).resolve().parents[2]
-
-CHECK = textwrap.dedent("""
-    import json, sys
-    from rag.library import Library
-    from rag.settings import Settings
-    from rag.types import SHARED_OWNER
-    library = Library.open(Settings.from_env())   # opening the store repairs interrupted writes
-    store = library.store
-    docs = store.list_documents([SHARED_OWNER])
-    exact = all(store.count_version(d.doc_id, d.content_hash) == d.chunks for d in docs)
-    extra = store.count_chunks() - sum(d.chunks for d in docs)
-    found = {}  # word → how many of the top 10 chunks for "<word> bridge" contain it
-    for word in sys.argv[1:]:
-        hits = library.retrieve(f"{word} bridge", [SHARED_OWNER], k=10).hits
-        found[word] = sum(word in h.chunk.text for h in hits)
-    listed = {d.source: d.chunks for d in docs}
-    print(json.dumps({"docs": listed, "exact": exact, "extra": extra, "found": found}))
-""")
 
 KILL_AT = textwrap.dedent("""
     import os, signal, sys
@@ -66,12 +54,27 @@ def env_for(data: Path) -> dict:
     return os.environ | {"RAG_DATA_DIR": str(data), "RAG_EMBED_MODEL": "packaged", "HF_HUB_OFFLINE": "1"}
 
 
-def check(data: Path, *probes: str) -> dict:
-    out = subprocess.run(
-        [sys.executable, "-c", CHECK, *probes], cwd=ROOT, env=env_for(data), capture_output=True, text=True
-    )
-    assert out.returncode == 0, out.stderr
-    return json.loads(out.stdout.strip().splitlines()[-1])
+def check(data: Path, embedder: Embedder, *probes: str) -> dict:
+    """The store as the next process finds it (opening it repairs interrupted writes): listed
+    documents, whether each has exactly its chunks, stray chunks, and for each probe word how many
+    of the top 10 chunks for "<word> bridge" contain it. Opened here, not in a new process: the
+    test process has the model loaded already (a process costs ~6 s of imports), and it lets the
+    file go again before the next process opens it."""
+    settings = Settings.from_env({}, data_dir=str(data), embed_model="packaged")
+    library = Library(settings, embedder, VectorStore(settings, embedder.dim, embedder.name))
+    try:
+        store = library.store
+        docs = store.list_documents([SHARED_OWNER])
+        exact = all(store.count_version(d.doc_id, d.content_hash) == d.chunks for d in docs)
+        extra = store.count_chunks() - sum(d.chunks for d in docs)
+        found = {}
+        for word in probes:
+            hits = library.retrieve(f"{word} bridge", [SHARED_OWNER], k=10).hits
+            found[word] = sum(word in h.chunk.text for h in hits)
+        return {"docs": {d.source: d.chunks for d in docs}, "exact": exact, "extra": extra, "found": found}
+    finally:
+        library.close()
+        server_manager_instance.release_all()
 
 
 def ingest(data: Path, *paths: Path) -> subprocess.CompletedProcess:
@@ -93,7 +96,7 @@ def make_folder(folder: Path, n: int = 30) -> Path:
     return folder
 
 
-def test_random_kill_9_during_a_multi_file_ingest_leaves_a_consistent_store(tmp_path):
+def test_random_kill_9_during_a_multi_file_ingest_leaves_a_consistent_store(tmp_path, embedder):
     folder = make_folder(tmp_path / "notes")
     data = tmp_path / "data"
     rng = random.Random(7)
@@ -113,13 +116,13 @@ def test_random_kill_9_during_a_multi_file_ingest_leaves_a_consistent_store(tmp_
         time.sleep(rng.uniform(0.0, 3.0))
         process.send_signal(signal.SIGKILL)
         process.wait()
-        state = check(data)
+        state = check(data, embedder)
         kills.append(len(state["docs"]))
         assert state["exact"] and state["extra"] == 0, (attempt, state)
     again = ingest(data, folder)
     assert again.returncode == 0, again.stdout + again.stderr
     assert sum(": added (" in line or ": unchanged" in line for line in again.stdout.splitlines()) == 30
-    final = check(data)
+    final = check(data, embedder)
     assert len(final["docs"]) == 30 and final["exact"] and final["extra"] == 0, final
     record(
         "kill -9 during a 30-file ingest (3 tries)",
@@ -129,7 +132,7 @@ def test_random_kill_9_during_a_multi_file_ingest_leaves_a_consistent_store(tmp_
     )
 
 
-def test_kill_9_at_the_two_narrow_windows(tmp_path):
+def test_kill_9_at_the_two_narrow_windows(tmp_path, embedder):
     data = tmp_path / "data"
     old, new = tmp_path / "v1", tmp_path / "v2"
     old.mkdir()
@@ -139,7 +142,7 @@ def test_kill_9_at_the_two_narrow_windows(tmp_path):
     figures = {}
     for point in ("mid-write", "after-commit"):
         assert ingest(data, old / "bridge.md").returncode == 0  # the old version is the document
-        before = check(data, "Oldtext", "Newtext")
+        before = check(data, embedder, "Oldtext", "Newtext")
         assert before["found"]["Oldtext"] and not before["found"]["Newtext"], before
         killed = subprocess.run(
             [sys.executable, "-c", KILL_AT, point, str(new / "bridge.md")],
@@ -150,7 +153,7 @@ def test_kill_9_at_the_two_narrow_windows(tmp_path):
             timeout=600,
         )
         assert killed.returncode == -signal.SIGKILL, (point, killed.returncode, killed.stderr[-2000:])
-        state = check(data, "Oldtext", "Newtext")
+        state = check(data, embedder, "Oldtext", "Newtext")
         assert state["exact"] and state["extra"] == 0, (point, state)
         found = state["found"]
         assert not (found["Oldtext"] and found["Newtext"]), (point, state)  # never side by side
