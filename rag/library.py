@@ -14,7 +14,7 @@ import numpy as np
 
 from rag.embeddings import Embedder, load_embedder
 from rag.ingest import Ingestor
-from rag.query import KEYWORD_GATE, build_query, history_gate
+from rag.query import KEYWORD_GATE, build_query, history_gate, order_hits
 from rag.settings import Settings
 from rag.store import VectorStore
 from rag.types import Hit
@@ -67,6 +67,7 @@ class Library:
         elif query.earlier:
             gate = KEYWORD_GATE  # no similarity to judge by: the joined text is searched
         hits = self.store.search(vector, query.keyword_text(gate), k, owners, doc_ids, mode=mode)
+        hits = order_hits(hits, gate)
         return Retrieval(hits, (time.perf_counter() - start) * 1000, query.describe(gate))
 
     def _closest(self, vector: np.ndarray, owners: Sequence[str], doc_ids: list[str]) -> float:

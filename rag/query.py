@@ -16,6 +16,8 @@ joined text takes part with a weight, the gate, that says whether the conversati
 - the gate is the larger of the two (0..1). The dense leg searches the question's vector moved
   towards the joined text's by the gate; the keyword leg searches the joined text once the gate
   is at least KEYWORD_GATE, the question alone below it.
+- when the gate is open at all, the top k are ordered by document (`order_hits`): the page the
+  conversation is about comes before a hub page that matched the long joined text with one chunk.
 
 The thresholds are cosine similarities measured with all-MiniLM-L6-v2 (see docs/BENCHMARKS.md);
 an embedder with another similarity scale wants its own. Everything here is pure and deterministic;
@@ -28,9 +30,11 @@ import asyncio
 import logging
 import re
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
+
+from rag.types import Hit
 
 log = logging.getLogger(__name__)
 HISTORY_TURNS = 3  # earlier user turns joined to the question (the most recent ones)
@@ -39,6 +43,7 @@ CONFIDENT = 0.65  # ... at or above which this signal keeps it closed (the quest
 GAIN_NONE = 0.05  # joined best cosine minus the question's own: at or below, this signal keeps it closed
 GAIN_FULL = 0.20  # ... at or above, it opens the gate fully
 KEYWORD_GATE = 0.5  # the keyword leg searches the joined text from this gate on
+GROUP_GATE = 0.0  # above this gate the top k are ordered by document (`by_document`)
 TURN_CHARS = 500  # an earlier turn longer than this is cut (pasted text shouldn't dominate)
 
 Messages = list[dict[str, str]]
@@ -102,6 +107,24 @@ def history_gate(own_best: float, joined_best: float | None = None) -> float:
     vague = _ramp(CONFIDENT - own_best, 0.0, CONFIDENT - VAGUE)
     gain = 0.0 if joined_best is None else _ramp(joined_best - own_best, GAIN_NONE, GAIN_FULL)
     return max(vague, gain)
+
+
+def order_hits(hits: Sequence[Hit], gate: float) -> list[Hit]:
+    """The search's order, or by document (`by_document`) when the conversation shaped the search."""
+    return by_document(hits) if gate > GROUP_GATE else list(hits)
+
+
+def by_document(hits: Sequence[Hit]) -> list[Hit]:
+    """The same hits, documents first by the sum of their hits' scores, each document's hits in
+    score order, ranks renumbered. The joined text of a conversation is long: a hub page (a
+    glossary, release notes) matches some of its words with one chunk and can come first, while the
+    page the conversation is about matches with several. Only the order within the top k changes."""
+    documents: dict[str, list[Hit]] = {}
+    for hit in hits:
+        documents.setdefault(hit.chunk.doc_id, []).append(hit)
+    ordered = sorted(documents.values(), key=lambda group: -sum(hit.score for hit in group))
+    flat = [hit for group in ordered for hit in sorted(group, key=lambda hit: -hit.score)]
+    return [replace(hit, rank=rank) for rank, hit in enumerate(flat, start=1)]
 
 
 def _ramp(x: float, low: float, high: float) -> float:

@@ -4,7 +4,8 @@ import numpy as np
 import pytest
 
 from rag import query as q
-from rag.query import build_query, history_gate, rewrite_messages, rewrite_query
+from rag.query import build_query, history_gate, order_hits, rewrite_messages, rewrite_query
+from rag.types import Chunk, Hit
 
 
 def test_no_history_searches_the_question_alone():
@@ -93,3 +94,23 @@ def test_no_history_needs_no_rewrite():
         raise AssertionError("not called")
 
     assert run(rewrite_query("What is mmap?", [], complete, 1.0)) is None
+
+
+def scored(rank: int, score: float, doc: str, index: int) -> Hit:
+    return Hit(rank, score, Chunk(doc, f"{doc}.md", 0, index, f"{doc} {index}"))
+
+
+def test_a_conversation_orders_the_top_hits_by_document():
+    hub = scored(1, 0.9, "glossary", 0)  # one chunk of a page that matches a bit of everything
+    page = [scored(2, 0.8, "mmap", 4), scored(4, 0.6, "mmap", 1)]
+    other = scored(3, 0.7, "index", 2)
+    hits = [hub, page[0], other, page[1]]
+    ordered = order_hits(hits, gate=0.5)
+    assert [(h.chunk.doc_id, h.chunk.index, h.rank) for h in ordered] == [
+        ("mmap", 4, 1),  # 0.8 + 0.6 beat the hub's 0.9
+        ("mmap", 1, 2),
+        ("glossary", 0, 3),
+        ("index", 2, 4),
+    ]
+    assert [h.score for h in ordered] == [0.8, 0.6, 0.9, 0.7]  # scores kept, only the order changes
+    assert order_hits(hits, gate=0.0) == hits  # a question that stands alone keeps the search's order
