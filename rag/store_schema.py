@@ -35,6 +35,7 @@ ANALYZER = {"type": "english"}
 DOC_FIELDS = ["doc_id", "source", "owner", "n_chunks", "n_pages", "added_at", "content_hash"]
 DUMMY = [0.0, 0.0]
 INDEX_POLL_S = (0.01, 0.5)  # first and longest wait between checks of an index being built
+INDEX_BUILD_S = 3600  # an index not built by then is reported, not waited on for ever (1M rows: ~560 s)
 
 
 def versions_of(collection: str) -> str:
@@ -178,14 +179,22 @@ def create_indexes(client: MilvusClient, name: str, index: IndexParams) -> None:
     its first look, which made every new collection take 0.5 s per index although an empty one is
     indexed at once: that was 2 s of each app start on a new store, and of each test's."""
     client.create_index(name, index, sync=False)
+    deadline = time.monotonic() + INDEX_BUILD_S
     for param in index:
         pause = INDEX_POLL_S[0]
-        index_name = param.index_name or param.field_name
-        while (state := client.describe_index(name, index_name)["state"]) != "Finished":
-            if state == "Failed":
-                raise MilvusException(message=f"building the {param.field_name} index of {name} failed")
+        while (state := _index_state(client, name, param.index_name or param.field_name)) != "Finished":
+            if state in {"Failed", "missing"} or time.monotonic() > deadline:
+                raise MilvusException(
+                    message=f"the {param.field_name} index of {name} is {state} "
+                    f"after {INDEX_BUILD_S - (deadline - time.monotonic()):.0f} s"
+                )
             time.sleep(pause)
             pause = min(2 * pause, INDEX_POLL_S[1])
+
+
+def _index_state(client: MilvusClient, name: str, index_name: str) -> str:
+    info = client.describe_index(name, index_name) or {}  # None: no such index
+    return str(info.get("state", "missing"))
 
 
 def is_old_schema(client: MilvusClient, name: str) -> bool:
