@@ -20,7 +20,7 @@ from rag.errors import EngineError, LimitError, RagError
 from rag.library import Library
 from rag.llm import LLM
 from rag.prompts import Message, PromptBudget, build_prompt
-from rag.query import rewrite_query
+from rag.query import rewrite_query, user_turns
 from rag.repetition import RepetitionGuard
 from rag.types import (
     AnswerEvent,
@@ -81,7 +81,7 @@ async def answer(
 ) -> AsyncIterator[AnswerEvent]:
     """`rewrite_s` > 0: a follow-up is first rewritten by the model into a standalone question,
     within that many seconds, else searched with the deterministic conversation query."""
-    earlier = [m["content"] for m in question.history if m.get("role") == "user" and m.get("content")]
+    earlier = user_turns(question.history)
     try:
         text = await _rewritten(question.text, earlier, llm, rewrite_s) if rewrite_s and earlier else None
         if text:  # the model's standalone question stands for the conversation

@@ -61,8 +61,10 @@ class Library:
         if mode != "keyword":
             embedded = self.embedder.embed_queries(query.texts)
             if query.earlier:  # does the question stand on its own, or does the conversation help?
-                own, joined = (self._closest(row, owners, doc_ids) for row in embedded)
-                gate = history_gate(own, joined)
+                own = self._closest(embedded[0], owners, doc_ids)
+                gate = history_gate(own)  # vague alone: fully open without asking what the joined text finds
+                if gate < 1.0:
+                    gate = history_gate(own, self._closest(embedded[1], owners, doc_ids))
             vector = query.vector(embedded, gate)
         elif query.earlier:
             gate = KEYWORD_GATE  # no similarity to judge by: the joined text is searched

@@ -16,8 +16,9 @@ joined text takes part with a weight, the gate, that says whether the conversati
 - the gate is the larger of the two (0..1). The dense leg searches the question's vector moved
   towards the joined text's by the gate; the keyword leg searches the joined text once the gate
   is at least KEYWORD_GATE, the question alone below it.
-- when the gate is open at all, the top k are ordered by document (`order_hits`): the page the
-  conversation is about comes before a hub page that matched the long joined text with one chunk.
+- when the joined text is searched (gate at least KEYWORD_GATE; keyword mode with history always),
+  the top k are ordered by document (`order_hits`): the page the conversation is about comes before
+  a hub page that matched some words of the long joined text with one chunk.
 
 The thresholds are cosine similarities measured with all-MiniLM-L6-v2 (see docs/BENCHMARKS.md);
 an embedder with another similarity scale wants its own. Everything here is pure and deterministic;
@@ -29,7 +30,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 
 import numpy as np
@@ -43,7 +44,6 @@ CONFIDENT = 0.65  # ... at or above which this signal keeps it closed (the quest
 GAIN_NONE = 0.05  # joined best cosine minus the question's own: at or below, this signal keeps it closed
 GAIN_FULL = 0.20  # ... at or above, it opens the gate fully
 KEYWORD_GATE = 0.5  # the keyword leg searches the joined text from this gate on
-GROUP_GATE = 0.0  # above this gate the top k are ordered by document (`by_document`)
 TURN_CHARS = 500  # an earlier turn longer than this is cut (pasted text shouldn't dominate)
 
 Messages = list[dict[str, str]]
@@ -110,8 +110,13 @@ def history_gate(own_best: float, joined_best: float | None = None) -> float:
 
 
 def order_hits(hits: Sequence[Hit], gate: float) -> list[Hit]:
-    """The search's order, or by document (`by_document`) when the conversation shaped the search."""
-    return by_document(hits) if gate > GROUP_GATE else list(hits)
+    """The search's order, or by document (`by_document`) when the joined text was searched."""
+    return by_document(hits) if gate >= KEYWORD_GATE else list(hits)
+
+
+def user_turns(history: Sequence[Mapping[str, str]]) -> list[str]:
+    """The user's earlier questions in a chat history (what a follow-up is read with)."""
+    return [m["content"] for m in history if m.get("role") == "user" and m.get("content")]
 
 
 def by_document(hits: Sequence[Hit]) -> list[Hit]:
