@@ -250,26 +250,29 @@ def cmd_eval(args: argparse.Namespace, settings: Settings) -> int:
         raise ValueError(f"unknown retrieval mode(s) {', '.join(unknown)}; use {', '.join(RETRIEVAL_MODES)}")
     conversations = read_questions(args.questions)
     assistant = Assistant(settings)
-    loop = asyncio.new_event_loop()
-    try:
-        results = assistant.ingest(collect_files([args.corpus]), SHARED_OWNER)
-        for result in results:
-            if result.status == "failed":
-                print(result.describe(), file=sys.stderr)
-        if args.answers:
-            print(f"(answers by {settings.llm_backend} model {assistant.llm.model_name})", file=sys.stderr)
-        ask = through_chat(assistant, SHARED_OWNER, args.k, loop) if args.answers else None
-        report = evaluate(
-            assistant.library,
-            conversations,
-            args.k,
-            modes=modes,
-            unrelated_history=args.unrelated_history,
-            ask=ask,
-        )
-    finally:
-        assistant.close()
-        loop.close()
+    # one loop for every turn (an in-process engine keeps to the loop that first used it); closing
+    # the runner runs it once more, so the engine's clients close their sockets and the process exits
+    with asyncio.Runner() as runner:
+        try:
+            results = assistant.ingest(collect_files([args.corpus]), SHARED_OWNER)
+            for result in results:
+                if result.status == "failed":
+                    print(result.describe(), file=sys.stderr)
+            ask = None
+            if args.answers:
+                model = f"{settings.llm_backend} model {assistant.llm.model_name}"
+                print(f"(answers by {model})", file=sys.stderr)
+                ask = through_chat(assistant, SHARED_OWNER, args.k, runner.get_loop())
+            report = evaluate(
+                assistant.library,
+                conversations,
+                args.k,
+                modes=modes,
+                unrelated_history=args.unrelated_history,
+                ask=ask,
+            )
+        finally:
+            assistant.close()
     if args.json:
         print(report.to_json())
         return 0

@@ -43,3 +43,8 @@ class PromptTooLongError(RagError):
 
 class LimitError(RagError):
     """A request is over one of the configured limits; the message names the setting."""
+
+
+class EvaluationError(RagError):
+    """A turn of an evaluation could not be asked (the chat path reported an error): the run stops
+    rather than score a failure as a miss."""

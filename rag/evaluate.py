@@ -29,8 +29,12 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from rag.errors import EvaluationError
 from rag.library import Library
+from rag.prompts import Message
+from rag.query import user_turns
 from rag.types import SHARED_OWNER, DeltaEvent, ErrorEvent, Hit, HitsEvent, StatsEvent
+from rag.workspaces import visible_owners
 
 if TYPE_CHECKING:
     from rag.assistant import Assistant
@@ -156,16 +160,16 @@ class Asked:
     answer: str = ""
 
 
-Messages = list[dict[str, str]]
-Ask = Callable[[str, Messages, str], Asked]  # question, the conversation so far, retrieval mode
+Ask = Callable[[str, list[Message], str], Asked]  # question, the conversation so far, retrieval mode
 
 
 def retrieval_only(library: Library, owner: str, k: int) -> Ask:
-    """Search each turn with the earlier user questions, as the chat path does without a rewrite."""
+    """Search each turn with the earlier user questions, as the chat path does without a rewrite,
+    over what `owner` may see (as in a chat)."""
 
-    def ask(question: str, history: Messages, mode: str) -> Asked:
-        earlier = [m["content"] for m in history if m["role"] == "user"]
-        retrieval = library.retrieve(question, [owner], k=k, history=earlier, mode=mode)
+    def ask(question: str, history: list[Message], mode: str) -> Asked:
+        owners = visible_owners(owner)
+        retrieval = library.retrieve(question, owners, k=k, history=user_turns(history), mode=mode)
         return Asked(retrieval.hits, retrieval.elapsed_ms)
 
     return ask
@@ -175,7 +179,7 @@ def through_chat(assistant: Assistant, owner: str, k: int, loop: asyncio.Abstrac
     """Ask each turn through `Assistant.answer` on `loop` (an in-process engine keeps to the loop
     that first used it): the rewrite step, retrieval and generation, as a user's chat runs them."""
 
-    async def turn(question: str, history: Messages, mode: str) -> Asked:
+    async def turn(question: str, history: list[Message], mode: str) -> Asked:
         hits, parts, elapsed = [], [], 0.0
         async for event in assistant.answer(question, owner, history, k=k, mode=mode):
             if isinstance(event, HitsEvent):
@@ -185,7 +189,7 @@ def through_chat(assistant: Assistant, owner: str, k: int, loop: asyncio.Abstrac
             elif isinstance(event, StatsEvent):
                 elapsed = event.stats.retrieval_ms
             elif isinstance(event, ErrorEvent):
-                parts.append(f"[error: {event.message}]")
+                raise EvaluationError(f"{question!r} could not be answered: {event.message}")
         return Asked(hits, elapsed, "".join(parts))
 
     return lambda question, history, mode: loop.run_until_complete(turn(question, history, mode))
@@ -216,7 +220,7 @@ def _evaluate_mode(
     every, first, followup, alone, distracted = [], [], [], [], []
     latencies, misses = [], []
     for index, conversation in enumerate(conversations):
-        history: Messages = []
+        history: list[Message] = []
         for number, turn in enumerate(conversation.turns):
             retrieval = ask(turn.question, history, mode)
             latencies.append(retrieval.elapsed_ms)

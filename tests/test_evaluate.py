@@ -1,10 +1,12 @@
 import asyncio
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
 from rag.assistant import Assistant
+from rag.errors import EvaluationError
 from rag.evaluate import (
     evaluate,
     percentile,
@@ -13,6 +15,7 @@ from rag.evaluate import (
     through_chat,
     unrelated_question,
 )
+from rag.llm import LLM
 from rag.types import SHARED_OWNER, Chunk, Hit
 
 
@@ -116,9 +119,19 @@ def tea_conversations(tmp_path) -> Path:
     return path
 
 
-def test_through_the_chat_path_each_answer_becomes_the_assistants_turn(assistant, fake_backend, tmp_path):
+@pytest.fixture
+def no_rewrite(settings, embedder, fake_backend):
+    """The scripted model, and no rewrite step (on a GPU machine it would be on by default)."""
+    settings = replace(settings, query_rewrite_s=0)
+    built = Assistant(settings, embedder, LLM(settings, fake_backend))
     for name, text in TEA.items():
-        assistant.library.ingestor.ingest_bytes(name, text.encode(), "shared")
+        built.library.ingestor.ingest_bytes(name, text.encode(), "shared")
+    yield built
+    built.close()
+
+
+def test_through_the_chat_path_each_answer_becomes_the_assistants_turn(no_rewrite, fake_backend, tmp_path):
+    assistant = no_rewrite
     fake_backend.reply = lambda messages: f"Answer {len(fake_backend.prompts)}."
     conversations = read_questions(tea_conversations(tmp_path))
     loop = asyncio.new_event_loop()
@@ -143,9 +156,20 @@ def test_through_the_chat_path_each_answer_becomes_the_assistants_turn(assistant
         assert chat.p50_ms > 0
 
 
+def test_a_turn_the_chat_path_cannot_answer_stops_the_evaluation(no_rewrite, fake_backend, tmp_path):
+    fake_backend.fail_after = 1  # the model dies after one word
+    loop = asyncio.new_event_loop()
+    try:
+        ask = through_chat(no_rewrite, SHARED_OWNER, 1, loop)
+        with pytest.raises(EvaluationError, match="green tea"):
+            evaluate(no_rewrite.library, read_questions(tea_conversations(tmp_path)), 1, ask=ask)
+    finally:
+        loop.close()
+
+
 @pytest.mark.engine
 def test_through_the_chat_path_on_the_real_engine(settings, embedder, engine_llm, loop, tmp_path):
-    assistant = Assistant(settings, embedder, engine_llm)
+    assistant = Assistant(replace(settings, query_rewrite_s=0), embedder, engine_llm)
     try:
         for name, text in TEA.items():
             assistant.library.ingestor.ingest_bytes(name, text.encode(), "shared")
@@ -162,5 +186,5 @@ def test_through_the_chat_path_on_the_real_engine(settings, embedder, engine_llm
     (_, first_history), (_, second_history) = asked
     assert first_history == [] and second_history[0]["content"] == "What temperature is right for green tea?"
     assert second_history[1]["role"] == "assistant" and second_history[1]["content"].strip()  # generated
-    figures = report.modes[settings.retrieval]
+    figures = report.modes[assistant.settings.retrieval]
     assert figures.n == 2 and figures.followup_n == 1 and figures.first_turn_hit_at_k == 1.0
