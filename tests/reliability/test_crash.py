@@ -60,9 +60,10 @@ def check(data: Path, embedder: Embedder, *probes: str) -> dict:
     of the top 10 chunks for "<word> bridge" contain it. Opened here, not in a new process: the
     test process has the model loaded already (a process costs ~6 s of imports), and it lets the
     file go again before the next process opens it."""
-    settings = Settings.from_env({}, data_dir=str(data), embed_model="packaged")
-    library = Library(settings, embedder, VectorStore(settings, embedder.dim, embedder.name))
+    settings = Settings.from_env(env_for(data))  # the store the processes wrote
+    library = None
     try:
+        library = Library(settings, embedder, VectorStore(settings, embedder.dim, embedder.name))
         store = library.store
         docs = store.list_documents([SHARED_OWNER])
         exact = all(store.count_version(d.doc_id, d.content_hash) == d.chunks for d in docs)
@@ -73,8 +74,9 @@ def check(data: Path, embedder: Embedder, *probes: str) -> dict:
             found[word] = sum(word in h.chunk.text for h in hits)
         return {"docs": {d.source: d.chunks for d in docs}, "exact": exact, "extra": extra, "found": found}
     finally:
-        library.close()
-        server_manager_instance.release_all()
+        if library is not None:
+            library.close()
+        server_manager_instance.release_server(settings.milvus_target)
 
 
 def ingest(data: Path, *paths: Path) -> subprocess.CompletedProcess:
