@@ -17,6 +17,7 @@ from rag.evaluate import (
 )
 from rag.llm import LLM
 from rag.types import SHARED_OWNER, Chunk, Hit
+from rag.workspaces import user_owner
 
 
 def hit(rank: int, source: str) -> Hit:
@@ -188,3 +189,11 @@ def test_through_the_chat_path_on_the_real_engine(settings, embedder, engine_llm
     assert second_history[1]["role"] == "assistant" and second_history[1]["content"].strip()  # generated
     figures = report.modes[assistant.settings.retrieval]
     assert figures.n == 2 and figures.followup_n == 1 and figures.first_turn_hit_at_k == 1.0
+
+
+def test_a_workspace_is_scored_on_what_it_may_see_shared_library_included(library, tmp_path):
+    library.ingestor.ingest_bytes("tea.md", TEA["tea.md"].encode(), "shared")
+    path = tmp_path / "q.jsonl"
+    path.write_text(json.dumps({"id": "1", "question": "green tea temperature", "gold_sources": ["tea.md"]}))
+    report = evaluate(library, read_questions(path), 5, owner=user_owner("alice"))
+    assert report.modes[library.settings.retrieval].hit_at_k == 1.0  # as in her chat
