@@ -1,4 +1,6 @@
-"""The CLI as users run it: `python -m rag …` in a subprocess, on a real store and model."""
+"""The CLI as users run it, on a real store and model: each command in a process of its own (forked
+from a server that has imported the CLI's modules once, see tests/cli_processes.py), and through
+`python -m rag` itself for the entry point."""
 
 import json
 import os
@@ -6,21 +8,38 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
+from tests.cli_processes import run_python, run_rag
 from tests.samples import make_pdf, make_zip
 
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLE = ROOT / "assets" / "sample"
+pytestmark = pytest.mark.slow
 
 
-def rag(tmp_path: Path, *args: str, **extra_env: str) -> subprocess.CompletedProcess:
-    env = os.environ | {
+def cli_env(tmp_path: Path, **extra_env: str) -> dict[str, str]:
+    return os.environ | {
         "RAG_DATA_DIR": str(tmp_path / "data"),
         "RAG_EMBED_MODEL": "packaged",
         "HF_HUB_OFFLINE": "1",
         **extra_env,
     }
+
+
+def rag(tmp_path: Path, *args: str, **extra_env: str) -> subprocess.CompletedProcess:
+    return run_rag(args, cli_env(tmp_path, **extra_env))
+
+
+def python_m_rag(tmp_path: Path, *args: str) -> subprocess.CompletedProcess:
+    """The entry point a user types: a new interpreter that imports everything itself."""
     return subprocess.run(
-        [sys.executable, "-m", "rag", *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=600
+        [sys.executable, "-m", "rag", *args],
+        cwd=ROOT,
+        env=cli_env(tmp_path),
+        capture_output=True,
+        text=True,
+        timeout=600,
     )
 
 
@@ -30,7 +49,7 @@ def test_ingest_docs_search_delete(tmp_path):
     (folder / "manual.pdf").write_bytes(make_pdf(["The pump must be primed before the first start."]))
     (folder / "broken.pdf").write_bytes(make_zip())
     (folder / "notes.md").write_text("# Notes\n\nThe valve opens clockwise.")
-    out = rag(tmp_path, "ingest", str(folder))
+    out = python_m_rag(tmp_path, "ingest", str(folder))
     assert out.returncode == 1, out.stderr  # one file failed
     lines = out.stdout.splitlines()
     assert (
@@ -148,7 +167,8 @@ def test_old_collection_is_refused_with_its_fix_then_reindexed(tmp_path):
         "from rag.settings import Settings; from tests.test_store import _old_schema_collection; "
         f"_old_schema_collection(Settings.from_env({{}}, data_dir={str(tmp_path / 'data')!r}), 3, 384)"
     )
-    subprocess.run([sys.executable, "-c", make_old], cwd=ROOT, check=True, timeout=300)
+    made = run_python(make_old, [], cli_env(tmp_path), timeout=300)
+    assert made.returncode == 0, made.stderr
     refused = rag(tmp_path, "docs")
     assert refused.returncode == 2 and "python -m rag reindex" in refused.stderr
     done = rag(tmp_path, "reindex")

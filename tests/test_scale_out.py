@@ -1,14 +1,13 @@
-"""Several processes on one store through a real Milvus server (milvus-lite 2.5 serving on 127.0.0.1)."""
+"""Several processes on one store through a real Milvus server (milvus-lite 2.5 serving on 127.0.0.1).
+The processes are forked from a server that has imported `rag` once (tests/cli_processes.py)."""
 
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
 import textwrap
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+from tests.cli_processes import run_python, run_rag, start_python
 
 
 def env_for(uri: str, tmp_path: Path) -> dict:
@@ -53,46 +52,23 @@ def test_two_processes_ingest_and_search_one_server_store(milvus_uri, tmp_path):
     set_b = make_files(tmp_path / "b", "beta", 8)
     done_flag = tmp_path / "a-done"
     done_flag.write_text("")
-    searcher = subprocess.Popen(
-        [sys.executable, "-c", SEARCHER, str(set_b), str(done_flag)],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    ingest = subprocess.run(
-        [sys.executable, "-m", "rag", "ingest", str(set_a)],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
+    searcher = start_python(SEARCHER, [str(set_b), str(done_flag)], env)
+    ingest = run_rag(["ingest", str(set_a)], env)
     done_flag.write_text("done")
-    out, err = searcher.communicate(timeout=600)
+    searched = searcher.wait()
     assert ingest.returncode == 0, ingest.stderr
-    assert searcher.returncode == 0, err
+    assert searched.returncode == 0, searched.stderr
     assert ingest.stdout.count(": added (") == 16
-    assert "SEARCHES" in out and int(out.split()[1]) >= 20
+    assert "SEARCHES" in searched.stdout and int(searched.stdout.split()[1]) >= 20
 
-    docs = subprocess.run(
-        [sys.executable, "-m", "rag", "docs"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300
-    )
+    docs = run_rag(["docs"], env)
     listed = docs.stdout.splitlines()
     assert len(listed) == 24  # every document of both processes, none lost or doubled
     expected_chunks = sum(int(line.split("\t")[1].split()[0]) for line in listed)
-    count = subprocess.run(
-        [
-            sys.executable,
-            "-c",
-            "from rag.library import Library; from rag.settings import Settings;"
-            "print(Library.open(Settings.from_env()).store.count_chunks())",
-        ],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
+    count = run_python(
+        "from rag.library import Library; from rag.settings import Settings;"
+        "print(Library.open(Settings.from_env()).store.count_chunks())",
+        [],
+        env,
     )
     assert int(count.stdout.strip()) == expected_chunks

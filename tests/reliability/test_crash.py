@@ -4,7 +4,8 @@ version, and ingesting again completes.
 
 Two ways in: random kills of `python -m rag ingest` over a 30-file folder, and kills at the two
 narrow windows (a version half written; a new version complete but the old one not yet deleted),
-placed exactly by a process that patches the store to kill itself there."""
+placed exactly by a process that patches the store to kill itself there. The processes are forked
+from a server that has imported the CLI's modules once (tests/cli_processes.py)."""
 
 from __future__ import annotations
 
@@ -12,7 +13,6 @@ import os
 import random
 import signal
 import subprocess
-import sys
 import textwrap
 import time
 from pathlib import Path
@@ -24,6 +24,7 @@ from rag.library import Library
 from rag.settings import Settings
 from rag.store import VectorStore
 from rag.types import SHARED_OWNER
+from tests.cli_processes import run_python, run_rag, start_rag
 from tests.reliability.conftest import record
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -80,14 +81,7 @@ def check(data: Path, embedder: Embedder, *probes: str) -> dict:
 
 
 def ingest(data: Path, *paths: Path) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "rag", "ingest", *map(str, paths)],
-        cwd=ROOT,
-        env=env_for(data),
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
+    return run_rag(["ingest", *map(str, paths)], env_for(data))
 
 
 def make_folder(folder: Path, n: int = 30) -> Path:
@@ -104,19 +98,10 @@ def test_random_kill_9_during_a_multi_file_ingest_leaves_a_consistent_store(tmp_
     rng = random.Random(7)
     kills = []
     for attempt in range(3):
-        process = subprocess.Popen(
-            [sys.executable, "-m", "rag", "ingest", str(folder)],
-            cwd=ROOT,
-            env=env_for(data),
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-        seen = ""
-        while "storing" not in seen and process.poll() is None:  # wait until documents are written
-            seen += process.stderr.read(64)
+        process = start_rag(["ingest", str(folder)], env_for(data))
+        process.wait_for_stderr("storing")  # documents are being written
         time.sleep(rng.uniform(0.0, 3.0))
-        process.send_signal(signal.SIGKILL)
+        process.kill()
         process.wait()
         state = check(data, embedder)
         kills.append(len(state["docs"]))
@@ -146,14 +131,7 @@ def test_kill_9_at_the_two_narrow_windows(tmp_path, embedder):
         assert ingest(data, old / "bridge.md").returncode == 0  # the old version is the document
         before = check(data, embedder, "Oldtext", "Newtext")
         assert before["found"]["Oldtext"] and not before["found"]["Newtext"], before
-        killed = subprocess.run(
-            [sys.executable, "-c", KILL_AT, point, str(new / "bridge.md")],
-            cwd=ROOT,
-            env=env_for(data),
-            capture_output=True,
-            text=True,
-            timeout=600,
-        )
+        killed = run_python(KILL_AT, [point, str(new / "bridge.md")], env_for(data))
         assert killed.returncode == -signal.SIGKILL, (point, killed.returncode, killed.stderr[-2000:])
         state = check(data, embedder, "Oldtext", "Newtext")
         assert state["exact"] and state["extra"] == 0, (point, state)
