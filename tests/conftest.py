@@ -26,6 +26,7 @@ from rag.library import Library
 from rag.llm import LLM
 from rag.settings import Settings
 from rag.store import VectorStore
+from tests import worker_groups
 
 
 def make_settings(data_dir: Path, **overrides: object) -> Settings:
@@ -103,6 +104,20 @@ def vllm_server_url():
 
     with vllm_server() as url:
         yield url
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    worker_groups.prepare_controller(config)
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    worker_groups.share_with_controller(worker_groups.group_and_order(items))
+
+
+@pytest.hookimpl(optionalhook=True, tryfirst=True)  # a pytest-xdist hook: absent without it
+def pytest_xdist_make_scheduler(config: pytest.Config, log: object) -> object:
+    """`--dist loadgroup` (as `make test` runs) by tests/worker_groups.py's groups."""
+    return worker_groups.make_scheduler(config, log) if config.getoption("dist") == "loadgroup" else None
 
 
 ROOT = Path(__file__).resolve().parent.parent

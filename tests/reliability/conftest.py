@@ -4,6 +4,7 @@ to test-artifacts/reliability.json (docs/RELIABILITY.md records a run)."""
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 from pathlib import Path
@@ -17,11 +18,14 @@ FIGURES = ARTIFACTS / "reliability.json"
 
 
 def record(scenario: str, **figures: object) -> None:
-    """Keep a scenario's measured figures for the reliability table."""
+    """Keep a scenario's measured figures for the reliability table. Locked: the test workers of a
+    parallel run write to the one file."""
     ARTIFACTS.mkdir(exist_ok=True)
-    data = json.loads(FIGURES.read_text()) if FIGURES.exists() else {}
-    data[scenario] = figures
-    FIGURES.write_text(json.dumps(data, indent=1))
+    with open(ARTIFACTS / "reliability.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        data = json.loads(FIGURES.read_text()) if FIGURES.exists() else {}
+        data[scenario] = figures
+        FIGURES.write_text(json.dumps(data, indent=1))
 
 
 def memory_mb(pid: int, field: str = "VmHWM") -> float:
