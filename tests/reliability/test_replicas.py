@@ -5,6 +5,7 @@ deleted after the TTL. (Last use is recorded in the store, where both replicas r
 from __future__ import annotations
 
 import time
+from concurrent.futures import ThreadPoolExecutor
 
 from gradio_client import Client, handle_file
 
@@ -20,30 +21,32 @@ def own_documents(client: Client) -> list[str]:
 
 def test_replicas_keep_a_workspace_used_on_either_and_delete_an_abandoned_one(milvus_uri, tmp_path):
     env = {"RAG_MILVUS_URI": milvus_uri, "RAG_LLM_BACKEND": "fake", "RAG_WORKSPACE_TTL_HOURS": str(TTL_HOURS)}
-    replica_a, url_a = start_app(tmp_path / "a", ARTIFACTS / "app-replica-a.log", **env)
+    with ThreadPoolExecutor(2) as pool:  # the two replicas start side by side
+        logs = {name: ARTIFACTS / f"app-replica-{name}.log" for name in "ab"}
+        starting = [pool.submit(start_app, tmp_path / name, log, **env) for name, log in logs.items()]
+    replicas = [future.result() for future in starting if future.exception() is None]
     try:
-        replica_b, url_b = start_app(tmp_path / "b", ARTIFACTS / "app-replica-b.log", **env)
-        try:
-            note = tmp_path / "tide.md"
-            note.write_text("# Tides\n\nHigh tide at the pier is at noon.")
-            active, abandoned = Client(url_a, verbose=False), Client(url_b, verbose=False)
-            assert "added" in active.predict([handle_file(str(note))], api_name="/ingest")[0]
-            assert "added" in abandoned.predict([handle_file(str(note))], api_name="/ingest")[0]
-            started = time.monotonic()
-            ttl_s = TTL_HOURS * 3600
-            while time.monotonic() - started < 2.5 * ttl_s:  # the active one is used on A only
-                assert own_documents(active) == ["tide.md"], "replica B deleted a workspace in use on A"
-                time.sleep(3)
-            assert own_documents(abandoned) == []  # idle for more than the TTL: deleted
-            assert own_documents(active) == ["tide.md"]
-            record(
-                "two replicas, one Milvus server",
-                ttl_s=ttl_s,
-                watched_s=round(time.monotonic() - started),
-                active_kept=True,
-                abandoned_deleted=True,
-            )
-        finally:
-            stop_app(replica_b)
+        assert len(replicas) == 2, [future.exception() for future in starting]
+        (_, url_a), (_, url_b) = replicas
+        note = tmp_path / "tide.md"
+        note.write_text("# Tides\n\nHigh tide at the pier is at noon.")
+        active, abandoned = Client(url_a, verbose=False), Client(url_b, verbose=False)
+        assert "added" in active.predict([handle_file(str(note))], api_name="/ingest")[0]
+        assert "added" in abandoned.predict([handle_file(str(note))], api_name="/ingest")[0]
+        started = time.monotonic()
+        ttl_s = TTL_HOURS * 3600
+        while time.monotonic() - started < 2.5 * ttl_s:  # the active one is used on A only
+            assert own_documents(active) == ["tide.md"], "replica B deleted a workspace in use on A"
+            time.sleep(1)
+        assert own_documents(abandoned) == []  # idle for more than the TTL: deleted
+        assert own_documents(active) == ["tide.md"]
+        record(
+            "two replicas, one Milvus server",
+            ttl_s=ttl_s,
+            watched_s=round(time.monotonic() - started),
+            active_kept=True,
+            abandoned_deleted=True,
+        )
     finally:
-        stop_app(replica_a)
+        for process, _ in replicas:
+            stop_app(process)
