@@ -7,9 +7,16 @@ tokenizers thread pool fighting torch for the cores. Explicit environment values
 
 import os
 
-for _name, _value in {
+ENVIRONMENT_DEFAULTS = {
     "GRADIO_ANALYTICS_ENABLED": "False",
     "HF_HUB_DISABLE_TELEMETRY": "1",
     "TOKENIZERS_PARALLELISM": "false",
-}.items():
-    os.environ.setdefault(_name, _value)
+}
+
+
+def set_environment_defaults() -> None:
+    for name, value in ENVIRONMENT_DEFAULTS.items():
+        os.environ.setdefault(name, value)
+
+
+set_environment_defaults()

@@ -99,7 +99,7 @@ def test_random_kill_9_during_a_multi_file_ingest_leaves_a_consistent_store(tmp_
     kills = []
     for attempt in range(3):
         process = start_rag(["ingest", str(folder)], env_for(data))
-        process.wait_for_stderr("storing")  # documents are being written
+        assert process.wait_for_stderr("storing"), process.stderr_so_far()  # documents are being written
         time.sleep(rng.uniform(0.0, 3.0))
         process.kill()
         process.wait()
