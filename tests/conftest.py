@@ -16,6 +16,7 @@ os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -106,20 +107,6 @@ def vllm_server_url():
         yield url
 
 
-def pytest_configure(config: pytest.Config) -> None:
-    worker_groups.prepare_controller(config)
-
-
-def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    worker_groups.share_with_controller(worker_groups.group_and_order(items))
-
-
-@pytest.hookimpl(optionalhook=True, tryfirst=True)  # a pytest-xdist hook: absent without it
-def pytest_xdist_make_scheduler(config: pytest.Config, log: object) -> object:
-    """`--dist loadgroup` (as `make test` runs) by tests/worker_groups.py's groups."""
-    return worker_groups.make_scheduler(config, log) if config.getoption("dist") == "loadgroup" else None
-
-
 ROOT = Path(__file__).resolve().parent.parent
 EXIT_GRACE_S = 300  # from the last test: the session's servers and engine stop, then the process exits
 
@@ -140,6 +127,20 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
         os._exit(max(int(exitstatus), 1 if session.testsfailed else 0))
 
     threading.Thread(target=watchdog, name="exit-watchdog", daemon=True).start()
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    worker_groups.prepare_controller(config)
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    worker_groups.share_with_controller(worker_groups.group_and_order(items))
+
+
+@pytest.hookimpl(optionalhook=True, tryfirst=True)  # a pytest-xdist hook: absent without it
+def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
+    """`--dist loadgroup` (as `make test` runs) by tests/worker_groups.py's groups."""
+    return worker_groups.make_scheduler(config, log) if config.getoption("dist") == "loadgroup" else None
 
 
 @pytest.fixture

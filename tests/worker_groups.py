@@ -38,16 +38,17 @@ def group_of(item: pytest.Item, app_modules: set[str]) -> str:
 
 
 def group_and_order(items: list[pytest.Item]) -> dict[str, str]:
-    """Each test's group; the slow groups move to the front (a worker takes the groups in this
-    order, and a slow one taken last would leave the other worker idle at the end)."""
+    """Each test's group; on a worker, the slow groups move to the front (a worker takes the groups
+    in this order, and a slow one taken last would leave the other worker idle at the end)."""
     app_modules = {module_of(i.nodeid) for i in items if "app_url" in getattr(i, "fixturenames", ())}
     groups = {item.nodeid: group_of(item, app_modules) for item in items}
     slow = {
         groups[item.nodeid]
         for item in items
-        if "reliability" in item.nodeid or SLOW_MARKERS & {m.name for m in item.iter_markers()}
+        if "reliability" in item.path.parts or SLOW_MARKERS & {m.name for m in item.iter_markers()}
     }
-    items.sort(key=lambda item: groups[item.nodeid] not in slow)  # stable: each group keeps its order
+    if os.environ.get(GROUPS_FILE_ENV):  # in one process, keep each module's tests together
+        items.sort(key=lambda item: groups[item.nodeid] not in slow)  # stable: groups keep their order
     return groups
 
 
@@ -75,12 +76,22 @@ def make_scheduler(config: pytest.Config, log: Any) -> Any:
     """A scheduler that sends each group whole to one worker, in collection order."""
     from xdist.scheduler import LoadScopeScheduling
 
+    config.option.loadscopereorder = False  # the order above, not the largest group first
+
     class GroupScheduling(LoadScopeScheduling):
         _groups: dict[str, str] | None = None
 
         def _split_scope(self, nodeid: str) -> str:
             if self._groups is None:  # the workers wrote it before reporting their collection
-                self._groups = json.loads(Path(os.environ[GROUPS_FILE_ENV]).read_text())
+                self._groups = read_groups()
             return self._groups.get(nodeid) or module_of(nodeid)
 
     return GroupScheduling(config, log)
+
+
+def read_groups() -> dict[str, str]:
+    """The workers' groups; none (each module a group) if they wrote nothing, e.g. workers started
+    with `--tx` and no `-n`."""
+    path = Path(os.environ.get(GROUPS_FILE_ENV) or "/nonexistent")
+    text = path.read_text() if path.is_file() else ""
+    return json.loads(text) if text else {}
