@@ -21,13 +21,14 @@ def own_documents(client: Client) -> list[str]:
 
 def test_replicas_keep_a_workspace_used_on_either_and_delete_an_abandoned_one(milvus_uri, tmp_path):
     env = {"RAG_MILVUS_URI": milvus_uri, "RAG_LLM_BACKEND": "fake", "RAG_WORKSPACE_TTL_HOURS": str(TTL_HOURS)}
-    with ThreadPoolExecutor(2) as pool:  # the two replicas start side by side
-        logs = {name: ARTIFACTS / f"app-replica-{name}.log" for name in "ab"}
-        starting = [pool.submit(start_app, tmp_path / name, log, **env) for name, log in logs.items()]
-    replicas = [future.result() for future in starting if future.exception() is None]
+    logs = {name: ARTIFACTS / f"app-replica-{name}.log" for name in "ab"}
+    starting = []
     try:
-        assert len(replicas) == 2, [future.exception() for future in starting]
-        (_, url_a), (_, url_b) = replicas
+        with ThreadPoolExecutor(2) as pool:  # the two replicas start side by side
+            starting = [pool.submit(start_app, tmp_path / name, log, **env) for name, log in logs.items()]
+        assert all(future.exception() is None for future in starting), [f.exception() for f in starting]
+        (_, url_a), (_, url_b) = (future.result() for future in starting)
+        assert url_a != url_b  # two servers (their ports are picked at the same moment)
         note = tmp_path / "tide.md"
         note.write_text("# Tides\n\nHigh tide at the pier is at noon.")
         active, abandoned = Client(url_a, verbose=False), Client(url_b, verbose=False)
@@ -48,5 +49,6 @@ def test_replicas_keep_a_workspace_used_on_either_and_delete_an_abandoned_one(mi
             abandoned_deleted=True,
         )
     finally:
-        for process, _ in replicas:
-            stop_app(process)
+        for future in starting:
+            if future.exception() is None:
+                stop_app(future.result()[0])
