@@ -7,7 +7,7 @@ DEVICE ?= $(shell test -e /proc/driver/nvidia && echo gpu || echo cpu)
 REQS := $(if $(filter gpu,$(DEVICE)),requirements.txt,requirements-cpu.txt)
 export HF_HUB_DISABLE_TELEMETRY := 1
 export GRADIO_ANALYTICS_ENABLED := False
-# pytest-xdist workers for `make test` (tests/conftest.py groups the tests that share an engine or app)
+# pytest-xdist workers for `make test` (tests/worker_groups.py groups the tests that share an engine or app)
 TEST_WORKERS ?= 2
 
 .PHONY: setup browser ocr run test lint format eval clean
@@ -55,7 +55,7 @@ run: setup ocr
 test: setup browser ocr
 	$(PY) -m ruff check .
 	$(PY) -m ruff format --check .
-	HF_HUB_OFFLINE=1 $(PY) -m pytest -q -ra -n $(TEST_WORKERS) --dist loadgroup --no-loadscope-reorder $(PYTEST_ARGS)
+	HF_HUB_OFFLINE=1 $(PY) -m pytest -q -ra -n $(TEST_WORKERS) --dist loadgroup $(PYTEST_ARGS)
 
 lint: setup
 	$(PY) -m ruff check . && $(PY) -m ruff format --check .

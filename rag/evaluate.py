@@ -167,8 +167,9 @@ def retrieval_only(library: Library, owner: str, k: int) -> Ask:
     """Search each turn with the earlier user questions, as the chat path does without a rewrite,
     over what `owner` may see (as in a chat)."""
 
+    owners = visible_owners(owner)
+
     def ask(question: str, history: list[Message], mode: str) -> Asked:
-        owners = visible_owners(owner)
         retrieval = library.retrieve(question, owners, k=k, history=user_turns(history), mode=mode)
         return Asked(retrieval.hits, retrieval.elapsed_ms)
 

@@ -27,8 +27,6 @@ from rag.types import SHARED_OWNER
 from tests.cli_processes import run_python, run_rag, start_rag
 from tests.reliability.conftest import record
 
-ROOT = Path(__file__).resolve().parents[2]
-
 KILL_AT = textwrap.dedent("""
     import os, signal, sys
     import rag.store as store
