@@ -6,7 +6,9 @@ only module that knows pymilvus.
   document version it belongs to (`doc_id` + `content_hash`).
 - `<collection>_versions`: one row per document version and its state (`writing`, `live`,
   `superseded`), the commit record that makes a version's chunks visible all at once.
-- `<collection>_activity`: when each workspace was last used, shared by every app process.
+- `<collection>_uses`: when each workspace was last used, shared by every app process. Append-only
+  (one row per recorded use, older ones pruned): Milvus Lite's upsert deletes then inserts, and a
+  reader in between saw no use at all. It replaced `<collection>_activity` (one row per owner).
 
 Milvus needs a vector field in every collection; the two small ones carry a 2-dimensional dummy.
 """
@@ -43,6 +45,11 @@ def versions_of(collection: str) -> str:
 
 
 def activity_of(collection: str) -> str:
+    return f"{collection}_uses"
+
+
+def old_activity_of(collection: str) -> str:
+    """The record of uses before it was append-only: moved into `activity_of` at open."""
     return f"{collection}_activity"
 
 
@@ -159,8 +166,9 @@ def open_activity(client: MilvusClient, name: str) -> None:
     if client.has_collection(name):
         client.load_collection(name)
         return
-    schema = MilvusClient.create_schema(auto_id=False, description="workspace last use")
-    schema.add_field("owner", DataType.VARCHAR, is_primary=True, max_length=256)
+    schema = MilvusClient.create_schema(auto_id=True, description="workspace uses, append-only")
+    schema.add_field("id", DataType.INT64, is_primary=True)
+    schema.add_field("owner", DataType.VARCHAR, max_length=256)
     schema.add_field("last_used", DataType.INT64)
     _create_small(client, name, schema)
 
@@ -285,7 +293,13 @@ def drop_collection(settings: Settings) -> None:
     client = connect(settings)
     name = settings.collection
     try:
-        for collection in (name, staging_of(name), versions_of(name), activity_of(name)):
+        for collection in (
+            name,
+            staging_of(name),
+            versions_of(name),
+            activity_of(name),
+            old_activity_of(name),
+        ):
             if client.has_collection(collection):
                 client.drop_collection(collection)
     finally:

@@ -119,6 +119,8 @@ class WorkspaceJanitor:
             with self._lock:
                 if owner in self._pending:  # used again during this sweep
                     continue
+            if self.store.activity(owners=[owner]).get(owner, 0) >= now - self.ttl_s:
+                continue  # used on another replica since the read above (deletes take a while)
             self.delete_workspace(owner)
             abandoned.append(owner)
         return abandoned

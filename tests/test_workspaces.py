@@ -138,3 +138,27 @@ def test_janitor_deletes_an_abandoned_workspace_and_never_a_used_one(assistant, 
     assert replica_b.sweep() == [key_owner(abandoned)]  # B knows of A's use through the store
     assert store.count_chunks([key_owner(abandoned)]) == 0 and conversations.list(key_owner(abandoned)) == []
     assert store.count_chunks([key_owner(used)]) == 1 and conversations.list(key_owner(used))
+
+
+def test_janitor_spares_a_workspace_used_on_another_replica_while_it_sweeps(assistant, tmp_path, monkeypatch):
+    """Deleting many workspaces takes a while; a use another replica records meanwhile counts."""
+    store, conversations = assistant.library.store, assistant.conversations
+    app = WebApp(assistant)
+    key = new_workspace_key()
+    upload(app, tmp_path, "tide.md", "High tide is at noon.", key, Session(key))
+    assistant.janitor.flush()
+    now = [max(store.activity("anon:").values()) + 200.0]
+    replica_a = WorkspaceJanitor(store, conversations, ttl_s=100, clock=lambda: now[0])
+    replica_b = WorkspaceJanitor(store, conversations, ttl_s=100, clock=lambda: now[0])
+    read_activity = store.activity
+
+    def a_use_lands_after_the_first_read(*args, **kwargs):
+        seen = read_activity(*args, **kwargs)
+        monkeypatch.setattr(store, "activity", read_activity)
+        replica_a.touch(key_owner(key))
+        replica_a.flush()
+        return seen
+
+    monkeypatch.setattr(store, "activity", a_use_lands_after_the_first_read)
+    assert replica_b.sweep() == []
+    assert store.count_chunks([key_owner(key)]) == 1
