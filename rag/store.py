@@ -380,7 +380,13 @@ class VectorStore:
                 log.warning("keyword leg failed in %s (%s); searching dense only", self.collection, exc)
                 return self.search(vector, text, k, owners, doc_ids, mode="dense")
             raise StoreError(f"{mode} search failed in {self.collection}: {exc}") from exc
-        visible = [r for r in results if (r["entity"]["doc_id"], r["entity"]["content_hash"]) not in hidden]
+        # shown only if its version is seen live: a `writing` row being renewed (an upsert, so a
+        # delete then an insert in Milvus Lite) can be missing from `hidden` for a moment
+        live = {
+            (r["doc_id"], r["content_hash"])
+            for r in self._live_rows({r["entity"]["doc_id"] for r in results})
+        }
+        visible = [r for r in results if (r["entity"]["doc_id"], r["entity"]["content_hash"]) in live]
         best = sorted(visible, key=lambda r: -r["distance"])[:k]  # approximate plans fetch more than k
         return [_hit(rank, result) for rank, result in enumerate(best, start=1)]
 

@@ -216,6 +216,24 @@ def test_search_and_listing_leave_out_a_version_still_being_written(settings: Se
         store.close()
 
 
+def test_search_leaves_out_a_version_whose_row_a_reader_misses_mid_upsert(settings: Settings, monkeypatch):
+    """A long write renews its `writing` row every 30 s by upsert, which Milvus Lite does as a
+    delete then an insert: a search in between finds no row for the version. Its chunks still
+    stay out: a chunk is shown only when its version is seen live."""
+    store = VectorStore(settings, 4, "m")
+    try:
+        vector = np.array([[1, 0, 0, 0]], dtype=np.float32)
+        store.add_document([Chunk("d1", "a.md", 0, 0, "old walrus text")], vector, "shared", "old", 1)
+        monkeypatch.setattr(VectorStore, "_commit_version", lambda self, heads: [])
+        store.add_document([Chunk("d1", "a.md", 0, 0, "new walrus text")], vector, "shared", "new", 1)
+        store.client.delete(store.versions, filter='version == "d1:new"')  # the upsert's gap
+        for mode in ("dense", "keyword", "hybrid"):
+            hits = store.search(vector[0], "walrus", 5, ["shared"], mode=mode)
+            assert [h.chunk.text for h in hits] == ["old walrus text"], mode
+    finally:
+        store.close()
+
+
 def test_neighbours_come_from_the_live_version_of_a_document_the_owner_may_see(settings: Settings):
     store = VectorStore(settings, 4, "m")
     try:
