@@ -199,14 +199,20 @@ def test_a_failing_keyword_leg_leaves_hybrid_search_its_dense_hits(settings: Set
         store.close()
 
 
+def _write_two_versions_without_the_second_commit(store: VectorStore, monkeypatch) -> np.ndarray:
+    """Version `old` of d1 is live; version `new`'s chunks are in, its commit hasn't happened (a
+    writer mid-way). Returns the vector of both."""
+    vector = np.array([[1, 0, 0, 0]], dtype=np.float32)
+    store.add_document([Chunk("d1", "a.md", 0, 0, "old walrus text")], vector, "shared", "old", 1)
+    monkeypatch.setattr(VectorStore, "_commit_version", lambda self, heads: [])
+    store.add_document([Chunk("d1", "a.md", 0, 0, "new walrus text")], vector, "shared", "new", 1)
+    return vector
+
+
 def test_search_and_listing_leave_out_a_version_still_being_written(settings: Settings, monkeypatch):
     store = VectorStore(settings, 4, "m")
     try:
-        vector = np.array([[1, 0, 0, 0]], dtype=np.float32)
-        store.add_document([Chunk("d1", "a.md", 0, 0, "old walrus text")], vector, "shared", "old", 1)
-        # the next version's chunks are in, but its commit hasn't happened (a writer mid-way)
-        monkeypatch.setattr(VectorStore, "_commit_version", lambda self, heads: [])
-        store.add_document([Chunk("d1", "a.md", 0, 0, "new walrus text")], vector, "shared", "new", 1)
+        vector = _write_two_versions_without_the_second_commit(store, monkeypatch)
         for mode in ("dense", "keyword", "hybrid"):
             hits = store.search(vector[0], "walrus", 5, ["shared"], mode=mode)
             assert [h.chunk.text for h in hits] == ["old walrus text"], mode
@@ -222,10 +228,7 @@ def test_search_leaves_out_a_version_whose_row_a_reader_misses_mid_upsert(settin
     stay out: a chunk is shown only when its version is seen live."""
     store = VectorStore(settings, 4, "m")
     try:
-        vector = np.array([[1, 0, 0, 0]], dtype=np.float32)
-        store.add_document([Chunk("d1", "a.md", 0, 0, "old walrus text")], vector, "shared", "old", 1)
-        monkeypatch.setattr(VectorStore, "_commit_version", lambda self, heads: [])
-        store.add_document([Chunk("d1", "a.md", 0, 0, "new walrus text")], vector, "shared", "new", 1)
+        vector = _write_two_versions_without_the_second_commit(store, monkeypatch)
         store.client.delete(store.versions, filter='version == "d1:new"')  # the upsert's gap
         for mode in ("dense", "keyword", "hybrid"):
             hits = store.search(vector[0], "walrus", 5, ["shared"], mode=mode)
