@@ -282,10 +282,7 @@ class VectorStore:
     def owners_last_added(self, prefix: str) -> dict[str, int]:
         """Owner → newest `added_at` for owners whose id starts with `prefix` (workspace clean-up)."""
         rows = self._query_all(self.versions, f'owner like "{_escape(prefix)}%"', ["owner", "added_at"])
-        newest: dict[str, int] = {}
-        for row in rows:
-            newest[row["owner"]] = max(newest.get(row["owner"], 0), row["added_at"])
-        return newest
+        return _latest_per_owner(rows, "added_at")
 
     def count_chunks(self, owners: Sequence[str] | None = None) -> int:
         """Chunks of these owners (all chunks if None); `count(*)` is an aggregate, never truncated."""
@@ -450,10 +447,9 @@ class VectorStore:
     def activity(self, prefix: str = "", owners: Sequence[str] | None = None) -> dict[str, int]:
         """Owner → last use, for owners whose id starts with `prefix` (or the given owners)."""
         flt = _in("owner", owners) if owners is not None else f'owner like "{_escape(prefix)}%"'
-        newest: dict[str, int] = {}
-        for row in self._query_all(self.activity_collection, flt, ["owner", "last_used"]):
-            newest[row["owner"]] = max(row["last_used"], newest.get(row["owner"], 0))
-        return newest
+        return _latest_per_owner(
+            self._query_all(self.activity_collection, flt, ["owner", "last_used"]), "last_used"
+        )
 
     def delete_activity(self, owner: str) -> None:
         self.client.delete(self.activity_collection, filter=_eq("owner", owner))
@@ -660,6 +656,14 @@ def _newest(rows: list[dict]) -> dict[str, DocumentInfo]:
         if have is None or row["added_at"] >= have["added_at"]:
             best[row["doc_id"]] = row
     return {doc_id: _info(row) for doc_id, row in best.items()}
+
+
+def _latest_per_owner(rows: Iterable[dict], time_field: str) -> dict[str, int]:
+    """Owner → the largest `time_field` among its rows."""
+    latest: dict[str, int] = {}
+    for row in rows:
+        latest[row["owner"]] = max(row[time_field], latest.get(row["owner"], 0))
+    return latest
 
 
 def _batched(items: Sequence, size: int) -> Iterator[Sequence]:

@@ -8,7 +8,7 @@ import threading
 import time
 from pathlib import Path
 
-from pymilvus import MilvusClient
+from pymilvus import DataType, MilvusClient
 
 from rag import store_schema
 from rag.settings import Settings
@@ -81,8 +81,8 @@ def test_a_store_with_the_old_activity_table_keeps_its_uses(settings: Settings):
     client = MilvusClient(settings.milvus_target)
     old = f"{settings.collection}_activity"
     schema = MilvusClient.create_schema(auto_id=False)
-    schema.add_field("owner", store_schema.DataType.VARCHAR, is_primary=True, max_length=256)
-    schema.add_field("last_used", store_schema.DataType.INT64)
+    schema.add_field("owner", DataType.VARCHAR, is_primary=True, max_length=256)
+    schema.add_field("last_used", DataType.INT64)
     store_schema._create_small(client, old, schema)
     client.insert(old, [{"owner": "anon:" + "3" * 32, "last_used": 77, "unused": store_schema.DUMMY}])
     client.close()
