@@ -25,8 +25,10 @@ RUN userdel --remove ubuntu \
 USER 1000
 WORKDIR /home/user/app
 
-COPY --chown=user:user requirements.txt requirements-base.txt ./
-RUN pip install --no-cache-dir -r requirements.txt
+# The GPU lock (`make lock`): every package pinned with its hashes, so the image installs exactly
+# what was resolved and tested, not whatever the registry serves on the day of the build.
+COPY --chown=user:user requirements-gpu.lock ./
+RUN pip install --no-cache-dir --no-deps --require-hashes -r requirements-gpu.lock
 
 COPY --chown=user:user app.py pyproject.toml ./
 COPY --chown=user:user rag ./rag
