@@ -3,16 +3,21 @@
 The server applies the chat template; prompt budgeting uses the model's tokenizer when it can be
 loaded locally and a conservative estimate otherwise. Closing a stream closes its HTTP response,
 which makes vLLM abort the request.
+
+Only the `openai` package's own types cross into it: openai 3.x runs on `httpx2`, whose 2.17 refuses
+an `httpx.Timeout` (every remote-model request failed on a fresh install), so timeouts are
+`openai.Timeout` and connection failures `openai.APIConnectionError`. The clients it opens (one
+for probes, one per event loop for streams) are closed by `shutdown`.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import threading
 import time
+import weakref
 from collections.abc import AsyncIterator
-
-import httpx
 
 from rag.backends.base import Message, SamplingConfig, TokenizedPrompt, template_ids
 from rag.errors import EngineError
@@ -43,23 +48,32 @@ class OpenAIBackend:
         self.url = settings.llm_url
         self.api_key = settings.llm_api_key or "EMPTY"
         # connect: how long a dead host may keep us; read: the longest silence inside a stream
-        self.timeout = httpx.Timeout(settings.llm_read_timeout, connect=settings.llm_connect_timeout)
+        self.timeout = openai.Timeout(settings.llm_read_timeout, connect=settings.llm_connect_timeout)
+        # probes (start, /health) wait at most twice the connect time: a slow server is not a dead one
+        quick = openai.Timeout(settings.llm_connect_timeout * 2, connect=settings.llm_connect_timeout)
+        self._probe = openai.OpenAI(base_url=self.url, api_key=self.api_key, timeout=quick, max_retries=0)
+        self._clients: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, openai.AsyncOpenAI] = (
+            weakref.WeakKeyDictionary()
+        )
+        self._clients_lock = threading.Lock()
         try:
             served = self._served_models()
         except openai.OpenAIError as exc:
+            self._probe.close()
             raise EngineError(
                 f"cannot reach the LLM server at {self.url} ({type(exc).__name__}: {exc}); "
                 "check RAG_LLM_URL (e.g. http://host:8000/v1) and RAG_LLM_API_KEY"
             ) from exc
         if settings.llm_model and settings.llm_model not in served:
+            self._probe.close()
             raise EngineError(
                 f"the server at {self.url} serves {served}, not {settings.llm_model!r}; fix RAG_LLM_MODEL"
             )
         if not served:
+            self._probe.close()
             raise EngineError(f"the server at {self.url} serves no model")
         self.model_name = settings.llm_model or served[0]
         self.tokenizer = _local_tokenizer(self.model_name)
-        self._clients: dict[int, openai.AsyncOpenAI] = {}
 
     def tokenize(self, messages: list[Message]) -> TokenizedPrompt:
         """Counted for the budget only: the server applies the template to the messages itself."""
@@ -112,17 +126,16 @@ class OpenAIBackend:
             await response.close()
 
     def _served_models(self) -> list[str]:
-        import openai
-
-        quick = httpx.Timeout(self.timeout.connect * 2, connect=self.timeout.connect)
-        client = openai.OpenAI(base_url=self.url, api_key=self.api_key, timeout=quick, max_retries=0)
-        return [m.id for m in client.models.list().data]
+        return [m.id for m in self._probe.models.list().data]
 
     def is_dead(self, exc: BaseException) -> bool:
-        """Refused connections and timeouts mean the server is gone; an HTTP error is one request's."""
+        """Refused connections and timeouts mean the server is gone; an HTTP error is one request's.
+
+        openai wraps every transport failure (refused, reset, timed out) in `APIConnectionError`.
+        """
         import openai
 
-        dead = (openai.APIConnectionError, httpx.TransportError)
+        dead = openai.APIConnectionError
         return isinstance(exc, dead) or isinstance(exc.__cause__, dead)
 
     def healthy(self) -> bool:
@@ -134,18 +147,51 @@ class OpenAIBackend:
             return False
 
     def _client(self):
-        """One async client per event loop (httpx connections belong to the loop that made them)."""
+        """One async client per event loop (its connections belong to the loop that made them);
+        keyed weakly by the loop itself, so a finished `asyncio.run` doesn't leave one behind and a
+        new loop never inherits a dead loop's client through a reused `id`."""
         import openai
 
-        loop_id = id(asyncio.get_running_loop())
-        if loop_id not in self._clients:
-            self._clients[loop_id] = openai.AsyncOpenAI(
-                base_url=self.url, api_key=self.api_key, max_retries=0, timeout=self.timeout
-            )
-        return self._clients[loop_id]
+        loop = asyncio.get_running_loop()
+        with self._clients_lock:
+            client = self._clients.get(loop)
+            if client is None:
+                client = openai.AsyncOpenAI(
+                    base_url=self.url, api_key=self.api_key, max_retries=0, timeout=self.timeout
+                )
+                self._clients[loop] = client
+        return client
 
     def shutdown(self) -> None:
-        self._clients.clear()
+        """Close every client: the probe here, each stream client in (or for) its own loop."""
+        self._probe.close()
+        with self._clients_lock:
+            clients = list(self._clients.items())
+            self._clients.clear()
+        for loop, client in clients:
+            _close_async_client(loop, client)
+
+
+def _close_async_client(loop: asyncio.AbstractEventLoop, client) -> None:
+    """An async client's connections can only be closed by the loop that opened them."""
+    try:
+        if loop.is_closed():
+            return  # its transports went with the loop
+        if loop.is_running():
+            closing = asyncio.run_coroutine_threadsafe(client.close(), loop)
+            if _running_loop() is not loop:  # waiting from inside that loop would deadlock it
+                closing.result(timeout=5)
+        else:
+            loop.run_until_complete(client.close())
+    except Exception:  # at exit a loop may be stopping under us: closing is best effort
+        log.debug("closing an LLM client failed", exc_info=True)
+
+
+def _running_loop() -> asyncio.AbstractEventLoop | None:
+    try:
+        return asyncio.get_running_loop()
+    except RuntimeError:
+        return None
 
 
 def _local_tokenizer(model: str):
