@@ -3,6 +3,8 @@
 
 import logging
 
+import rag  # noqa: F401  (also in vLLM's spawned engine process, which re-imports this file: it ends with the app)
+
 if __name__ == "__main__":
     from rag.settings import Settings
     from rag.ui import launch

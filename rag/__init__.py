@@ -2,10 +2,15 @@
 
 Importing it sets the process defaults every entry point needs (CLI, web app, tests): no Gradio
 analytics or Hugging Face telemetry calls (nothing leaves the machine at start-up), and no
-tokenizers thread pool fighting torch for the cores. Explicit environment values win.
+tokenizers thread pool fighting torch for the cores. Explicit environment values win. It also makes
+the multiprocessing children of this process (vLLM's engine core) end when it dies
+(`rag.lifecycle`), and works around an interpreter bug that broke test reports (`rag.compat`).
 """
 
 import os
+
+from rag import compat
+from rag.lifecycle import install_child_guard
 
 ENVIRONMENT_DEFAULTS = {
     "GRADIO_ANALYTICS_ENABLED": "False",
@@ -20,3 +25,5 @@ def set_environment_defaults() -> None:
 
 
 set_environment_defaults()
+install_child_guard()
+compat.apply()  # CPython 3.11.7's AST constructor bug (rag/compat.py)

@@ -6,7 +6,6 @@ gradio is imported here.)
 
 from __future__ import annotations
 
-import atexit
 import logging
 import os
 import secrets
@@ -15,10 +14,12 @@ from pathlib import Path
 import gradio as gr
 
 from rag.assistant import Assistant
+from rag.lifecycle import exit_within
 from rag.settings import Settings
 from rag.webapp import WebApp
 
 log = logging.getLogger(__name__)
+SHUTDOWN_S = 10.0  # after SIGTERM: 5 s for open requests (uvicorn) + the engine's shutdown, then exit
 CSS = """
 .rag-sources { max-height: 60vh; overflow-y: auto; }
 .rag-source { border: 1px solid var(--border-color-primary); border-radius: 6px;
@@ -271,9 +272,14 @@ def launch(settings: Settings) -> None:
         head=CITATION_JS,
         footer_links=["api"],
     )
-    atexit.register(app.assistant.llm.shutdown)
     log.info("serving on http://%s:%d", settings.host, settings.port)
-    # uvicorn handles SIGTERM (docker stop, Spaces, test fixtures); atexit then stops the engine
-    uvicorn.run(
-        server, host=settings.host, port=settings.port, log_level="warning", timeout_graceful_shutdown=5
-    )
+    try:
+        # uvicorn handles SIGTERM and SIGINT (docker stop, Spaces, Ctrl-C): it stops serving, then
+        # returns here, and the engine and the store are shut down before the process exits
+        uvicorn.run(
+            server, host=settings.host, port=settings.port, log_level="warning", timeout_graceful_shutdown=5
+        )
+    finally:
+        exit_within(SHUTDOWN_S)  # a model still loading must not keep the process (and its engine) alive
+        app.assistant.close()
+        log.info("stopped")
