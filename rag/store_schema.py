@@ -38,6 +38,10 @@ DOC_FIELDS = ["doc_id", "source", "owner", "n_chunks", "n_pages", "added_at", "c
 DUMMY = [0.0, 0.0]
 INDEX_POLL_S = (0.01, 0.5)  # first and longest wait between checks of an index being built
 INDEX_BUILD_S = 3600  # an index not built by then is reported, not waited on for ever (1M rows: ~560 s)
+# Milvus Lite 2.5 accepts requests before its engine has finished starting: on a busy machine its
+# first create_collection was answered "Mmap manager has not been init" and the app failed to start.
+STARTING_MARKERS = ("has not been init",)
+STARTING_WAIT_S = 60.0  # how long a store that is still starting is given (it starts in ~1 s idle)
 
 
 def versions_of(collection: str) -> str:
@@ -133,13 +137,35 @@ def create_chunks(client: MilvusClient, name: str, dim: int, embed_model: str) -
     index = MilvusClient.prepare_index_params()
     index.add_index("sparse", index_type="SPARSE_INVERTED_INDEX", metric_type="BM25")
     try:
-        client.create_collection(name, schema=schema, consistency_level="Strong")
+        create_collection(client, name, schema)
         create_indexes(client, name, index)
     except MilvusException as exc:
-        raise StoreError(
-            f"cannot create collection {name!r}: {exc.message}; keyword search needs Milvus 2.5 or newer "
-            "(or milvus-lite 2.5)"
-        ) from exc
+        hint = (
+            "keyword search needs Milvus 2.5 or newer (or milvus-lite 2.5)"
+            if any(word in exc.message.lower() for word in ("function", "bm25", "analyzer", "sparse"))
+            else "check the Milvus server's log (RAG_MILVUS_URI)"
+        )
+        raise StoreError(f"cannot create collection {name!r}: {exc.message}; {hint}") from exc
+
+
+def create_collection(client: MilvusClient, name: str, schema) -> None:
+    """Create a collection, waiting (up to `STARTING_WAIT_S`) while the store is still starting."""
+    pause, started = 0.2, time.monotonic()
+    while True:
+        try:
+            client.create_collection(name, schema=schema, consistency_level="Strong")
+            return
+        except MilvusException as exc:
+            waited = time.monotonic() - started
+            if not is_starting(exc) or waited > STARTING_WAIT_S:
+                raise
+            log.warning("Milvus is still starting (%s); trying again in %.1f s", exc.message, pause)
+            time.sleep(pause)
+            pause = min(2 * pause, 2.0)
+
+
+def is_starting(exc: MilvusException) -> bool:
+    return any(marker in str(exc.message) for marker in STARTING_MARKERS)
 
 
 def open_versions(client: MilvusClient, name: str) -> bool:
@@ -177,7 +203,7 @@ def _create_small(client: MilvusClient, name: str, schema) -> None:
     schema.add_field("unused", DataType.FLOAT_VECTOR, dim=2)  # Milvus needs one vector field
     index = MilvusClient.prepare_index_params()
     index.add_index("unused", index_type="FLAT", metric_type="L2")
-    client.create_collection(name, schema=schema, consistency_level="Strong")
+    create_collection(client, name, schema)
     create_indexes(client, name, index)
     client.load_collection(name)
 

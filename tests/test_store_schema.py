@@ -6,6 +6,7 @@ import pytest
 from pymilvus import MilvusClient, MilvusException
 
 from rag import store_schema
+from rag.errors import StoreError
 
 
 class ScriptedClient:
@@ -48,3 +49,40 @@ def test_an_index_that_never_finishes_is_reported(monkeypatch):
     monkeypatch.setattr(store_schema, "INDEX_BUILD_S", -1)  # already past the deadline
     with pytest.raises(MilvusException, match="is InProgress"):
         store_schema.create_indexes(ScriptedClient("InProgress"), "c", vector_index())
+
+
+STARTING = 'Assert "init_flag_ == true" at mmap_manager.h:42 => Mmap manager has not been init'
+
+
+class StillStarting:
+    """A real Milvus Lite client whose first `refusals` create_collection calls get the answer
+    Milvus Lite 2.5 gave on a busy machine right after its start."""
+
+    def __init__(self, client: MilvusClient, refusals: int) -> None:
+        self.client, self.refusals = client, refusals
+
+    def create_collection(self, *args, **kwargs):
+        if self.refusals:
+            self.refusals -= 1
+            raise MilvusException(code=65535, message=STARTING)
+        return self.client.create_collection(*args, **kwargs)
+
+    def __getattr__(self, name):
+        return getattr(self.client, name)
+
+
+def test_a_store_still_starting_is_waited_for(tmp_path, monkeypatch):
+    monkeypatch.setattr(store_schema.time, "sleep", lambda s: None)  # the waits, not their length
+    client = StillStarting(MilvusClient(str(tmp_path / "s.db")), refusals=3)
+    store_schema.create_chunks(client, "chunks", 4, "m")
+    assert client.refusals == 0 and client.has_collection("chunks")
+
+
+def test_a_store_that_never_starts_is_reported_without_a_wrong_hint(tmp_path, monkeypatch):
+    monkeypatch.setattr(store_schema.time, "sleep", lambda s: None)
+    monkeypatch.setattr(store_schema, "STARTING_WAIT_S", -1)  # already past the deadline
+    client = StillStarting(MilvusClient(str(tmp_path / "s.db")), refusals=1)
+    with pytest.raises(StoreError) as info:
+        store_schema.create_chunks(client, "chunks", 4, "m")
+    assert "Mmap manager has not been init" in str(info.value)
+    assert "keyword search" not in str(info.value)  # the old message blamed the Milvus version
