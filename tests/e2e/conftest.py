@@ -11,11 +11,16 @@ import urllib.request
 from pathlib import Path
 
 import pytest
+from playwright.sync_api import expect
 
 from tests.engine_support import ENGINE_ENV, free_port, require_model, spawn, stop
 
 ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS = ROOT / "test-artifacts"
+# Playwright's expect() waits 5 s unless told otherwise, whatever the page's default timeout: on a
+# busy machine deleting a workspace took longer and a count never reached 0 in time. One UI step may
+# take up to a minute there (the same bound as the tests' STEP_MS).
+expect.set_options(timeout=60_000)
 
 
 def start_app(data_dir: Path, log_path: Path, **env: str) -> tuple[subprocess.Popen, str]:

@@ -1,7 +1,8 @@
 """The event loop every chat streams on never waits: while a large upload is embedded and stored
 and a workspace sweep is due, chats keep streaming and a timer ticking on the loop is never late by
-more than 200 ms. (Before, the sweep held the janitor's lock across a store delete that waited for
-the upload's write lock, and every chat's `touch` waited for that lock on the loop.)"""
+more than 750 ms (a fraction of one store write). (Before, the sweep held the janitor's lock across
+a store delete that waited for the upload's write lock, and every chat's `touch` waited for that
+lock on the loop.)"""
 
 from __future__ import annotations
 
@@ -14,6 +15,10 @@ from rag.workspaces import WorkspaceJanitor, key_owner, new_workspace_key
 from tests.reliability.conftest import record
 
 TICK_S = 0.01
+# The bug this catches holds the loop for a whole store write (each batch takes 1 s here, and the
+# upload stores several): seconds. Scheduling noise on a busy 2-core machine reached 275 ms with
+# nothing wrong, so the bound sits between the two.
+STALL_LIMIT_MS = 750
 
 
 class Session:
@@ -107,7 +112,7 @@ def test_the_event_loop_never_stalls_during_a_big_upload_and_a_sweep(
         key_owner(abandoned) in swept and key_owner(chatter) not in swept and key_owner(uploader) not in swept
     )
     assert streamed > 10
-    assert worst_ms < 200, f"the event loop stalled for {worst_ms:.0f} ms"
+    assert worst_ms < STALL_LIMIT_MS, f"the event loop stalled for {worst_ms:.0f} ms"
     record(
         "event loop during a big upload and a sweep",
         worst_stall_ms=round(worst_ms),
