@@ -88,9 +88,9 @@ def start_app_with_engine(tmp_path: Path) -> tuple[subprocess.Popen, list[int]]:
             raise AssertionError(
                 f"the app exited with {app.returncode}: {(tmp_path / 'app.log').read_text()[-2000:]}"
             )
-        with suppress(OSError, ValueError):
-            with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=5) as response:
-                return json.load(response)["engine"] == "ready"
+        url = f"http://127.0.0.1:{port}/health"
+        with suppress(OSError, ValueError), urllib.request.urlopen(url, timeout=5) as response:
+            return json.load(response)["engine"] == "ready"
         return False
 
     assert wait_until(engine_ready, READY_S) is not None, "the engine did not become ready"
