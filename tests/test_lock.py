@@ -67,7 +67,7 @@ def pinned(requirements: str, seen: set[str] | None = None) -> dict[str, str]:
                 pins |= pinned(included, seen)
         elif "==" in line:
             name, version = line.split("==")
-            pins[check_lock.canonicalize_name(name.strip())] = version.strip()
+            pins[check_lock.canonicalize_name(name.split("[")[0].strip())] = version.strip()
     return pins
 
 
