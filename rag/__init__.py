@@ -9,7 +9,7 @@ the multiprocessing children of this process (vLLM's engine core) end when it di
 
 import os
 
-from rag import compat
+from rag.compat import apply as apply_interpreter_fixes
 from rag.lifecycle import install_child_guard
 
 ENVIRONMENT_DEFAULTS = {
@@ -26,4 +26,4 @@ def set_environment_defaults() -> None:
 
 set_environment_defaults()
 install_child_guard()
-compat.apply()  # CPython 3.11.7's AST constructor bug (rag/compat.py)
+apply_interpreter_fixes()  # CPython 3.11.7's AST constructor bug (rag/compat.py)

@@ -30,15 +30,14 @@ import time
 log = logging.getLogger(__name__)
 PARENT_POLL_S = 1.0  # how often an orphan check runs: the engine is gone within ~1 s + its shutdown
 CHILD_GRACE_S = 5.0  # an orphaned engine's clean shutdown (SIGTERM) gets this long before a hard exit
-_watching = False
+_watching = threading.Event()  # set while this process has a watcher thread (one per process)
 
 
 def end_with_parent() -> None:
     """Start (once) a thread that ends this process soon after its parent process dies."""
-    global _watching
-    if _watching:
+    if _watching.is_set():
         return
-    _watching = True
+    _watching.set()
     parent = os.getppid()
     if parent == 1:  # already orphaned before we looked
         _end_orphan(parent)
@@ -59,8 +58,7 @@ def _end_orphan(parent: int) -> None:
 
 
 def _after_fork(_anchor: object) -> None:
-    global _watching
-    _watching = False  # the parent's watcher thread did not survive the fork
+    _watching.clear()  # the parent's watcher thread did not survive the fork
     end_with_parent()
 
 
