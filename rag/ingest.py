@@ -60,7 +60,13 @@ class Ingestor:
         self.settings = settings
         self.embedder = embedder
         self.store = store
-        self.limits = LoadLimits(settings.max_pages, settings.max_document_chars)
+        self.limits = LoadLimits(
+            max_pages=settings.max_pages,
+            max_chars=settings.max_document_chars,
+            parse_seconds=settings.parse_timeout_s,
+            max_ocr_pages=settings.max_ocr_pages,
+            ocr_seconds=settings.ocr_timeout_s,
+        )
 
     def ingest_files(
         self,

@@ -11,29 +11,19 @@ import hashlib
 import io
 import re
 import zipfile
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from pathlib import PurePath
 
 from pypdf import PdfReader
 from pypdf.errors import FileNotDecryptedError, PdfReadError, PyPdfError
 
+from rag.budgets import DEFAULT_LIMITS, Budget, LoadLimits, parser_failure, too_much_text
 from rag.errors import LoadError, OcrUnavailableError
 from rag.loaders_office import load_docx, load_pptx, zip_kind
 from rag.ocr import HOW_TO_ENABLE, ocr_pdf_pages, pages_with_images
 from rag.sections import Section, html_sections, markdown_sections
 from rag.types import SECTION_SEPARATOR, Document, Page, Progress, no_progress
 
-
-@dataclass(frozen=True)
-class LoadLimits:
-    """How much one document may expand to: a small hostile file (a PDF whose pages share one huge
-    content stream) must be refused early, with bounded memory, not parsed to the end."""
-
-    max_pages: int = 2000
-    max_chars: int = 5_000_000
-
-
-DEFAULT_LIMITS = LoadLimits()
 ZIP_BYTES_PER_CHAR = 20  # Office XML carries ~5-10 bytes of markup per character of text
 
 SUPPORTED = "PDF, Word (.docx), PowerPoint (.pptx), HTML, Markdown or plain text"
@@ -51,27 +41,43 @@ _MAGIC = {
 def load_document(
     name: str, data: bytes, progress: Progress = no_progress, limits: LoadLimits = DEFAULT_LIMITS
 ) -> Document:
-    """Parse one file. Raises LoadError naming `name` for anything that isn't usable text.
-    `progress` hears about slow steps (OCR, page by page)."""
+    """Parse one file. Raises LoadError naming `name` for anything that isn't usable text, including
+    a parser's refusal of a hostile file (rag/budgets.py). `progress` hears about slow steps (OCR,
+    page by page)."""
+    budget = Budget(name, limits)
+    try:
+        return _load(name, data, progress, budget)
+    except (LoadError, OcrUnavailableError):
+        raise
+    except Exception as exc:
+        refusal = parser_failure(name, exc)
+        if refusal is None:
+            raise
+        raise refusal from exc
+
+
+def _load(name: str, data: bytes, progress: Progress, budget: Budget) -> Document:
+    limits = budget.limits
     if not data:
         raise LoadError(name, "the file is empty")
     if data.startswith(_ZIP):
-        return _within_limits(name, _zip_document(name, _unzipped_size_checked(name, data, limits)), limits)
+        checked = _unzipped_size_checked(name, data, limits)
+        return _within_limits(name, _zip_document(name, checked, budget), limits)
     for magic, what in _MAGIC.items():
         if data.startswith(magic):
             raise LoadError(name, f"the content is {what}, not {SUPPORTED}")
     content_hash = hashlib.sha256(data).hexdigest()
     suffix = PurePath(name).suffix.lower()
     if data[:1024].lstrip().startswith(b"%PDF-"):
-        title, pages = _pdf_pages(name, data, limits)
-        return _pdf_with_ocr(name, data, pages, content_hash, progress, title)
+        title, pages = _pdf_pages(name, data, budget)
+        return _pdf_with_ocr(name, data, pages, content_hash, progress, budget, title)
     if suffix == ".pdf":
         raise LoadError(name, "named .pdf but the content is not a PDF")
     text = decode_text(name, data)
     if len(text) > limits.max_chars:
-        raise LoadError(name, _too_much_text(len(text), limits))
+        raise LoadError(name, too_much_text(len(text), limits))
     if _looks_like_html(suffix, text):
-        title, sections = html_sections(text)
+        title, sections = html_sections(text, budget)
         document = Document(name, "html", _section_pages(sections, title), content_hash, title=title)
     elif suffix in {".md", ".markdown"}:
         title, sections = markdown_sections(text)
@@ -107,7 +113,8 @@ def _section_pages(sections: list[Section], title: str) -> list[Page]:
     return [Page(0, section.text, section.path) for section in sections] or [Page(0, title)]
 
 
-def _pdf_pages(name: str, data: bytes, limits: LoadLimits) -> tuple[str, list[Page]]:
+def _pdf_pages(name: str, data: bytes, budget: Budget) -> tuple[str, list[Page]]:
+    limits = budget.limits
     if b"%%EOF" not in data[-2048:]:
         raise LoadError(name, "the PDF is truncated or damaged (no end-of-file marker)")
     try:
@@ -122,12 +129,10 @@ def _pdf_pages(name: str, data: bytes, limits: LoadLimits) -> tuple[str, list[Pa
             raise LoadError(
                 name, f"the PDF has {count} pages, more than the limit of {limits.max_pages} (RAG_MAX_PAGES)"
             )
-        texts, chars = [], 0
+        texts = []
         for i, page in enumerate(reader.pages):
             texts.append(_clean(page.extract_text() or ""))
-            chars += len(texts[-1])
-            if chars > limits.max_chars:
-                raise LoadError(name, _too_much_text(chars, limits, f" by page {i + 1}"))
+            budget.take(texts[-1], f" by page {i + 1}")
         title, sections = _pdf_title(reader), _pdf_sections(reader, len(texts))
         pages = [Page(i + 1, text, sections[i]) for i, text in enumerate(texts)]
     except FileNotDecryptedError as exc:
@@ -211,7 +216,7 @@ def _within_limits(name: str, document: Document, limits: LoadLimits) -> Documen
         )
     chars = sum(len(page.text) for page in document.pages)
     if chars > limits.max_chars:
-        raise LoadError(name, _too_much_text(chars, limits))
+        raise LoadError(name, too_much_text(chars, limits))
     return document
 
 
@@ -222,21 +227,14 @@ def _declared_pages(reader: PdfReader) -> int:
         return 0
 
 
-def _too_much_text(chars: int, limits: LoadLimits, where: str = "") -> str:
-    return (
-        f"the document holds more than {limits.max_chars:,} characters of text{where} "
-        f"({chars:,}; the limit is RAG_MAX_DOCUMENT_CHARS)"
-    )
-
-
-def _zip_document(name: str, data: bytes) -> Document:
+def _zip_document(name: str, data: bytes, budget: Budget) -> Document:
     """DOCX and PPTX are ZIPs: the archive's contents say which, or what else it is."""
     kind = zip_kind(data)
     content_hash = hashlib.sha256(data).hexdigest()
     if kind == "docx":
-        document = load_docx(name, data, content_hash)
+        document = load_docx(name, data, content_hash, budget)
     elif kind == "pptx":
-        document = load_pptx(name, data, content_hash)
+        document = load_pptx(name, data, content_hash, budget)
     else:
         raise LoadError(name, f"the content is {kind}, not {SUPPORTED}")
     if not any(page.text.strip() for page in document.pages):
@@ -245,7 +243,13 @@ def _zip_document(name: str, data: bytes) -> Document:
 
 
 def _pdf_with_ocr(
-    name: str, data: bytes, pages: list[Page], content_hash: str, progress: Progress, title: str = ""
+    name: str,
+    data: bytes,
+    pages: list[Page],
+    content_hash: str,
+    progress: Progress,
+    budget: Budget,
+    title: str = "",
 ) -> Document:
     """Pages without a text layer but with a picture are scans: OCR them when Tesseract is there.
 
@@ -260,7 +264,7 @@ def _pdf_with_ocr(
     notes: tuple[str, ...] = ()
     if scanned:
         try:
-            read = {p.number: _clean(p.text) for p in ocr_pdf_pages(data, reader, scanned, progress)}
+            read = {p.number: _clean(p.text) for p in ocr_pdf_pages(data, reader, scanned, progress, budget)}
         except OcrUnavailableError as exc:
             if not any(page.text.strip() for page in pages):
                 raise LoadError(name, f"the PDF has no text layer (a scan?); {exc}") from exc

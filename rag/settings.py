@@ -119,6 +119,24 @@ class Settings:
         default=False,
         metadata={"doc": "`true`: no anonymous workspaces; visitors sign in (Hugging Face or `RAG_AUTH`)"},
     )
+    browser_secret: str = field(
+        default="",
+        repr=False,
+        metadata={
+            "doc": "key of the workspace key stored in browsers (32+ printable ASCII characters); one "
+            "value on every replica; empty: `<data dir>/browser-state.secret`, made on the first start"
+        },
+    )
+    allowed_origins: str = field(
+        default="",
+        metadata={
+            "doc": "origins (`https://host[:port]`, comma-separated) whose pages may call the app from a "
+            "browser, besides its own and a Space's `https://$SPACE_HOST`; others get 403"
+        },
+    )
+    max_request_mb: int = field(
+        default=2, metadata={"doc": "largest request body except uploads, in MB (larger: 413)"}
+    )
     max_upload_mb: int = field(default=50, metadata={"doc": "largest accepted file, in MB"})
     max_upload_request_mb: int = field(default=200, metadata={"doc": "most MB of files in one upload"})
     max_files_per_upload: int = field(default=20, metadata={"doc": "most files in one upload"})
@@ -126,12 +144,25 @@ class Settings:
     max_document_chars: int = field(
         default=5_000_000, metadata={"doc": "most characters of text extracted from one document"}
     )
+    parse_timeout_s: float = field(
+        default=180.0, metadata={"doc": "most seconds reading the text of one document may take (not OCR)"}
+    )
+    max_ocr_pages: int = field(default=300, metadata={"doc": "most scanned pages OCR reads in one document"})
+    ocr_timeout_s: float = field(
+        default=1800.0, metadata={"doc": "most seconds OCR may take on one document, all pages together"}
+    )
     max_workspace_documents: int = field(default=1000, metadata={"doc": "most documents in one workspace"})
     max_workspace_chunks: int = field(default=100_000, metadata={"doc": "most chunks in one workspace"})
     max_question_chars: int = field(default=4000, metadata={"doc": "longest question, in characters"})
     max_question_tokens: int = field(default=1000, metadata={"doc": "longest question, in tokens"})
     max_history_chars: int = field(
         default=200_000, metadata={"doc": "most characters of earlier messages a client may send"}
+    )
+    max_history_messages: int = field(
+        default=1000, metadata={"doc": "most earlier messages a client may send with a question"}
+    )
+    max_selected_documents: int = field(
+        default=1000, metadata={"doc": "most document ids in one selection (search or delete)"}
     )
     max_chats_per_session: int = field(
         default=2, metadata={"doc": "chats one workspace may have streaming at once"}
@@ -165,6 +196,9 @@ class Settings:
             raise ValueError(
                 f"{env_name('retrieval')}={self.retrieval!r}: use one of {', '.join(RETRIEVAL_MODES)}"
             )
+        for budget in ("parse_timeout_s", "max_ocr_pages", "ocr_timeout_s"):  # 0 would refuse every file
+            if getattr(self, budget) <= 0:
+                raise ValueError(f"{env_name(budget)}={getattr(self, budget)!r}: must be more than 0")
 
     def resolved(self) -> Settings:
         """Fill the machine-dependent defaults, so every consumer sees concrete values."""
