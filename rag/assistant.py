@@ -14,9 +14,16 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from rag.backends import SamplingConfig
-from rag.chat import Question, answer, check_size
+from rag.chat import Question, answer, check_selection, check_size
 from rag.chunking import document_id
-from rag.conversations import Conversation, ConversationStore, ConversationSummary, Turn
+from rag.conversations import (
+    Conversation,
+    ConversationStore,
+    ConversationSummary,
+    SavedTurn,
+    Turn,
+    conversations_path,
+)
 from rag.embeddings import Embedder
 from rag.ingest import Quota, SourceFile, collect_files
 from rag.library import Library, Retrieval
@@ -53,7 +60,7 @@ class Assistant:
         self.llm = llm or LLM(settings)
         self.budget = PromptBudget.from_settings(settings)
         self.sampling = SamplingConfig.from_settings(settings)
-        self.conversations = ConversationStore(Path(settings.data_dir) / "conversations.db")
+        self.conversations = ConversationStore(conversations_path(settings.data_dir))
         self.janitor = WorkspaceJanitor(
             self.library.store, self.conversations, settings.workspace_ttl_hours * 3600
         )
@@ -74,15 +81,25 @@ class Assistant:
         mode: str | None = None,
     ) -> AsyncIterator[AnswerEvent]:
         """Stream an answer from what `owner` may see (their workspace and the shared library).
-        Raises LimitError at once for a question or history over the limits."""
-        self.check_size(question, history)
+        Raises LimitError at once for a question, history or selection over the limits."""
+        self.check_size(question, history, doc_ids)
         request = Question(question, visible_owners(owner), list(history), doc_ids, k, mode)
         return answer(
             request, self.library, self.llm, self.budget, self.sampling, self.settings.query_rewrite_s
         )
 
-    def check_size(self, question: str, history: Sequence[Message] = ()) -> None:
-        check_size(question, history, self.settings.max_question_chars, self.settings.max_history_chars)
+    def check_size(
+        self, question: str, history: Sequence[Message] = (), doc_ids: Sequence[str] | None = None
+    ) -> None:
+        limits = self.settings
+        check_size(
+            question,
+            history,
+            limits.max_question_chars,
+            limits.max_history_chars,
+            limits.max_history_messages,
+        )
+        check_selection(doc_ids, limits.max_selected_documents)
 
     def retrieve(
         self, question: str, owner: str, k: int | None = None, doc_ids: Sequence[str] | None = None
@@ -157,7 +174,8 @@ class Assistant:
 
     def delete(self, owner: str, doc_ids: Sequence[str]) -> Deletion:
         """Delete `owner`'s own documents among `doc_ids`; the shared library is read-only unless
-        `owner` is the shared library itself (the CLI)."""
+        `owner` is the shared library itself (the CLI). Raises LimitError for too many ids."""
+        check_selection(doc_ids, self.settings.max_selected_documents)
         own = {d.doc_id: d for d in self.library.store.list_documents([owner])}
         deleted = []
         for doc_id in dict.fromkeys(doc_ids):
@@ -172,9 +190,15 @@ class Assistant:
 
     # -- conversations and workspaces --------------------------------------------------------
 
-    def save_turn(self, owner: str, conversation_id: str | None, turn: Turn) -> str:
-        """Keep a finished answer; returns the conversation's id (a new one for a new chat)."""
-        return self.conversations.append(owner, conversation_id, turn)
+    def save_turn(self, owner: str, conversation_id: str | None, turn: Turn) -> SavedTurn:
+        """Keep a finished answer; returns the conversation's id (a new one for a new chat) and the
+        turn's number in it."""
+        return self.conversations.save(owner, conversation_id, turn)
+
+    def rate(self, owner: str, conversation_id: str, seq: int, vote: str | None) -> bool:
+        """👍 ("up"), 👎 ("down") or no vote (None) on one of `owner`'s answers; False if there is
+        no such answer. One vote per answer: the last one counts."""
+        return self.conversations.vote(owner, conversation_id, seq, vote, self.llm.model_name)
 
     def conversation_list(self, owner: str) -> list[ConversationSummary]:
         return self.conversations.list(owner)

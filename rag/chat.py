@@ -56,18 +56,38 @@ async def _rewritten(question: str, earlier: list[str], llm: LLM, timeout_s: flo
     return await rewrite_query(question, earlier, complete, timeout_s)
 
 
-def check_size(text: str, history: Sequence[Message], max_chars: int, max_history_chars: int) -> None:
+def check_size(
+    text: str,
+    history: Sequence[Message],
+    max_chars: int,
+    max_history_chars: int,
+    max_history_messages: int | None = None,
+) -> None:
     """Refuse what is too big before any work is spent on it (cheap: lengths only)."""
     if len(text) > max_chars:
         raise LimitError(
             f"the question is {len(text):,} characters long; the limit is {max_chars:,} "
             "(RAG_MAX_QUESTION_CHARS): shorten it"
         )
+    if max_history_messages is not None and len(history) > max_history_messages:
+        raise LimitError(
+            f"{len(history):,} earlier messages were sent with the question; the limit is "
+            f"{max_history_messages:,} (RAG_MAX_HISTORY_MESSAGES): start a new chat"
+        )
     sent = sum(len(str(m.get("content") or "")) for m in history)
     if sent > max_history_chars:
         raise LimitError(
             f"the earlier messages sent with the question hold {sent:,} characters; the limit is "
             f"{max_history_chars:,} (RAG_MAX_HISTORY_CHARS): start a new chat"
+        )
+
+
+def check_selection(doc_ids: Sequence[str] | None, limit: int) -> None:
+    """Refuse a selection of more document ids than anyone could have ticked."""
+    if doc_ids is not None and len(doc_ids) > limit:
+        raise LimitError(
+            f"{len(doc_ids):,} documents were selected; the limit is {limit:,} "
+            "(RAG_MAX_SELECTED_DOCUMENTS): select fewer"
         )
 
 

@@ -325,16 +325,19 @@ def cmd_reindex(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_feedback(args: argparse.Namespace, settings: Settings) -> int:
-    from rag.feedback import feedback_path, read_feedback, summarize
+    from rag.conversations import ConversationStore, conversations_path
+    from rag.feedback import export_votes, feedback_path, read_feedback, summarize
 
-    path = feedback_path(settings.data_dir)
-    entries, unreadable = read_feedback(path)
+    path = conversations_path(settings.data_dir)
+    legacy = feedback_path(settings.data_dir)  # an earlier version's log, still counted
+    older, unreadable = read_feedback(legacy)
+    entries = older + export_votes(ConversationStore(path))
     if args.export:
         for entry in entries:
             print(json.dumps(entry, ensure_ascii=False))
     else:
         print(summarize(entries, unreadable).describe())
-    print(f"({path})", file=sys.stderr)
+    print(f"({path}" + (f"; {len(older)} older votes from {legacy})" if older else ")"), file=sys.stderr)
     return 0
 
 

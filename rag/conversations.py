@@ -1,24 +1,33 @@
 """Saved conversations: each workspace's chats with their questions, answers, sources and stats.
 
 Kept in SQLite in the data dir (the standard library, one file, safe across threads and the
-processes of one machine). Every read and write names the owner, so one workspace can never open
-another's conversation, and deleting a workspace deletes its conversations.
+processes of one machine; created 0600). Every read and write names the owner, so one workspace can
+never open another's conversation, and deleting a workspace deletes its conversations.
+
+The 👍/👎 votes live here too: at most one per turn (a new vote replaces it, taking it back deletes
+it), so a workspace can't hold more votes than answers, and each goes with its turn when the
+conversation or the workspace is deleted. `votes()` is what `rag feedback` reads.
 """
 
 from __future__ import annotations
 
 import json
+import secrets
 import sqlite3
 import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import NamedTuple
 
+from rag.private_files import private_file
 from rag.types import Chunk, Hit
 
+CONVERSATIONS_FILE = "conversations.db"
 TITLE_CHARS = 80
+MODEL_CHARS = 200  # a vote keeps the model's name, cut to this
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS conversations (
     id TEXT PRIMARY KEY, owner TEXT NOT NULL, title TEXT NOT NULL,
@@ -29,7 +38,17 @@ CREATE TABLE IF NOT EXISTS turns (
     seq INTEGER NOT NULL, question TEXT NOT NULL, answer TEXT NOT NULL,
     sources TEXT NOT NULL, stats TEXT NOT NULL, query TEXT NOT NULL DEFAULT '',
     PRIMARY KEY (conversation, seq));
+CREATE TABLE IF NOT EXISTS votes (
+    conversation TEXT NOT NULL, seq INTEGER NOT NULL,
+    vote TEXT NOT NULL CHECK (vote IN ('up', 'down')), model TEXT NOT NULL, time REAL NOT NULL,
+    PRIMARY KEY (conversation, seq),
+    FOREIGN KEY (conversation, seq) REFERENCES turns (conversation, seq) ON DELETE CASCADE);
+CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value TEXT NOT NULL);
 """
+
+
+def conversations_path(data_dir: str | Path) -> Path:
+    return Path(data_dir) / CONVERSATIONS_FILE
 
 
 @dataclass(frozen=True)
@@ -39,6 +58,22 @@ class Turn:
     hits: list[Hit]
     stats: str
     query: str = ""  # what was searched, when it differs from the question
+    seq: int = field(default=-1, compare=False)  # its place in the conversation, once saved
+
+
+class SavedTurn(NamedTuple):
+    conversation: str
+    seq: int
+
+
+@dataclass(frozen=True)
+class VoteRecord:
+    owner: str
+    conversation: str
+    time: float
+    vote: str  # "up" or "down"
+    model: str
+    turn: Turn
 
 
 @dataclass(frozen=True)
@@ -57,12 +92,13 @@ class Conversation:
 
 class ConversationStore:
     def __init__(self, path: str | Path) -> None:
-        self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.path = private_file(path)  # before SQLite makes it (and its -wal, -shm) with the umask's mode
         db = sqlite3.connect(self.path, timeout=30)
         try:
             db.execute("PRAGMA journal_mode=WAL")
             db.executescript(SCHEMA)
+            with db:  # the first process to get here sets it; every later one keeps it
+                db.execute("INSERT OR IGNORE INTO meta VALUES ('pseudonym_key', ?)", (secrets.token_hex(32),))
         finally:
             db.close()
 
@@ -87,6 +123,10 @@ class ConversationStore:
     def append(self, owner: str, conversation_id: str | None, turn: Turn) -> str:
         """Add a turn; starts a conversation (titled by its first question) when the id is None or
         not this owner's. Returns the conversation's id."""
+        return self.save(owner, conversation_id, turn).conversation
+
+    def save(self, owner: str, conversation_id: str | None, turn: Turn) -> SavedTurn:
+        """`append`, returning where the turn went: the conversation and the turn's number."""
         now = time.time()
         with self._connect() as db:
             if conversation_id is None or not _owned(db, owner, conversation_id):
@@ -112,7 +152,7 @@ class ConversationStore:
                 ),
             )
             db.execute("UPDATE conversations SET updated = ? WHERE id = ?", (now, conversation_id))
-        return conversation_id
+        return SavedTurn(conversation_id, seq)
 
     def list(self, owner: str) -> list[ConversationSummary]:
         """This owner's conversations, the most recent first."""
@@ -130,11 +170,11 @@ class ConversationStore:
             if head is None:
                 return None
             rows = db.execute(
-                "SELECT question, answer, sources, stats, query FROM turns "
+                "SELECT question, answer, sources, stats, query, seq FROM turns "
                 "WHERE conversation = ? ORDER BY seq",
                 (conversation_id,),
             ).fetchall()
-        turns = [Turn(q, a, [_hit(r) for r in json.loads(s)], st, qu) for q, a, s, st, qu in rows]
+        turns = [_turn(*row) for row in rows]
         return Conversation(conversation_id, head[0], turns)
 
     def delete(self, owner: str, conversation_id: str) -> bool:
@@ -150,10 +190,64 @@ class ConversationStore:
         with self._connect() as db:
             return db.execute("DELETE FROM conversations WHERE owner = ?", (owner,)).rowcount
 
+    def owners(self, prefix: str) -> dict[str, float]:
+        """Every owner starting with `prefix` that has conversations here, with its latest update."""
+        with self._connect() as db:
+            rows = db.execute(
+                "SELECT owner, MAX(updated) FROM conversations WHERE substr(owner, 1, ?) = ? GROUP BY owner",
+                (len(prefix), prefix),
+            ).fetchall()
+        return dict(rows)
+
+    # -- votes -------------------------------------------------------------------------------
+
+    def vote(self, owner: str, conversation_id: str, seq: int, vote: str | None, model: str) -> bool:
+        """Set the owner's vote on one of their turns ("up"/"down"), or take it back (None).
+        False when the owner has no such turn."""
+        if vote not in ("up", "down", None):
+            raise ValueError(f"vote must be 'up', 'down' or None, not {vote!r}")
+        with self._connect() as db:
+            found = db.execute(
+                "SELECT 1 FROM turns JOIN conversations ON conversations.id = turns.conversation "
+                "WHERE turns.conversation = ? AND turns.seq = ? AND conversations.owner = ?",
+                (conversation_id, seq, owner),
+            ).fetchone()
+            if found is None:
+                return False
+            if vote is None:
+                db.execute("DELETE FROM votes WHERE conversation = ? AND seq = ?", (conversation_id, seq))
+            else:
+                db.execute(
+                    "INSERT INTO votes VALUES (?, ?, ?, ?, ?) ON CONFLICT (conversation, seq) DO UPDATE "
+                    "SET vote = excluded.vote, model = excluded.model, time = excluded.time",
+                    (conversation_id, seq, vote, model[:MODEL_CHARS], time.time()),
+                )
+        return True
+
+    def votes(self) -> list[VoteRecord]:
+        """Every vote with its turn, the oldest first."""
+        with self._connect() as db:
+            rows = db.execute(
+                "SELECT conversations.owner, votes.conversation, votes.time, votes.vote, votes.model, "
+                "question, answer, sources, stats, query, turns.seq FROM votes "
+                "JOIN turns USING (conversation, seq) "
+                "JOIN conversations ON conversations.id = votes.conversation ORDER BY votes.time"
+            ).fetchall()
+        return [VoteRecord(*row[:5], _turn(*row[5:])) for row in rows]
+
+    def pseudonym_key(self) -> bytes:
+        """A random key of this database, for pseudonyms of owners in what is exported (HMAC)."""
+        with self._connect() as db:
+            return db.execute("SELECT value FROM meta WHERE name = 'pseudonym_key'").fetchone()[0].encode()
+
 
 def _owned(db: sqlite3.Connection, owner: str, conversation_id: str) -> bool:
     row = db.execute("SELECT 1 FROM conversations WHERE id = ? AND owner = ?", (conversation_id, owner))
     return row.fetchone() is not None
+
+
+def _turn(question: str, answer: str, sources: str, stats: str, query: str, seq: int) -> Turn:
+    return Turn(question, answer, [_hit(r) for r in json.loads(sources)], stats, query, seq)
 
 
 def _hit_record(hit: Hit) -> dict:

@@ -1,17 +1,21 @@
-"""👍/👎 on answers, kept as one JSON line each in `<data dir>/feedback.jsonl`, and a summary.
+"""👍/👎 on answers as JSON entries, and a summary of them.
 
-A line holds what is needed to see why an answer was good or bad without the app: the question,
-the query that was searched, the sources with their scores, the answer, the model, the answer
-checks and the vote. The workspace is stored hashed: lines can be grouped per workspace without
-the log naming a user or a browser session. Appends are one `write` of one line under a lock, so
-concurrent votes never interleave.
+The votes themselves are kept beside the turns they rate (`ConversationStore.vote`: one per turn,
+deleted with it). An entry holds what is needed to see why an answer was good or bad without the
+app: the question, the query that was searched, the sources with their scores, the answer, the
+model, the answer checks and the vote. The workspace appears only as a pseudonym, an HMAC of its
+owner id under a random key of the database, so entries can be grouped per workspace without
+naming a user, and a user name can't be guessed back from it as it could from a plain hash.
+
+Versions before kept votes as JSON lines in `<data dir>/feedback.jsonl`; `rag feedback` still
+reads that file when it is there (`read_feedback`).
 """
 
 from __future__ import annotations
 
 import hashlib
+import hmac
 import json
-import threading
 import time
 from collections import Counter
 from collections.abc import Iterable, Sequence
@@ -19,20 +23,21 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
+from rag.checks import check_citations
+from rag.conversations import ConversationStore
 from rag.types import Hit
 
-FEEDBACK_FILE = "feedback.jsonl"
+FEEDBACK_FILE = "feedback.jsonl"  # the log of earlier versions, read if present
 Vote = Literal["up", "down"]
-_append_lock = threading.Lock()
 
 
 def feedback_path(data_dir: str | Path) -> Path:
     return Path(data_dir) / FEEDBACK_FILE
 
 
-def hash_workspace(owner: str) -> str:
-    """A stable pseudonym for a workspace id (16 hex digits of its SHA-256)."""
-    return hashlib.sha256(owner.encode()).hexdigest()[:16]
+def hash_workspace(owner: str, key: bytes) -> str:
+    """A stable pseudonym for a workspace id: 16 hex digits of its HMAC-SHA256 under `key`."""
+    return hmac.new(key, owner.encode(), hashlib.sha256).hexdigest()[:16]
 
 
 def feedback_entry(
@@ -45,6 +50,7 @@ def feedback_entry(
     checks: dict | None,
     vote: Vote,
     owner: str,
+    key: bytes,
     now: float | None = None,
 ) -> dict:
     """The JSON object one vote becomes (see the module docstring for why each field is there)."""
@@ -52,7 +58,7 @@ def feedback_entry(
         raise ValueError(f"vote must be 'up' or 'down', not {vote!r}")
     return {
         "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() if now is None else now)),
-        "workspace": hash_workspace(owner),
+        "workspace": hash_workspace(owner, key),
         "question": question,
         "query": query,
         "sources": [
@@ -72,18 +78,28 @@ def feedback_entry(
     }
 
 
-def record_feedback(data_dir: str | Path, entry: dict) -> Path:
-    """Append `entry` (from `feedback_entry`) as one line; returns the file written."""
-    path = feedback_path(data_dir)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    line = json.dumps(entry, ensure_ascii=False) + "\n"
-    with _append_lock, path.open("a", encoding="utf-8") as out:
-        out.write(line)
-    return path
+def export_votes(store: ConversationStore) -> list[dict]:
+    """Every vote kept in `store` as an entry (`feedback_entry`), the oldest first."""
+    key = store.pseudonym_key()
+    return [
+        feedback_entry(
+            question=record.turn.question,
+            query=record.turn.query or record.turn.question,
+            hits=record.turn.hits,
+            answer=record.turn.answer,
+            model=record.model,
+            checks=check_citations(record.turn.answer, record.turn.hits).to_dict(),
+            vote=record.vote,  # type: ignore[arg-type]
+            owner=record.owner,
+            key=key,
+            now=record.time,
+        )
+        for record in store.votes()
+    ]
 
 
 def read_feedback(path: str | Path) -> tuple[list[dict], int]:
-    """The entries of a feedback file and how many lines were unreadable (a torn last line)."""
+    """The entries of an earlier version's feedback.jsonl and how many lines were unreadable."""
     entries, bad = [], 0
     file = Path(path)
     if not file.exists():

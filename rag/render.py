@@ -7,7 +7,7 @@ import html
 import re
 from collections.abc import Sequence
 
-from rag.conversations import ConversationSummary
+from rag.conversations import ConversationSummary, SavedTurn
 from rag.evidence import Mark, evidence_html
 from rag.types import SHARED_OWNER, Context, DocumentInfo, Hit, IngestResult, page_unit
 
@@ -23,6 +23,25 @@ def sources_html(
     supporting sentences marked, its neighbours on demand) as inert text; `rag.evidence` renders the hits."""
     searched = f'<p class="rag-query">{html.escape(query)}</p>' if query else ""  # "Searched for: …"
     return searched + evidence_html(hits, marks or {}, cited, context)
+
+
+TURN_ID = re.compile(r"turn:([0-9a-f]{32}):([0-9]{1,9})")
+
+
+def turn_metadata(saved: SavedTurn) -> dict:
+    """What a saved answer's chat message carries (Chatbot `metadata`; without a title it shows
+    nothing) so that a 👍/👎 on it names its turn, whatever else the chat shows: a stopped answer is
+    shown but never saved, so counting messages would name the wrong turn."""
+    return {"id": f"turn:{saved.conversation}:{saved.seq}"}
+
+
+def turn_of(message: object) -> SavedTurn | None:
+    """The turn an answer's chat message shows (from `turn_metadata`); None if it was not saved."""
+    if not isinstance(message, dict) or message.get("role") != "assistant":
+        return None
+    metadata = message.get("metadata")
+    found = TURN_ID.fullmatch(str(metadata.get("id") or "")) if isinstance(metadata, dict) else None
+    return SavedTurn(found[1], int(found[2])) if found else None
 
 
 MERMAID_FENCE = re.compile(r"^(\s*)(`{3,}|~{3,})\s*mermaid\b", re.IGNORECASE | re.MULTILINE)

@@ -24,6 +24,7 @@ from pymilvus.milvus_client.index import IndexParams
 
 from rag.errors import StoreError
 from rag.indexing import IndexPlan
+from rag.private_files import private_dir
 from rag.settings import Settings
 from rag.types import Progress
 
@@ -64,7 +65,7 @@ def staging_of(collection: str) -> str:
 def connect(settings: Settings) -> MilvusClient:
     target = settings.milvus_target
     if settings.uses_milvus_lite:
-        Path(target).parent.mkdir(parents=True, exist_ok=True)
+        private_dir(Path(target).parent)  # the data dir, 0700
     try:
         return MilvusClient(uri=target, token=settings.milvus_token)
     except Exception as exc:  # pymilvus wraps Lite start failures in several exception types

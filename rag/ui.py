@@ -8,14 +8,14 @@ from __future__ import annotations
 
 import logging
 import os
-import secrets
-from pathlib import Path
 
 import gradio as gr
 
 from rag.assistant import Assistant
 from rag.lifecycle import exit_within
+from rag.private_files import browser_secret
 from rag.settings import Settings
+from rag.web_guard import check_login_methods, guard
 from rag.webapp import WebApp
 
 log = logging.getLogger(__name__)
@@ -64,8 +64,9 @@ def build_ui(app: WebApp, browser_secret: str) -> gr.Blocks:
     settings = app.settings
     # uploaded temp files: checked every 30 min, removed once an hour old (ingest has used them)
     with gr.Blocks(title="RAG chat", delete_cache=(1800, 3600)) as demo:
-        # the workspace key and the open conversation: kept in this browser (encrypted with a
-        # secret of this deployment), copied into the session's state on load
+        # the workspace key and the open conversation: kept in this browser, copied into the
+        # session's state on load. Gradio sends the secret to every page (the browser encrypts), so
+        # it protects nothing; it must only be the same on every replica (rag/private_files.py)
         stored_key = gr.BrowserState("", storage_key="rag-workspace", secret=browser_secret)
         stored_conversation = gr.BrowserState("", storage_key="rag-conversation", secret=browser_secret)
         workspace = gr.State("")
@@ -199,7 +200,7 @@ def build_ui(app: WebApp, browser_secret: str) -> gr.Blocks:
         )
 
         demo.load(app.restore, [stored_key, stored_conversation], everything, **private)
-        chatbot.like(app.feedback, [conversation, workspace], None, **private)
+        chatbot.like(app.feedback, [chatbot, workspace], None, **private)  # the message names its turn
         timer = gr.Timer(2.0)
         timer.tick(app.engine_status, None, status, queue=False, **private)
     return demo
@@ -210,17 +211,6 @@ def hf_oauth_enabled() -> bool:
     Space then sets OAUTH_CLIENT_ID). Elsewhere Gradio would mock it with the hub account of the
     machine, which needs the network at start-up, so the button is left out."""
     return bool(os.environ.get("SPACE_ID") and os.environ.get("OAUTH_CLIENT_ID"))
-
-
-def browser_secret(data_dir: str) -> str:
-    """The key that encrypts workspace keys in browsers: kept in the data dir, so keys saved in
-    browsers stay readable after a restart (Gradio's default is a new secret per start)."""
-    path = Path(data_dir) / "browser-state.secret"
-    if not path.exists():
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(secrets.token_hex(16))
-        path.chmod(0o600)
-    return path.read_text().strip()
 
 
 def parse_auth(spec: str) -> list[tuple[str, str]] | None:
@@ -238,11 +228,12 @@ def parse_auth(spec: str) -> list[tuple[str, str]] | None:
 
 def create_app(settings: Settings) -> tuple[gr.Blocks, WebApp]:
     """Build the assistant, start the engine loading in the background, build the UI."""
+    secret = browser_secret(settings.browser_secret, settings.data_dir)  # refused before anything starts
     assistant = Assistant(settings)
     assistant.llm.start_in_background()
     assistant.janitor.start()
     app = WebApp(assistant)
-    demo = build_ui(app, browser_secret(settings.data_dir))
+    demo = build_ui(app, secret)
     demo.queue(max_size=settings.max_queue, default_concurrency_limit=settings.chat_concurrency)
     return demo, app
 
@@ -253,6 +244,7 @@ def launch(settings: Settings) -> None:
     import uvicorn
     from fastapi.responses import JSONResponse
 
+    check_login_methods(settings, hf_oauth_enabled())  # before anything starts
     demo, app = create_app(settings)
     server = fastapi.FastAPI()
 
@@ -267,11 +259,12 @@ def launch(settings: Settings) -> None:
         path="",
         auth=parse_auth(settings.auth),
         max_file_size=f"{settings.max_upload_mb}mb",
-        show_error=True,
+        show_error=False,  # gr.Error messages still show; other exceptions only in the log
         css=CSS,
         head=CITATION_JS,
         footer_links=["api"],
     )
+    guard(server, settings, hf_oauth_enabled())  # origins, body sizes, uploads (rag/web_guard.py)
     log.info("serving on http://%s:%d", settings.host, settings.port)
     try:
         # uvicorn handles SIGTERM and SIGINT (docker stop, Spaces, Ctrl-C): it stops serving, then

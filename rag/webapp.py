@@ -16,12 +16,19 @@ import gradio as gr
 
 from rag.assistant import Assistant
 from rag.checks import check_citations
-from rag.conversations import Conversation
+from rag.conversations import Conversation, SavedTurn
 from rag.errors import LimitError
 from rag.evidence import link_citations
-from rag.feedback import feedback_entry, record_feedback
 from rag.ingest import SourceFile
-from rag.render import chat_markdown, conversation_choices, document_choices, sources_html, upload_report
+from rag.render import (
+    chat_markdown,
+    conversation_choices,
+    document_choices,
+    sources_html,
+    turn_metadata,
+    turn_of,
+    upload_report,
+)
 from rag.types import SHARED_OWNER, no_progress
 from rag.webapp_chat import flatten, stream_chat
 from rag.workspaces import hf_owner, key_owner, new_workspace_key, session_owner, user_owner
@@ -186,7 +193,10 @@ class WebApp:
     ) -> tuple:
         """Delete the selected documents of this workspace; the shared library is read-only here."""
         owner = self.owner(workspace, request, profile)
-        deletion = self.assistant.delete(owner, doc_ids or [])
+        try:
+            deletion = self.assistant.delete(owner, doc_ids or [])
+        except LimitError as exc:
+            raise gr.Error(str(exc)) from None
         message = f"Deleted: {', '.join(deletion.deleted)}" if deletion.deleted else "Nothing deleted."
         if deletion.refused:
             message += (
@@ -221,9 +231,13 @@ class WebApp:
         question = flatten(message).strip()
         if not question:
             raise gr.Error("Type a question first.")
-        earlier = [{"role": m.get("role"), "content": flatten(m.get("content"))} for m in history or []]
+        earlier = [
+            {"role": m.get("role"), "content": flatten(m.get("content"))}
+            | ({"metadata": m["metadata"]} if m.get("metadata") else {})  # names a saved answer's turn
+            for m in history or []
+        ]
         try:
-            self.assistant.check_size(question, earlier)
+            self.assistant.check_size(question, earlier, selected)
         except LimitError as exc:
             raise gr.Error(str(exc)) from None
         owner = self.owner(workspace, request, profile)
@@ -247,29 +261,25 @@ class WebApp:
     # -- feedback ----------------------------------------------------------------------------
 
     def feedback(
-        self, vote: gr.LikeData, conversation: str, workspace: str, request: gr.Request, profile: Profile
+        self,
+        vote: gr.LikeData,
+        history: ChatHistory | None,
+        workspace: str,
+        request: gr.Request,
+        profile: Profile,
     ) -> None:
-        """👍/👎 on an answer: one line in `<data dir>/feedback.jsonl` with what was asked, searched,
-        shown and answered (the workspace only as a hash)."""
+        """👍/👎 on an answer: the vote is kept with the answer's turn (one per turn: a new one
+        replaces it; clicking the same thumb again, `liked == ""`, takes it back). The turn is the
+        one the message names (`render.turn_metadata`), never worked out from its position."""
         owner = self.owner(workspace, request, profile)
-        saved = self.assistant.conversation(owner, conversation)
         index = vote.index[0] if isinstance(vote.index, list | tuple) else vote.index
-        if saved is None or not 0 <= index // 2 < len(saved.turns):
+        messages = history or []
+        turn = turn_of(messages[index]) if isinstance(index, int) and 0 <= index < len(messages) else None
+        choice = {True: "up", False: "down"}.get(vote.liked) if isinstance(vote.liked, bool) else None
+        if turn is None or not self.assistant.rate(owner, turn.conversation, turn.seq, choice):
             gr.Warning("Only saved answers can be rated (this one was stopped or has not finished).")
             return
-        turn = saved.turns[index // 2]
-        entry = feedback_entry(
-            question=turn.question,
-            query=turn.query or turn.question,
-            hits=turn.hits,
-            answer=turn.answer,
-            model=self.assistant.llm.model_name,
-            checks=check_citations(turn.answer, turn.hits).to_dict(),
-            vote="up" if vote.liked else "down",
-            owner=owner,
-        )
-        record_feedback(self.settings.data_dir, entry)
-        gr.Info("Thanks: your rating was recorded.")
+        gr.Info("Thanks: your rating was recorded." if choice else "Your rating was taken back.")
 
     # -- status ------------------------------------------------------------------------------
 
@@ -289,7 +299,13 @@ def conversation_view(conversation: Conversation | None) -> tuple[list[dict], st
     for turn in conversation.turns:
         ranks = [hit.rank for hit in turn.hits]
         messages.append({"role": "user", "content": chat_markdown(turn.question)})
-        messages.append({"role": "assistant", "content": link_citations(chat_markdown(turn.answer), ranks)})
+        messages.append(
+            {
+                "role": "assistant",
+                "content": link_citations(chat_markdown(turn.answer), ranks),
+                "metadata": turn_metadata(SavedTurn(conversation.id, turn.seq)),
+            }
+        )
     last = conversation.turns[-1]
     cited = check_citations(last.answer, last.hits).valid
     return messages, sources_html(last.hits, last.query, cited=cited), last.stats

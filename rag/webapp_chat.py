@@ -18,7 +18,7 @@ from rag.assistant import Assistant
 from rag.conversations import Turn
 from rag.errors import StoreError
 from rag.evidence import unlink_citations
-from rag.render import chat_markdown, chat_text, sources_html
+from rag.render import chat_markdown, chat_text, sources_html, turn_metadata
 from rag.review import ReviewCache, review_answer
 from rag.types import Context, DeltaEvent, ErrorEvent, Hit, HitsEvent, StatsEvent
 
@@ -35,9 +35,14 @@ async def stream_chat(
     conversation_id: str,
 ) -> AsyncIterator[tuple]:
     """Yields (chat messages, sources HTML, stats line, question box, conversation id); `history`
-    is the chat as shown (text, with the Chatbot's escaping and citation links)."""
+    is the chat as shown (text, with the Chatbot's escaping and citation links; a saved answer keeps
+    the `metadata` that names its turn, see `render.turn_metadata`)."""
     earlier = [{"role": m["role"], "content": unlink_citations(chat_text(m["content"]))} for m in history]
-    shown = [{"role": m["role"], "content": chat_markdown(m["content"])} for m in earlier]
+    shown = [
+        {"role": e["role"], "content": chat_markdown(e["content"])}
+        | ({"metadata": m["metadata"]} if m.get("metadata") else {})
+        for m, e in zip(history, earlier, strict=True)
+    ]
     shown += [{"role": "user", "content": chat_markdown(question)}, {"role": "assistant", "content": ""}]
     sources, reply, stats, hits, query, context = sources_html([]), "", "", [], "", {}
     cache = ReviewCache.for_answer(assistant.library.embedder)
@@ -75,8 +80,9 @@ async def stream_chat(
             sources = sources_html(hits, query, review.marks, review.checks.valid, context)
             stats = f"{stats}  \n{review.checks.describe()}"
     turn = Turn(question, reply, hits, stats, query)
-    conversation_id = await asyncio.to_thread(assistant.save_turn, owner, conversation_id or None, turn)
-    yield shown, sources, stats, "", conversation_id
+    saved = await asyncio.to_thread(assistant.save_turn, owner, conversation_id or None, turn)
+    shown[-1]["metadata"] = turn_metadata(saved)
+    yield shown, sources, stats, "", saved.conversation
 
 
 def neighbours(assistant: Assistant, owner: str, hits: Sequence[Hit]) -> Context:

@@ -66,7 +66,10 @@ class WorkspaceJanitor:
 
     Uses are recorded in memory (`touch`, cheap enough for the event loop) and written to the
     store's activity table at each sweep, so every app process on one Milvus server sees the same
-    last-use times. The lock guards only the in-memory dict, never a store call.
+    last-use times. Conversations (and their votes) are kept per replica, so each replica's sweep
+    also looks at the owners of its own conversations: a workspace another replica deleted is gone
+    from the store, and its conversations here go once they too are idle for the TTL. The lock
+    guards only the in-memory dict, never a store call.
     """
 
     def __init__(
@@ -112,6 +115,8 @@ class WorkspaceJanitor:
         last_used = self.store.owners_last_added(ANON_PREFIX)
         for owner, at in self.store.activity(ANON_PREFIX).items():
             last_used[owner] = max(at, last_used.get(owner, 0))
+        for owner, at in self.conversations.owners(ANON_PREFIX).items():  # this replica's alone
+            last_used[owner] = max(at, last_used.get(owner, 0))
         abandoned = []
         for owner, at in last_used.items():
             if at >= now - self.ttl_s:
@@ -126,7 +131,7 @@ class WorkspaceJanitor:
         return abandoned
 
     def delete_workspace(self, owner: str) -> None:
-        """Documents and chunks, conversations, and the record of its use."""
+        """Documents and chunks, conversations (with their votes), and the record of its use."""
         self.forget(owner)
         self.store.delete_owner(owner)
         self.conversations.delete_owner(owner)

@@ -86,25 +86,34 @@ def test_eval_json_on_the_sample(tmp_path):
 
 
 def test_feedback_summary_and_export(tmp_path):
-    from rag.feedback import feedback_entry, record_feedback
+    from rag.conversations import ConversationStore, Turn
+    from rag.feedback import feedback_entry
 
     assert rag(tmp_path, "feedback").stdout.strip() == "no feedback yet"
+    store = ConversationStore(tmp_path / "data" / "conversations.db")
     for vote in ("up", "down"):
-        entry = feedback_entry(
-            question="Which port?",
-            query="port",
-            hits=[],
-            answer="7341",
-            model="m",
-            checks={},
-            vote=vote,
-            owner="o",
-        )
-        record_feedback(tmp_path / "data", entry)
+        conversation = store.append("anon:o", None, Turn("Which port?", "7341", [], "", "port"))
+        store.vote("anon:o", conversation, 0, vote, "m")
+    older = feedback_entry(  # a line of the log earlier versions kept
+        question="Old?",
+        query="old",
+        hits=[],
+        answer="a",
+        model="m",
+        checks={},
+        vote="up",
+        owner="o",
+        key=b"k",
+    )
+    (tmp_path / "data" / "feedback.jsonl").write_text(json.dumps(older) + "\n")
     summary = rag(tmp_path, "feedback")
-    assert summary.returncode == 0 and summary.stdout.startswith("2 votes: 1 up, 1 down (50% up)")
+    assert summary.returncode == 0 and summary.stdout.startswith("3 votes: 2 up, 1 down (67% up)")
     exported = rag(tmp_path, "feedback", "--export").stdout.splitlines()
-    assert [json.loads(line)["vote"] for line in exported] == ["up", "down"]
+    assert [(json.loads(line)["question"], json.loads(line)["vote"]) for line in exported] == [
+        ("Old?", "up"),
+        ("Which port?", "up"),
+        ("Which port?", "down"),
+    ]
 
 
 def test_word_powerpoint_and_scanned_pdf_answer_from_their_content(tmp_path):

@@ -162,3 +162,46 @@ def test_janitor_spares_a_workspace_used_on_another_replica_while_it_sweeps(assi
     monkeypatch.setattr(store, "activity", a_use_lands_after_the_first_read)
     assert replica_b.sweep() == []
     assert store.count_chunks([key_owner(key)]) == 1
+
+
+def test_each_replica_sweeps_its_own_conversations_of_a_workspace_another_replica_deleted(
+    assistant, tmp_path
+):
+    """Conversations stay in each replica's data dir; the workspace's documents and last use are in
+    the shared store. Replica A sweeps the workspace; replica B must not keep its conversations."""
+    from rag.conversations import ConversationStore, Turn
+
+    store = assistant.library.store
+    app = WebApp(assistant)  # replica A: its own conversations (assistant.conversations)
+    key = new_workspace_key()
+    owner = key_owner(key)
+    upload(app, tmp_path, "tide.md", "High tide is at noon.", key, Session(key))
+    ask(app, "When is high tide?", key, Session(key))
+    on_b = ConversationStore(tmp_path / "replica-b" / "conversations.db")  # replica B's data dir
+    on_b.append(owner, None, Turn("And low tide?", "At six.", [], ""))
+    on_b.vote(owner, on_b.list(owner)[0].id, 0, "up", "m")
+    assistant.janitor.flush()
+    now = [max(store.activity("anon:").values()) + 200.0]
+    replica_a = WorkspaceJanitor(store, assistant.conversations, ttl_s=100, clock=lambda: now[0])
+    replica_b = WorkspaceJanitor(store, on_b, ttl_s=100, clock=lambda: now[0])
+    assert replica_a.sweep() == [owner]
+    assert store.count_chunks([owner]) == 0 and assistant.conversation_list(owner) == []
+
+    assert replica_b.sweep() == [owner]  # gone from the store: B's conversations and votes go too
+    assert on_b.list(owner) == [] and on_b.votes() == []
+
+
+def test_a_replica_keeps_its_conversations_of_a_workspace_still_used_elsewhere(assistant, tmp_path):
+    from rag.conversations import ConversationStore, Turn
+
+    store = assistant.library.store
+    key = new_workspace_key()
+    owner = key_owner(key)
+    on_b = ConversationStore(tmp_path / "replica-b" / "conversations.db")
+    on_b.append(owner, None, Turn("Old question", "Old answer", [], ""))
+    now = [on_b.owners("anon:")[owner] + 200.0]
+    replica_a = WorkspaceJanitor(store, assistant.conversations, ttl_s=100, clock=lambda: now[0])
+    replica_a.touch(owner)  # the visitor is on replica A now, with no documents
+    replica_a.flush()
+    replica_b = WorkspaceJanitor(store, on_b, ttl_s=100, clock=lambda: now[0])
+    assert replica_b.sweep() == [] and len(on_b.list(owner)) == 1

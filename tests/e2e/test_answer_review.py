@@ -1,17 +1,19 @@
 """Answers you can check, in Chromium, on the app with the fake model (it quotes the longest
 sentence of source [1] and cites it, plus any [n] the question names): the supporting sentence is
 marked in its source, a citation click brings its source into view, a cited source that doesn't
-exist is struck through, a source opens onto its neighbouring chunks, 👍 writes one feedback
-line, and markup inside documents stays text in the marked-up Sources panel too."""
+exist is struck through, a source opens onto its neighbouring chunks, 👍 is kept as the answer's
+vote (and a second click takes it back), and markup inside documents stays text in the marked-up
+Sources panel too."""
 
 from __future__ import annotations
 
-import json
 import re
 
 import pytest
 from playwright.sync_api import expect, sync_playwright
 
+from rag.conversations import ConversationStore
+from rag.feedback import export_votes
 from tests.e2e.conftest import ARTIFACTS, start_app, stop_app
 from tests.e2e.test_browser import CHROMIUM, CHROMIUM_ARGS, STEP_MS
 
@@ -89,19 +91,25 @@ def test_evidence_citations_missing_sources_feedback_and_inert_markup(review_app
         page.wait_for_timeout(500)
         assert page.evaluate("typeof window.pwned") == "undefined"
 
-        # 👍 on the first answer writes one line
-        feedback = data / "feedback.jsonl"
-        assert not feedback.exists()
+        # 👍 on the first answer is kept with it (the message names its turn); a second click on the
+        # same thumb takes it back
+        votes = ConversationStore(data / "conversations.db")
+        assert export_votes(votes) == []
         page.locator('[data-testid="bot"]').first.hover()
         page.locator('button[aria-label="Like"]').first.click()
         for _ in range(50):
-            if feedback.exists():
+            if export_votes(votes):
                 break
             page.wait_for_timeout(100)
-        lines = feedback.read_text().splitlines()
-        assert len(lines) == 1, lines
-        entry = json.loads(lines[0])
+        (entry,) = export_votes(votes)
         assert entry["vote"] == "up" and entry["question"].startswith("How fast does the blue kettle")
+        page.locator('[data-testid="bot"]').first.hover()
+        page.locator('button[aria-label="Liked"]').first.click()
+        for _ in range(50):
+            if not export_votes(votes):
+                break
+            page.wait_for_timeout(100)
+        assert export_votes(votes) == []
         browser.close()
 
 
