@@ -5,11 +5,13 @@ VLLM_ENABLE_V1_MULTIPROCESSING says). When the app died without shutting it down
 exit stuck behind a thread), that child lived on with its parent gone: 2.7 GB and a busy core on
 this machine, the whole card's memory on a GPU. Two guards:
 
-- `end_with_parent` runs in every multiprocessing child of a process that imported `rag`: a fork
-  child inherits the registration below, a spawn child imports `rag` again when it re-imports the
-  parent's main module (`app.py`, `rag/__main__.py`). A daemon thread notices the parent is gone
-  (its parent pid changes: the orphan is re-parented) and ends the child: SIGTERM first, which
-  vLLM's engine core handles as a clean shutdown, then a hard exit after `CHILD_GRACE_S`.
+- `install_child_guard` (run when `rag` is imported) makes every multiprocessing child of this
+  process watch its parent: a fork child through the after-fork hook it inherits, a spawn child
+  when it re-imports the parent's main module (`app.py`, `rag/__main__.py`, which import `rag`).
+  A daemon thread blocks on the parent's sentinel, a pipe that reads as closed once the parent is gone, and
+  then ends the child: SIGTERM first, which vLLM's engine core handles as a clean shutdown, then a
+  hard exit after `CHILD_GRACE_S`. (Not the parent pid: in a container the app is pid 1, the
+  value an orphan's parent pid takes.)
 - `exit_within` ends this process after a clean shutdown that did not finish in time, so SIGTERM
   always ends the app (and, through the first guard, its engine) within seconds.
 
@@ -20,6 +22,7 @@ from __future__ import annotations
 
 import logging
 import multiprocessing
+import multiprocessing.connection
 import multiprocessing.util
 import os
 import signal
@@ -28,45 +31,28 @@ import threading
 import time
 
 log = logging.getLogger(__name__)
-PARENT_POLL_S = 1.0  # how often an orphan check runs: the engine is gone within ~1 s + its shutdown
 CHILD_GRACE_S = 5.0  # an orphaned engine's clean shutdown (SIGTERM) gets this long before a hard exit
-_watching = threading.Event()  # set while this process has a watcher thread (one per process)
 
 
-def end_with_parent() -> None:
-    """Start (once) a thread that ends this process soon after its parent process dies."""
-    if _watching.is_set():
+def _watch_parent() -> None:
+    # a spawn child runs this from its import of `rag`, before multiprocessing has set its parent
+    while (parent := multiprocessing.parent_process()) is None:
+        time.sleep(0.05)
+    if parent.sentinel is None:
         return
-    _watching.set()
-    parent = os.getppid()
-    if parent == 1:  # already orphaned before we looked
-        _end_orphan(parent)
-    threading.Thread(target=_watch_parent, args=(parent,), name="end-with-parent", daemon=True).start()
-
-
-def _watch_parent(parent: int) -> None:
-    while os.getppid() == parent:
-        time.sleep(PARENT_POLL_S)
-    _end_orphan(parent)
-
-
-def _end_orphan(parent: int) -> None:
-    print(f"[rag] parent process {parent} is gone; ending process {os.getpid()}", file=sys.stderr, flush=True)
+    multiprocessing.connection.wait([parent.sentinel])  # returns when the parent's end of the pipe closes
+    print(
+        f"[rag] parent process {parent.pid} is gone; ending process {os.getpid()}",
+        file=sys.stderr,
+        flush=True,
+    )
     os.kill(os.getpid(), signal.SIGTERM)
     time.sleep(CHILD_GRACE_S)
     os._exit(1)
 
 
-def _after_fork(_anchor: object) -> None:
-    _watching.clear()  # the parent's watcher thread did not survive the fork
-    end_with_parent()
-
-
-def install_child_guard() -> None:
-    """Make this process's multiprocessing children end with it (called when `rag` is imported)."""
-    multiprocessing.util.register_after_fork(_AFTER_FORK_ANCHOR, _after_fork)
-    if getattr(multiprocessing.current_process(), "_inheriting", False):
-        end_with_parent()  # a spawn child importing its parent's main module right now
+def _start_watcher(_anchor: object = None) -> None:
+    threading.Thread(target=_watch_parent, name="end-with-parent", daemon=True).start()
 
 
 class _Anchor:
@@ -74,6 +60,18 @@ class _Anchor:
 
 
 _AFTER_FORK_ANCHOR = _Anchor()
+
+
+def install_child_guard() -> None:
+    """Make this process's multiprocessing children end with it (called when `rag` is imported).
+
+    A fork child runs the inherited after-fork hook; a spawn child runs no after-fork hooks
+    (`SpawnProcess._after_fork` does nothing), but imports `rag` while it re-imports its parent's
+    main module, with `_inheriting` set: the watcher starts there.
+    """
+    multiprocessing.util.register_after_fork(_AFTER_FORK_ANCHOR, _start_watcher)
+    if getattr(multiprocessing.current_process(), "_inheriting", False):
+        _start_watcher()
 
 
 def exit_within(seconds: float, status: int = 0) -> None:
@@ -91,3 +89,13 @@ def exit_within(seconds: float, status: int = 0) -> None:
     timer = threading.Timer(seconds, expire)
     timer.daemon = True
     timer.start()
+
+
+def exit_on_sigterm() -> None:
+    """SIGTERM raises SystemExit, so `finally` blocks run (the app's shutdown).
+
+    uvicorn captures SIGTERM while it serves, then restores the handler it found and raises the
+    signal again; with Python's default (terminate at once) the process died inside `uvicorn.run`
+    and the engine and the store were never shut down.
+    """
+    signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(0))

@@ -12,14 +12,16 @@ import os
 import gradio as gr
 
 from rag.assistant import Assistant
-from rag.lifecycle import exit_within
+from rag.lifecycle import exit_on_sigterm, exit_within
 from rag.private_files import browser_secret
 from rag.settings import Settings
 from rag.web_guard import check_login_methods, guard
 from rag.webapp import WebApp
 
 log = logging.getLogger(__name__)
-SHUTDOWN_S = 10.0  # after SIGTERM: 5 s for open requests (uvicorn) + the engine's shutdown, then exit
+# after SIGTERM uvicorn gives open requests up to 5 s; then the engine and the store get this long
+# to shut down (the engine ~1 s, the store less) before the process exits anyway: ~11 s at worst
+SHUTDOWN_S = 6.0
 CSS = """
 .rag-sources { max-height: 60vh; overflow-y: auto; }
 .rag-source { border: 1px solid var(--border-color-primary); border-radius: 6px;
@@ -266,6 +268,7 @@ def launch(settings: Settings) -> None:
     )
     guard(server, settings, hf_oauth_enabled())  # origins, body sizes, uploads (rag/web_guard.py)
     log.info("serving on http://%s:%d", settings.host, settings.port)
+    exit_on_sigterm()
     try:
         # uvicorn handles SIGTERM and SIGINT (docker stop, Spaces, Ctrl-C): it stops serving, then
         # returns here, and the engine and the store are shut down before the process exits

@@ -1,0 +1,77 @@
+"""Multiprocessing children of a process that imported `rag` end when it dies (fork and spawn, as
+vLLM starts its engine core), and live as long as it does. The app-level test with the real engine
+is tests/reliability/test_shutdown.py; this one takes seconds."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+PARENT = """
+import multiprocessing
+import sys
+import time
+
+import rag  # noqa: F401  (as app.py does: a spawn child re-imports this file, and so rag)
+
+
+def sleep_long():
+    time.sleep(600)
+
+
+if __name__ == "__main__":
+    child = multiprocessing.get_context(sys.argv[1]).Process(target=sleep_long)
+    child.start()
+    print(child.pid, flush=True)
+    time.sleep(600)
+"""
+
+
+def running(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
+
+
+def wait_until(condition, timeout: float) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(0.1)
+    return False
+
+
+@pytest.mark.parametrize("method", ["fork", "spawn"])
+def test_a_child_lives_with_its_parent_and_ends_after_it(tmp_path, method):
+    script = tmp_path / "parent.py"
+    script.write_text(PARENT)
+    env = os.environ | {"PYTHONPATH": str(ROOT)}
+    parent = subprocess.Popen(
+        [sys.executable, str(script), method],
+        env=env,
+        stdout=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
+    child = int(parent.stdout.readline())
+    try:
+        time.sleep(1.5)  # the watcher is running by now: a child that wrongly thinks it is orphaned ends
+        assert running(child), "the child ended while its parent was alive"
+        parent.kill()
+        parent.wait(timeout=10)
+        assert wait_until(lambda: not running(child), 20), f"{method} child {child} outlived its parent"
+    finally:
+        for pid in (parent.pid, child):
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
