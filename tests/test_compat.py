@@ -66,26 +66,32 @@ def test_atomic_parse_survives_a_parse_inside_a_collection():
     assert gc.isenabled()  # the collector is back on after each parse
 
 
-def run_pytest(tmp_path: Path, conftest: str) -> subprocess.CompletedProcess:
+def run_pytest(tmp_path: Path, conftest: str) -> tuple[int, str, str]:
     (tmp_path / "conftest.py").write_text(conftest)
     (tmp_path / "test_deliberate.py").write_text(FAILING_MODULE)
     command = [sys.executable, "-m", "pytest", "-q", "-n", "2", "-p", "no:cacheprovider", str(tmp_path)]
     env = {"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin", "HOME": str(tmp_path)}
-    return subprocess.run(command, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
+    result = subprocess.run(command, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
+    return result.returncode, result.stdout, result.stderr
 
 
 def test_a_deliberate_failure_is_listed_by_name_under_two_workers(tmp_path):
-    result = run_pytest(tmp_path, "import rag  # noqa: F401  (as tests/conftest.py does)\n")
-    output = result.stdout + result.stderr
+    returncode, stdout, stderr = run_pytest(
+        tmp_path, "import rag  # noqa: F401  (as tests/conftest.py does)\n"
+    )
+    output = stdout + stderr
     assert "INTERNALERROR" not in output, output[-3000:]
     assert "FAILED test_deliberate.py::test_fails_on_purpose" in output, output[-3000:]
-    assert "1 failed, 1 passed" in output and result.returncode == 1, output[-3000:]
+    assert "1 failed, 1 passed" in output and returncode == 1, output[-3000:]
 
 
 @pytest.mark.skipif(not has_ast_reentrancy_bug(), reason="this interpreter has the fix (3.11.8+, 3.12.2+)")
 def test_without_the_work_around_the_worker_dies(tmp_path):
-    """The test above can fail: without `import rag` the same run loses its report."""
-    result = run_pytest(tmp_path, "")
-    output = result.stdout + result.stderr
+    """The test above can fail: without `import rag` the same run loses its report (a collection
+    must land inside pytest's own parse: it did in every run seen; up to 3 runs are given)."""
+    for _ in range(3):
+        output = "\n".join(run_pytest(tmp_path, "")[1:])
+        if "AST constructor recursion depth mismatch" in output:
+            break
     assert "AST constructor recursion depth mismatch" in output
     assert "FAILED test_deliberate.py::test_fails_on_purpose" not in output
