@@ -43,6 +43,7 @@ INDEX_BUILD_S = 3600  # an index not built by then is reported, not waited on fo
 # first create_collection was answered "Mmap manager has not been init" and the app failed to start.
 STARTING_MARKERS = ("has not been init",)
 STARTING_WAIT_S = 60.0  # how long a store that is still starting is given (it starts in ~1 s idle)
+STARTING_PAUSE_S = (0.2, 2.0)  # first and longest pause between tries
 
 
 def versions_of(collection: str) -> str:
@@ -151,7 +152,7 @@ def create_chunks(client: MilvusClient, name: str, dim: int, embed_model: str) -
 
 def create_collection(client: MilvusClient, name: str, schema) -> None:
     """Create a collection, waiting (up to `STARTING_WAIT_S`) while the store is still starting."""
-    pause, started = 0.2, time.monotonic()
+    pause, started = STARTING_PAUSE_S[0], time.monotonic()
     while True:
         try:
             client.create_collection(name, schema=schema, consistency_level="Strong")
@@ -162,7 +163,9 @@ def create_collection(client: MilvusClient, name: str, schema) -> None:
                 raise
             log.warning("Milvus is still starting (%s); trying again in %.1f s", exc.message, pause)
             time.sleep(pause)
-            pause = min(2 * pause, 2.0)
+            pause = min(2 * pause, STARTING_PAUSE_S[1])
+            if client.has_collection(name):
+                return  # made after all, before the error came back
 
 
 def is_starting(exc: MilvusException) -> bool:

@@ -72,14 +72,14 @@ class StillStarting:
 
 
 def test_a_store_still_starting_is_waited_for(tmp_path, monkeypatch):
-    monkeypatch.setattr(store_schema.time, "sleep", lambda s: None)  # the waits, not their length
+    monkeypatch.setattr(store_schema, "STARTING_PAUSE_S", (0.0, 0.0))  # the waits, not their length
     client = StillStarting(MilvusClient(str(tmp_path / "s.db")), refusals=3)
     store_schema.create_chunks(client, "chunks", 4, "m")
     assert client.refusals == 0 and client.has_collection("chunks")
 
 
 def test_a_store_that_never_starts_is_reported_without_a_wrong_hint(tmp_path, monkeypatch):
-    monkeypatch.setattr(store_schema.time, "sleep", lambda s: None)
+    monkeypatch.setattr(store_schema, "STARTING_PAUSE_S", (0.0, 0.0))
     monkeypatch.setattr(store_schema, "STARTING_WAIT_S", -1)  # already past the deadline
     client = StillStarting(MilvusClient(str(tmp_path / "s.db")), refusals=1)
     with pytest.raises(StoreError) as info:
