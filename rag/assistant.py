@@ -60,7 +60,9 @@ class Assistant:
         self.llm = llm or LLM(settings)
         self.budget = PromptBudget.from_settings(settings)
         self.sampling = SamplingConfig.from_settings(settings)
-        self.conversations = ConversationStore(conversations_path(settings.data_dir))
+        self.conversations = ConversationStore(
+            conversations_path(settings.data_dir), settings.max_conversations
+        )
         self.janitor = WorkspaceJanitor(
             self.library.store, self.conversations, settings.workspace_ttl_hours * 3600
         )

@@ -7,6 +7,10 @@ never open another's conversation, and deleting a workspace deletes its conversa
 The 👍/👎 votes live here too: at most one per turn (a new vote replaces it, taking it back deletes
 it), so a workspace can't hold more votes than answers, and each goes with its turn when the
 conversation or the workspace is deleted. `votes()` is what `rag feedback` reads.
+
+A workspace keeps at most `max_per_owner` conversations (`RAG_MAX_CONVERSATIONS`): starting one
+more deletes the one updated longest ago, with its turns and votes. Reads run in plain (deferred)
+transactions, which WAL lets run beside a writer; writes take the write lock at once.
 """
 
 from __future__ import annotations
@@ -91,7 +95,9 @@ class Conversation:
 
 
 class ConversationStore:
-    def __init__(self, path: str | Path) -> None:
+    def __init__(self, path: str | Path, max_per_owner: int = 0) -> None:
+        """`max_per_owner`: most conversations one owner keeps (0: no limit, for tools that only read)."""
+        self.max_per_owner = max_per_owner
         self.path = private_file(path)  # before SQLite makes it (and its -wal, -shm) with the umask's mode
         db = sqlite3.connect(self.path, timeout=30)
         try:
@@ -103,14 +109,15 @@ class ConversationStore:
             db.close()
 
     @contextmanager
-    def _connect(self) -> Iterator[sqlite3.Connection]:
-        """One short-lived connection per call (none is shared between threads), in one transaction
-        that takes the write lock at once: two answers saved to one conversation at the same time
-        must not both read the same next turn number."""
+    def _connect(self, write: bool = True) -> Iterator[sqlite3.Connection]:
+        """One short-lived connection per call (none is shared between threads), in one transaction.
+        A write takes the write lock at once (two answers saved to one conversation at the same time
+        must not both read the same next turn number); a read (`write=False`) takes none, so it
+        neither waits for a writer nor holds one up."""
         db = sqlite3.connect(self.path, timeout=30, isolation_level=None)
         try:
             db.execute("PRAGMA foreign_keys=ON")
-            db.execute("BEGIN IMMEDIATE")
+            db.execute("BEGIN IMMEDIATE" if write else "BEGIN")
             try:
                 yield db
             except BaseException:
@@ -136,6 +143,12 @@ class ConversationStore:
                     "INSERT INTO conversations VALUES (?, ?, ?, ?, ?)",
                     (conversation_id, owner, title, now, now),
                 )
+                if self.max_per_owner > 0:  # the new one counts: the oldest beyond the cap go
+                    db.execute(
+                        "DELETE FROM conversations WHERE id IN (SELECT id FROM conversations WHERE owner = ? "
+                        "ORDER BY id = ? DESC, updated DESC, rowid DESC LIMIT -1 OFFSET ?)",
+                        (owner, conversation_id, self.max_per_owner),
+                    )
             seq = db.execute(
                 "SELECT COALESCE(MAX(seq), -1) + 1 FROM turns WHERE conversation = ?", (conversation_id,)
             ).fetchone()[0]
@@ -156,14 +169,14 @@ class ConversationStore:
 
     def list(self, owner: str) -> list[ConversationSummary]:
         """This owner's conversations, the most recent first."""
-        with self._connect() as db:
+        with self._connect(write=False) as db:
             rows = db.execute(
                 "SELECT id, title, updated FROM conversations WHERE owner = ? ORDER BY updated DESC", (owner,)
             ).fetchall()
         return [ConversationSummary(*row) for row in rows]
 
     def load(self, owner: str, conversation_id: str) -> Conversation | None:
-        with self._connect() as db:
+        with self._connect(write=False) as db:
             head = db.execute(
                 "SELECT title FROM conversations WHERE id = ? AND owner = ?", (conversation_id, owner)
             ).fetchone()
@@ -192,7 +205,7 @@ class ConversationStore:
 
     def owners(self, prefix: str) -> dict[str, float]:
         """Every owner starting with `prefix` that has conversations here, with its latest update."""
-        with self._connect() as db:
+        with self._connect(write=False) as db:
             rows = db.execute(
                 "SELECT owner, MAX(updated) FROM conversations WHERE substr(owner, 1, ?) = ? GROUP BY owner",
                 (len(prefix), prefix),
@@ -226,7 +239,7 @@ class ConversationStore:
 
     def votes(self) -> list[VoteRecord]:
         """Every vote with its turn, the oldest first."""
-        with self._connect() as db:
+        with self._connect(write=False) as db:
             rows = db.execute(
                 "SELECT conversations.owner, votes.conversation, votes.time, votes.vote, votes.model, "
                 "question, answer, sources, stats, query, turns.seq FROM votes "
@@ -237,7 +250,7 @@ class ConversationStore:
 
     def pseudonym_key(self) -> bytes:
         """A random key of this database, for pseudonyms of owners in what is exported (HMAC)."""
-        with self._connect() as db:
+        with self._connect(write=False) as db:
             return db.execute("SELECT value FROM meta WHERE name = 'pseudonym_key'").fetchone()[0].encode()
 
 

@@ -153,6 +153,8 @@ class LLM:
         except Exception as exc:  # a health check must answer, not raise
             log.warning("LLM health check failed: %s", exc)
             alive = False
+        if alive is None:  # no answer in time, but not gone: this check fails, the backend stays
+            return False
         if not alive:
             self._lost(backend, "the health check failed")
         return alive

@@ -4,7 +4,8 @@ sentence-transformers' own `backend="onnx"` needs `optimum`, whose releases pin 
 older than the one vLLM needs here, so this module does the same few steps itself: export the
 transformer once from the local model folder with `torch.onnx`, optionally quantise its weights
 dynamically to int8 (onnxruntime.quantization), and apply the model's pooling. The exported files
-are cached, so the export cost (seconds) is paid once per model and variant.
+are cached (keyed by the model's files), so the export cost (seconds) is paid once per model and
+variant.
 
 It mirrors the part of `SentenceTransformer` the embedder uses: `encode`, `prompts`,
 `get_embedding_dimension`.
@@ -16,6 +17,8 @@ import hashlib
 import json
 import logging
 import os
+import secrets
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -81,12 +84,17 @@ class OnnxEncoder:
 
 
 def export(model_dir: Path, variant: str, cache_dir: Path) -> Path:
-    """The ONNX file for this model folder and variant, exported (and quantised) on first use."""
-    key = hashlib.sha256(str(model_dir.resolve()).encode()).hexdigest()[:16]
-    folder = cache_dir / key
+    """The ONNX file for this model's files and variant, exported (and quantised) on first use.
+
+    The cache is keyed by the model's files (names, sizes, modification times), not by the folder's
+    path: a model replaced in place gets a new export. Each file is written under a name of its own
+    and renamed into place, so processes starting together never write one file: each exports, and
+    the last rename wins with a complete file.
+    """
+    folder = cache_dir / model_key(model_dir)
     fp32 = folder / "model.onnx"
     if not fp32.exists():
-        _export_fp32(model_dir, fp32)
+        _write_atomically(fp32, lambda tmp: _export_fp32(model_dir, tmp))
     if VARIANTS[variant] == "fp32":
         return fp32
     int8 = folder / "model-int8.onnx"
@@ -94,10 +102,34 @@ def export(model_dir: Path, variant: str, cache_dir: Path) -> Path:
         from onnxruntime.quantization import QuantType, quantize_dynamic
 
         log.info("quantising %s to int8", fp32)
-        tmp = int8.with_suffix(".tmp.onnx")
-        quantize_dynamic(str(fp32), str(tmp), weight_type=QuantType.QInt8, per_channel=True)
-        tmp.replace(int8)
+        _write_atomically(
+            int8,
+            lambda tmp: quantize_dynamic(str(fp32), str(tmp), weight_type=QuantType.QInt8, per_channel=True),
+        )
     return int8
+
+
+def model_key(model_dir: Path) -> str:
+    """A digest of the model folder's files (relative name, size, modification time in ns)."""
+    digest = hashlib.sha256()
+    for path in sorted(model_dir.rglob("*")):
+        relative = path.relative_to(model_dir)
+        if any(part.startswith(".") for part in relative.parts) or not path.is_file():
+            continue
+        stat = path.stat()
+        digest.update(f"{relative.as_posix()}\x00{stat.st_size}\x00{stat.st_mtime_ns}\n".encode())
+    return digest.hexdigest()[:16]
+
+
+def _write_atomically(target: Path, write: Callable[[Path], object]) -> None:
+    """`write(tmp)` to a temporary file unique to this call, then rename it onto `target`."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = target.with_name(f".{target.stem}.{os.getpid()}.{secrets.token_hex(4)}.tmp{target.suffix}")
+    try:
+        write(tmp)
+        os.replace(tmp, target)
+    finally:
+        tmp.unlink(missing_ok=True)
 
 
 def _export_fp32(model_dir: Path, target: Path) -> None:
@@ -122,20 +154,17 @@ def _export_fp32(model_dir: Path, target: Path) -> None:
 
     axes = {name: {0: "batch", 1: "tokens"} for name in names}
     axes["last_hidden_state"] = {0: "batch", 1: "tokens"}
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = target.with_suffix(".tmp.onnx")
     with torch.no_grad():
         torch.onnx.export(
             Hidden(),
             tuple(sample[name] for name in names),
-            str(tmp),
+            str(target),
             input_names=names,
             output_names=["last_hidden_state"],
             dynamic_axes=axes,
             opset_version=17,
             dynamo=False,
         )
-    tmp.replace(target)
 
 
 def _pooling_mode(model_dir: Path) -> str:

@@ -35,6 +35,13 @@ def turn_metadata(saved: SavedTurn) -> dict:
     return {"id": f"turn:{saved.conversation}:{saved.seq}"}
 
 
+def kept_metadata(message: dict) -> dict:
+    """The only `metadata` a chat message from the browser keeps: its turn's id, rebuilt from a
+    valid one (anything else a client sends, of any size, is dropped, not echoed back)."""
+    turn = turn_of(message)
+    return {"metadata": turn_metadata(turn)} if turn else {}
+
+
 def turn_of(message: object) -> SavedTurn | None:
     """The turn an answer's chat message shows (from `turn_metadata`); None if it was not saved."""
     if not isinstance(message, dict) or message.get("role") != "assistant":
@@ -44,19 +51,29 @@ def turn_of(message: object) -> SavedTurn | None:
     return SavedTurn(found[1], int(found[2])) if found else None
 
 
-MERMAID_FENCE = re.compile(r"^(\s*)(`{3,}|~{3,})\s*mermaid\b", re.IGNORECASE | re.MULTILINE)
+# A code fence (``` or ~~~, any length) whose info string starts with "mermaid", in any case, wherever it
+# sits on its line: Gradio's Chatbot draws a fenced ```mermaid block as a diagram wherever Markdown
+# starts a block there, which is not only a line start (inside `>` block quotes at any depth, inside
+# list items, and after a one-character paragraph that its `start` hook cuts off), and a diagram's
+# labels load remote images. Gradio has no setting that turns diagrams off short of turning all
+# Markdown off, so every such fence gets a zero-width space before "mermaid": the fence stays a plain
+# code block whose text looks the same, and no form of the diagram opener is left anywhere.
+MERMAID_FENCE = re.compile(r"((?:`{3,}|~{3,})[^\S\r\n]*)(?=mermaid)", re.IGNORECASE)
+MERMAID_SHOWN = re.compile(r"((?:`{3,}|~{3,})[^\S\r\n]*)\u200b(?=mermaid)", re.IGNORECASE)
 
 
 def chat_markdown(text: str) -> str:
     """Chat text for the Chatbot's Markdown: no HTML, no images and no mermaid diagrams (the
     Chatbot renders them, and a diagram's labels can load remote images), so an answer that echoes
-    a document (or a prompt injection in one) can't make the browser load anything."""
-    text = MERMAID_FENCE.sub(r"\1\2text", text)
+    a document (or a prompt injection in one) can't make the browser load anything. Every message
+    the chat shows goes through here: live ones, the history a chat sends back, restored ones."""
+    text = MERMAID_FENCE.sub("\\1\u200b", text)
     return text.replace("<", "&lt;").replace("![", "!\\[")
 
 
 def chat_text(markdown: str) -> str:
     """The inverse of `chat_markdown`, for history coming back from the Chatbot."""
+    markdown = MERMAID_SHOWN.sub(r"\1", markdown)
     return markdown.replace("!\\[", "![").replace("&lt;", "<")
 
 

@@ -170,6 +170,9 @@ class Settings:
     workspace_ttl_hours: float = field(
         default=24.0, metadata={"doc": "anonymous workspaces are deleted after this idle time"}
     )
+    max_conversations: int = field(
+        default=500, metadata={"doc": "most saved conversations per workspace; more delete the oldest"}
+    )
     chat_concurrency: int = field(default=16, metadata={"doc": "chats streamed at the same time"})
     ingest_concurrency: int = field(default=1, metadata={"doc": "uploads processed at the same time"})
     max_queue: int = field(default=64, metadata={"doc": "waiting requests before 'busy'"})
@@ -196,7 +199,8 @@ class Settings:
             raise ValueError(
                 f"{env_name('retrieval')}={self.retrieval!r}: use one of {', '.join(RETRIEVAL_MODES)}"
             )
-        for budget in ("parse_timeout_s", "max_ocr_pages", "ocr_timeout_s"):  # 0 would refuse every file
+        # 0 would refuse every file (or keep no conversation)
+        for budget in ("parse_timeout_s", "max_ocr_pages", "ocr_timeout_s", "max_conversations"):
             if getattr(self, budget) <= 0:
                 raise ValueError(f"{env_name(budget)}={getattr(self, budget)!r}: must be more than 0")
 

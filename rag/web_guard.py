@@ -13,6 +13,11 @@ request body may be, and the start-up checks of the login settings.
 - **Body size.** `RAG_MAX_REQUEST_MB` for every request but uploads; an upload request may carry
   one upload's worth (`RAG_MAX_UPLOAD_REQUEST_MB`, plus one more file of `RAG_MAX_UPLOAD_MB` whose
   refusal the ingest reports, plus 1 MB of multipart framing). Over it: 413, before the app reads it.
+- **API clients' workspace keys.** A response to Gradio's `/config` (which `gradio_client` reads
+  first and whose cookies it then sends with every call) sets the cookie `rag_workspace` to a new
+  random workspace key when the request carries none: an API client's private workspace is named
+  by a secret the server issued, never by its session hash, which the client chooses and which
+  travels in URLs (`queue/data?session_hash=…`).
 - **Logins.** `RAG_REQUIRE_LOGIN` without a way to sign in is refused at start-up; with Hugging
   Face sign-in only, Gradio's upload route (which only `RAG_AUTH` protects) is closed to visitors
   who have not signed in.
@@ -29,6 +34,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from rag.settings import Settings
+from rag.workspaces import WORKSPACE_COOKIE, key_owner, new_workspace_key
 
 log = logging.getLogger(__name__)
 Scope = MutableMapping[str, Any]
@@ -307,8 +313,45 @@ def close_anonymous_uploads(server: Any) -> bool:
     raise RuntimeError("no mounted Gradio app found to close anonymous uploads on")
 
 
+# -- API clients' workspace keys -----------------------------------------------------------------
+
+
+class WorkspaceCookie:
+    """Sets `rag_workspace` (a new workspace key) on `/config` responses to requests without a
+    valid one: `gradio_client` keeps the cookies of its `/config` answer for the client's life."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["method"] != "GET" or not scope["path"].endswith("/config"):
+            await self.app(scope, receive, send)
+            return
+        if key_owner(request_cookies(_headers(scope)).get(WORKSPACE_COOKIE, "")) is not None:
+            await self.app(scope, receive, send)
+            return
+        cookie = f"{WORKSPACE_COOKIE}={new_workspace_key()}; Path=/; HttpOnly; SameSite=Strict"
+
+        async def with_cookie(event: Message) -> None:
+            if event["type"] == "http.response.start" and event.get("status") == 200:
+                event = {**event, "headers": [*event.get("headers", []), (b"set-cookie", cookie.encode())]}
+            await send(event)
+
+        await self.app(scope, receive, with_cookie)
+
+
+def request_cookies(headers: dict[str, str]) -> dict[str, str]:
+    cookies = {}
+    for part in headers.get("cookie", "").split(";"):
+        name, _, value = part.strip().partition("=")
+        if name:
+            cookies[name] = value
+    return cookies
+
+
 def guard(server: Any, settings: Settings, hf_oauth: bool) -> None:
     """Apply the whole policy to the FastAPI server that has the Gradio app mounted."""
     if settings.require_login and not settings.auth.strip() and hf_oauth:
         close_anonymous_uploads(server)
+    server.add_middleware(WorkspaceCookie)  # inside the guard: refused requests get no key
     server.add_middleware(WebGuard, allowed=allowed_origins(settings), **WebGuard.limits(settings))

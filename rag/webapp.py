@@ -24,6 +24,7 @@ from rag.render import (
     chat_markdown,
     conversation_choices,
     document_choices,
+    kept_metadata,
     sources_html,
     turn_metadata,
     turn_of,
@@ -31,7 +32,7 @@ from rag.render import (
 )
 from rag.types import SHARED_OWNER, no_progress
 from rag.webapp_chat import flatten, stream_chat
-from rag.workspaces import hf_owner, key_owner, new_workspace_key, session_owner, user_owner
+from rag.workspaces import WORKSPACE_COOKIE, hf_owner, key_owner, new_workspace_key, user_owner
 
 log = logging.getLogger(__name__)
 ChatHistory = list[dict]
@@ -47,20 +48,26 @@ class WebApp:
     # -- workspaces --------------------------------------------------------------------------
 
     def owner(self, workspace: str, request: gr.Request | None, profile: Profile = None) -> str:
-        """Whose documents these are: a Hugging Face user, a login user, this browser's workspace
-        (its key), or, for API clients that have no browser, their session's."""
+        """Whose documents these are: a Hugging Face user (by account id), a login user, this
+        browser's workspace (its key), or, for an API client, the key in its `rag_workspace`
+        cookie (issued by the server on /config). Never the session hash alone: the client picks
+        it, so a client reusing another's would get the other's workspace."""
         if profile is not None:
-            return hf_owner(profile.username)
+            try:
+                return hf_owner(profile)
+            except ValueError as exc:
+                raise gr.Error(f"{exc}: sign out and in again") from None
         if request is not None and request.username:
             return user_owner(request.username)
         if self.settings.require_login:
             raise gr.Error("Sign in first: this app keeps documents per signed-in user.")
-        owner = key_owner(workspace)
+        owner = key_owner(workspace) or key_owner(_cookies(request).get(WORKSPACE_COOKIE, ""))
         if owner is None:
-            session = request.session_hash if request is not None and request.session_hash else ""
-            if not session:
-                raise gr.Error("no browser session: reload the page")
-            owner = session_owner(session)
+            raise gr.Error(
+                "No workspace key: reload the page. API clients: connect with gradio_client, which gets "
+                f"one in the {WORKSPACE_COOKIE} cookie from /config, or send your own there "
+                "(32 hex digits, e.g. secrets.token_hex(16))."
+            )
         self.assistant.janitor.touch(owner)
         return owner
 
@@ -232,8 +239,7 @@ class WebApp:
         if not question:
             raise gr.Error("Type a question first.")
         earlier = [
-            {"role": m.get("role"), "content": flatten(m.get("content"))}
-            | ({"metadata": m["metadata"]} if m.get("metadata") else {})  # names a saved answer's turn
+            {"role": m.get("role"), "content": flatten(m.get("content"))} | kept_metadata(m)
             for m in history or []
         ]
         try:
@@ -309,6 +315,14 @@ def conversation_view(conversation: Conversation | None) -> tuple[list[dict], st
     last = conversation.turns[-1]
     cited = check_citations(last.answer, last.hits).valid
     return messages, sources_html(last.hits, last.query, cited=cited), last.stats
+
+
+def _cookies(request: gr.Request | None) -> dict:
+    """The request's cookies (none for a request without them, e.g. the tests' stand-ins)."""
+    try:
+        return dict(request.cookies or {}) if request is not None else {}
+    except AttributeError:
+        return {}
 
 
 def _list_updates(docs: list) -> tuple:

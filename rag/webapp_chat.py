@@ -18,7 +18,7 @@ from rag.assistant import Assistant
 from rag.conversations import Turn
 from rag.errors import StoreError
 from rag.evidence import unlink_citations
-from rag.render import chat_markdown, chat_text, sources_html, turn_metadata
+from rag.render import chat_markdown, chat_text, kept_metadata, sources_html, turn_metadata
 from rag.review import ReviewCache, review_answer
 from rag.types import Context, DeltaEvent, ErrorEvent, Hit, HitsEvent, StatsEvent
 
@@ -39,8 +39,7 @@ async def stream_chat(
     the `metadata` that names its turn, see `render.turn_metadata`)."""
     earlier = [{"role": m["role"], "content": unlink_citations(chat_text(m["content"]))} for m in history]
     shown = [
-        {"role": e["role"], "content": chat_markdown(e["content"])}
-        | ({"metadata": m["metadata"]} if m.get("metadata") else {})
+        {"role": e["role"], "content": chat_markdown(e["content"])} | kept_metadata(m)
         for m, e in zip(history, earlier, strict=True)
     ]
     shown += [{"role": "user", "content": chat_markdown(question)}, {"role": "assistant", "content": ""}]

@@ -3,7 +3,9 @@
 Owners are plain strings stored on every chunk; retrieval and listing always filter on the owners
 a caller may see, so one workspace never reads another's documents. An anonymous browser's
 workspace is named by a random 128-bit key kept in the browser (so a reload or a new tab finds it
-again); only a hash of the key is stored, so the stored id can't be replayed as a key.
+again); an API client's by one the server gives it in the `rag_workspace` cookie. Only a hash of a
+key is stored, so the stored id can't be replayed as a key. A session hash names no workspace: the
+client picks it, and it travels in URLs.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ import re
 import secrets
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING
 
 from rag.types import SHARED_OWNER
@@ -29,6 +31,7 @@ ANON_PREFIX = "anon:"
 USER_PREFIX = "user:"
 HF_PREFIX = "hf:"
 KEY_PATTERN = re.compile(r"[0-9a-f]{32}")
+WORKSPACE_COOKIE = "rag_workspace"  # an API client's workspace key (set on /config, rag/web_guard.py)
 
 
 def user_owner(username: str) -> str:
@@ -36,9 +39,15 @@ def user_owner(username: str) -> str:
     return f"{USER_PREFIX}{username}"
 
 
-def hf_owner(username: str) -> str:
-    """A user signed in with Hugging Face: the same workspace on every device."""
-    return f"{HF_PREFIX}{username}"
+def hf_owner(profile: Mapping[str, object]) -> str:
+    """A user signed in with Hugging Face: the same workspace on every device, keyed by the
+    account's id (the OpenID `sub` claim), never by the username, which its owner can change and
+    someone else can then take. (`hf:id:` can't collide with the `hf:<username>` owners of earlier
+    versions: usernames have no colon.)"""
+    sub = str(profile.get("sub") or "").strip()
+    if not sub:
+        raise ValueError("the Hugging Face sign-in carries no account id (sub)")
+    return f"{HF_PREFIX}id:{sub}"
 
 
 def new_workspace_key() -> str:
@@ -50,11 +59,6 @@ def key_owner(key: str) -> str | None:
     if not KEY_PATTERN.fullmatch(key or ""):
         return None
     return ANON_PREFIX + hashlib.sha256(key.encode()).hexdigest()[:32]
-
-
-def session_owner(session_hash: str) -> str:
-    """An API client's workspace: it lives as long as its session (a `gradio_client.Client`)."""
-    return ANON_PREFIX + hashlib.sha256(f"session\x00{session_hash}".encode()).hexdigest()[:32]
 
 
 def visible_owners(owner: str) -> list[str]:

@@ -53,3 +53,44 @@ def test_answers_saved_at_once_to_one_conversation_all_keep_their_turn(tmp_path)
         )
     assert set(ids) == {first}
     assert sorted(t.question for t in store.load("anon:a", first).turns) == sorted(f"q{i}" for i in range(33))
+
+
+def test_a_workspace_keeps_at_most_its_cap_and_loses_the_oldest_first(tmp_path):
+    """`RAG_MAX_CONVERSATIONS` (issue 19, point 14): a new conversation beyond the cap deletes the one
+    updated longest ago (with its votes); other workspaces and follow-ups are untouched."""
+    store = ConversationStore(tmp_path / "c.db", max_per_owner=3)
+    ids = [store.append("anon:a", None, Turn(f"question {i}", "answer", [], "")) for i in range(3)]
+    store.append("anon:b", None, Turn("other workspace", "x", [], ""))
+    assert store.vote("anon:a", ids[1], 0, "up", "m")
+    store.append("anon:a", ids[0], Turn("follow-up", "answer", [], ""))  # ids[0] is now the newest
+    assert len(store.list("anon:a")) == 3  # a follow-up starts nothing
+    newest = store.append("anon:a", None, Turn("a fourth", "answer", [], ""))
+    assert [s.id for s in store.list("anon:a")] == [newest, ids[0], ids[2]]
+    assert store.load("anon:a", ids[1]) is None and store.votes() == []  # gone with its vote
+    assert len(store.list("anon:b")) == 1
+
+
+def test_reads_do_not_wait_for_a_writer(tmp_path):
+    """Listing and opening conversations take no write lock (issue 19, point 14): while another
+    connection holds the write lock, they still answer at once."""
+    import sqlite3
+    import threading
+
+    store = ConversationStore(tmp_path / "c.db")
+    mine = store.append("anon:a", None, Turn("question", "answer", [], ""))
+    writer = sqlite3.connect(tmp_path / "c.db", isolation_level=None)
+    writer.execute("BEGIN IMMEDIATE")  # e.g. a long save on another thread or process
+    results: list[object] = []
+    reader = threading.Thread(
+        target=lambda: results.append((store.list("anon:a"), store.load("anon:a", mine))), daemon=True
+    )
+    try:
+        reader.start()
+        reader.join(timeout=5)
+        assert results, "a read waited for the write lock"
+    finally:
+        writer.execute("ROLLBACK")
+        writer.close()
+        reader.join(timeout=60)
+    (summaries, conversation), *_ = results
+    assert [s.id for s in summaries] == [mine] and conversation.turns[0].answer == "answer"

@@ -43,6 +43,8 @@ class Session:
 
     def __init__(self, session_hash: str) -> None:
         self.session_hash = session_hash
+        # an API client's workspace key, as the server sets it on /config (one per client here)
+        self.cookies = {"rag_workspace": hashlib.md5(session_hash.encode()).hexdigest()}
 
 
 def votes_in(store: ConversationStore) -> list[tuple]:

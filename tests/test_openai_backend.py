@@ -11,8 +11,10 @@ from __future__ import annotations
 import asyncio
 import json
 import threading
+import time
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import ClassVar
 
 import openai
 import pytest
@@ -130,3 +132,58 @@ def _request():
         return client._client.build_request("GET", "http://127.0.0.1:9/v1/models")
     finally:
         client.close()
+
+
+class SlowModelsStub(OpenAIStub):
+    """`/v1/models` sleeps `delays.pop(0)` seconds first while delays are queued (a busy server)."""
+
+    delays: ClassVar[list[float]] = []
+
+    def do_GET(self):
+        if self.delays:
+            time.sleep(self.delays.pop(0))
+        super().do_GET()
+
+
+def test_a_slow_probe_fails_the_check_but_keeps_the_server(monkeypatch):
+    """One `/v1/models` slower than the probe's timeout makes that /health check fail, but the
+    backend stays (chats go on); only failures in a row or a refused connection drop it (issue 19,
+    point 11)."""
+    from rag.backends.openai_compat import FAILED_PROBES_DEAD
+    from rag.llm import LLM
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), SlowModelsStub)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    url = f"http://127.0.0.1:{server.server_address[1]}/v1"
+    # the probe waits at most twice the connect timeout: 0.6 s here
+    llm = LLM(Settings.from_env({}, llm_url=url, llm_connect_timeout=0.3))
+    try:
+        backend = llm.start()
+        assert llm.healthy() is True
+        SlowModelsStub.delays[:] = [1.5]  # slow once
+        assert llm.healthy() is False  # this check saw no answer in time...
+        assert llm.state.status == "ready" and llm._backend is backend  # ...but the server is kept
+        assert llm.healthy() is True and backend._failed_probes == 0  # and answers again
+        SlowModelsStub.delays[:] = [1.5] * FAILED_PROBES_DEAD  # slow every time: gone
+        results = [llm.healthy() for _ in range(FAILED_PROBES_DEAD)]
+        assert results == [False] * FAILED_PROBES_DEAD and llm.state.status == "error"
+        assert llm._backend is None
+    finally:
+        SlowModelsStub.delays[:] = []
+        llm.shutdown()
+        server.shutdown()
+        server.server_close()
+
+
+def test_a_refused_probe_drops_the_server_at_once(server_url):
+    from rag.llm import LLM
+
+    llm = LLM(Settings.from_env({}, llm_url=server_url, llm_connect_timeout=0.3))
+    backend = llm.start()
+    try:
+        backend.url = "http://127.0.0.1:9/v1"  # nothing listens on port 9 (discard): refused
+        backend._probe = backend._probe.with_options(base_url=backend.url)
+        assert llm.healthy() is False and llm.state.status == "error" and llm._backend is None
+    finally:
+        llm.shutdown()
+        backend.shutdown()

@@ -15,6 +15,7 @@ from rag.web_guard import (
     LoginConfigError,
     SignedInUploads,
     WebGuard,
+    WorkspaceCookie,
     allowed_origins,
     check_login_methods,
     close_anonymous_uploads,
@@ -174,3 +175,25 @@ def test_with_hugging_face_login_only_uploads_need_a_signed_in_session():
     anonymous = call(client, "POST", "/gradio_api/upload")
     assert anonymous.status_code == 401 and "Sign in" in anonymous.text
     assert call(client, "POST", "/gradio_api/upload", headers={"x-test-user": "ann"}).status_code == 200
+
+
+def test_config_answers_give_each_api_client_a_workspace_key_of_its_own():
+    """Issue 19, point 9: `gradio_client` keeps the cookies of its `/config` answer, so that answer
+    hands it a new random workspace key (unless it brings a valid one); nothing else sets it."""
+    from rag.workspaces import WORKSPACE_COOKIE, key_owner
+
+    client = httpx.Client(transport=httpx.ASGITransport(app=WorkspaceCookie(echo_app)), base_url="http://x")
+
+    def issued(path: str = "/config", cookie: str = "") -> str | None:
+        response = call(client, "GET", path, headers={"cookie": cookie} if cookie else {})
+        setting = response.headers.get("set-cookie")
+        if setting is None:
+            return None
+        assert "HttpOnly" in setting and "SameSite=Strict" in setting
+        return response.cookies[WORKSPACE_COOKIE]
+
+    first, second = issued(), issued()
+    assert key_owner(first) and key_owner(second) and first != second
+    assert issued(cookie=f"{WORKSPACE_COOKIE}={first}; other=1") is None  # its own key is kept
+    assert key_owner(issued(cookie=f"{WORKSPACE_COOKIE}=../../anon:x"))  # not a key: a new one
+    assert issued("/gradio_api/info") is None and issued("/") is None

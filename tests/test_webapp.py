@@ -11,7 +11,6 @@ from rag.workspaces import (
     WorkspaceJanitor,
     key_owner,
     new_workspace_key,
-    session_owner,
     user_owner,
     visible_owners,
 )
@@ -65,8 +64,6 @@ def test_parse_auth():
 
 
 def test_owner_ids():
-    assert session_owner("abc") == session_owner("abc") != session_owner("abd")
-    assert session_owner("abc").startswith("anon:") and "abc" not in session_owner("abc")
     assert visible_owners(user_owner("ann")) == ["shared", "user:ann"]
     key = new_workspace_key()
     assert len(key) == 32 and key != new_workspace_key()

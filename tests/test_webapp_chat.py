@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import copy
+import hashlib
 
 import gradio as gr
 import pytest
@@ -21,6 +22,8 @@ class Session:
 
     def __init__(self, session_hash: str) -> None:
         self.session_hash = session_hash
+        # an API client's workspace key, as the server sets it on /config (one per client here)
+        self.cookies = {"rag_workspace": hashlib.md5(session_hash.encode()).hexdigest()}
 
 
 ALICE = Session("session-alice")

@@ -5,13 +5,14 @@ removes only workspaces nobody used within the TTL (also when two app processes 
 from __future__ import annotations
 
 import asyncio
+import hashlib
 from dataclasses import replace
 
 import gradio as gr
 import pytest
 
 from rag.webapp import WebApp
-from rag.workspaces import WorkspaceJanitor, key_owner, new_workspace_key
+from rag.workspaces import WORKSPACE_COOKIE, WorkspaceJanitor, key_owner, new_workspace_key
 
 
 class Session:
@@ -21,11 +22,15 @@ class Session:
 
     def __init__(self, session_hash: str) -> None:
         self.session_hash = session_hash
+        # an API client's workspace key, as the server sets it on /config (one per client here)
+        self.cookies = {"rag_workspace": hashlib.md5(session_hash.encode()).hexdigest()}
 
 
-def profile(username: str) -> gr.OAuthProfile:
-    """What Gradio injects for a user signed in with Hugging Face (the route reads it from the session)."""
-    return gr.OAuthProfile({"preferred_username": username, "name": username, "picture": "", "profile": ""})
+def profile(username: str, sub: str | None = None) -> gr.OAuthProfile:
+    """What Gradio injects for a user signed in with Hugging Face (the route reads it from the session):
+    the OpenID userinfo claims, `sub` (the account's id) included."""
+    claims = {"preferred_username": username, "name": username, "picture": "", "profile": ""}
+    return gr.OAuthProfile(claims | {"sub": sub or f"id-of-{username}"})
 
 
 def upload(app: WebApp, tmp_path, name: str, text: str, key: str, request, who=None) -> str:
@@ -94,6 +99,43 @@ def test_hugging_face_user_has_one_workspace_everywhere_invisible_to_others(assi
     assert names(app, phone_key, Session("phone"), profile("ann")) == ["ann.md"]
     assert names(app, phone_key, Session("phone")) == []  # the same browser, signed out
     assert names(app, "", Session("laptop"), profile("bob")) == []
+
+
+def test_a_hugging_face_workspace_follows_the_account_not_its_username(assistant, tmp_path):
+    """Issue 19, point 12: Ann renames her account to "ann-b"; someone else then registers "ann".
+    Ann keeps her documents; the new "ann" doesn't get them."""
+    app = WebApp(assistant)
+    upload(app, tmp_path, "ann.md", "Ann's private note.", "", Session("s1"), profile("ann", "64a0c1"))
+    assert names(app, "", Session("s2"), profile("ann-b", "64a0c1")) == ["ann.md"]
+    assert names(app, "", Session("s3"), profile("ann", "77ff02")) == []
+    claims = {"preferred_username": "ann", "name": "", "picture": "", "profile": ""}  # no sub: refused
+    with pytest.raises(gr.Error, match="account id"):
+        app.owner("", Session("s4"), gr.OAuthProfile(claims))
+
+
+class ApiClient:
+    """Stands in for gr.Request of an API client: its session hash (which the client picks) and the
+    workspace key the server set in its cookie on /config (or none, for a raw HTTP client)."""
+
+    username = None
+
+    def __init__(self, session_hash: str, key: str | None) -> None:
+        self.session_hash = session_hash
+        self.cookies = {WORKSPACE_COOKIE: key} if key else {}
+
+
+def test_an_api_client_reusing_another_clients_session_hash_does_not_get_its_workspace(assistant, tmp_path):
+    """Issue 19, point 9: the workspace follows the server-issued key, not the session hash."""
+    app = WebApp(assistant)
+    mine = ApiClient("uuid-of-client-1", new_workspace_key())
+    upload(app, tmp_path, "private.md", "Client one's private note.", "", mine)
+    assert names(app, "", mine) == ["private.md"]
+    intruder = ApiClient("uuid-of-client-1", new_workspace_key())  # same hash, its own key
+    assert names(app, "", intruder) == []
+    with pytest.raises(gr.Error, match=WORKSPACE_COOKIE):  # a hash and no key: no workspace at all
+        names(app, "", ApiClient("uuid-of-client-1", None))
+    later = ApiClient("another-session", mine.cookies[WORKSPACE_COOKIE])  # the key reopens it
+    assert names(app, "", later) == ["private.md"]
 
 
 def test_require_login_refuses_anonymous_visitors(assistant):

@@ -67,8 +67,10 @@ class Backend(Protocol):
     def is_dead(self, exc: BaseException) -> bool:
         """Whether a failed request means the engine or server itself is gone (not one bad request)."""
 
-    def healthy(self) -> bool:
-        """A quick check that it still answers (the /health endpoint)."""
+    def healthy(self) -> bool | None:
+        """A quick check that it still answers (the /health endpoint). False: it is gone (the
+        holder drops it and reconnects); None: not this time, but not known to be gone (a slow
+        server): the check fails and the backend is kept."""
 
     def shutdown(self) -> None: ...
 

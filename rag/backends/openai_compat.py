@@ -26,6 +26,7 @@ from rag.types import Usage
 
 log = logging.getLogger(__name__)
 CHARS_PER_TOKEN_ESTIMATE = 3.0  # errs towards more tokens, so the prompt still fits
+FAILED_PROBES_DEAD = 3  # health probes failing in a row (slow, HTTP errors) before the server is gone
 
 
 class OpenAIBackend:
@@ -56,6 +57,8 @@ class OpenAIBackend:
             weakref.WeakKeyDictionary()
         )
         self._clients_lock = threading.Lock()
+        self._failed_probes = 0  # health probes failed in a row (`healthy`)
+        self._failed_lock = threading.Lock()
         try:
             served = self._served_models()
         except openai.OpenAIError as exc:
@@ -138,13 +141,30 @@ class OpenAIBackend:
         dead = openai.APIConnectionError
         return isinstance(exc, dead) or isinstance(exc.__cause__, dead)
 
-    def healthy(self) -> bool:
+    def healthy(self) -> bool | None:
+        """True when the server lists the model now. False (the server is gone: reconnect) when the
+        connection is refused or reset, when it no longer serves the model, or after
+        `FAILED_PROBES_DEAD` failed probes in a row. None for a probe that timed out or got an HTTP
+        error before that: this check failed, but one slow `/v1/models` (a busy server) must not
+        drop a working backend and turn every chat away for the retry back-off."""
         import openai
 
         try:
-            return self.model_name in self._served_models()
-        except openai.OpenAIError:
-            return False
+            served = self._served_models()
+        except openai.OpenAIError as exc:
+            with self._failed_lock:
+                self._failed_probes += 1
+                failed = self._failed_probes
+            refused = isinstance(exc, openai.APIConnectionError) and not isinstance(
+                exc, openai.APITimeoutError
+            )
+            if refused or failed >= FAILED_PROBES_DEAD:
+                return False
+            log.warning("LLM probe failed (%s, %d in a row); keeping the server", type(exc).__name__, failed)
+            return None
+        with self._failed_lock:
+            self._failed_probes = 0
+        return self.model_name in served
 
     def _client(self):
         """One async client per event loop (its connections belong to the loop that made them);

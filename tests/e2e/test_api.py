@@ -43,8 +43,15 @@ def test_upload_list_chat_stream_and_delete(app_url, tmp_path):
     assert "kettle-care.md" not in sources  # though the other one matches "blue kettle" too
     assert "tokens/s" in stats
 
-    other = Client(app_url, verbose=False)  # a new session: another private workspace
+    other = Client(app_url, verbose=False)  # a new client: another private workspace
     assert "kettle.md" not in [doc["name"] for doc in other.predict(api_name="/list_documents")[0]]
+    other.session_hash = client.session_hash  # reusing the first client's hash: not its workspace
+    assert "kettle.md" not in [doc["name"] for doc in other.predict(api_name="/list_documents")[0]]
+    # the key the server set in the first client's cookie reopens its workspace from a new client
+    again = Client(
+        app_url, verbose=False, httpx_kwargs={"cookies": {"rag_workspace": client.cookies["rag_workspace"]}}
+    )
+    assert "kettle.md" in [doc["name"] for doc in again.predict(api_name="/list_documents")[0]]
 
     assert client.predict("kettle.md", api_name="/delete") == "Deleted: kettle.md"
     assert "kettle.md" not in [doc["name"] for doc in client.predict(api_name="/list_documents")[0]]
