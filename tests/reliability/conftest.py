@@ -7,6 +7,7 @@ from __future__ import annotations
 import fcntl
 import json
 import os
+import time
 from pathlib import Path
 
 import pytest
@@ -26,6 +27,14 @@ def record(scenario: str, **figures: object) -> None:
         data = json.loads(FIGURES.read_text()) if FIGURES.exists() else {}
         data[scenario] = figures
         FIGURES.write_text(json.dumps(data, indent=1))
+
+
+def refusal(call) -> tuple[str, float]:
+    """Run a call that must be refused; returns the error text and the seconds it took."""
+    started = time.perf_counter()
+    with pytest.raises(Exception) as info:
+        call()
+    return str(info.value), time.perf_counter() - started
 
 
 def memory_mb(pid: int, field: str = "VmHWM") -> float:

@@ -22,6 +22,7 @@ from gradio_client import Client
 
 from tests.e2e.conftest import ARTIFACTS, ROOT, start_app, stop_app
 from tests.engine_support import free_port
+from tests.reliability.conftest import refusal
 
 EVIL = "https://evil.example"
 PUBLIC_HOST = "rag.example.org"
@@ -123,18 +124,11 @@ def test_request_bodies_are_capped(site):
         assert one.status_code == 200
 
 
-def refused(call) -> tuple[str, float]:
-    started = time.perf_counter()
-    with pytest.raises(Exception) as info:
-        call()
-    return str(info.value), time.perf_counter() - started
-
-
 def test_history_messages_and_selected_documents_are_counted(site):
     url, _ = site
     client = Client(url, auth=("ann", "pw-a"), verbose=False)
     history = [{"role": "user" if i % 2 == 0 else "assistant", "content": []} for i in range(20_000)]
-    error, seconds = refused(lambda: client.predict("Why?", history, [], False, api_name="/chat"))
+    error, seconds = refusal(lambda: client.predict("Why?", history, [], False, api_name="/chat"))
     assert "RAG_MAX_HISTORY_MESSAGES" in error and seconds < 5, (error, seconds)
 
     note = ARTIFACTS / "cross-site-note.md"
@@ -144,7 +138,7 @@ def test_history_messages_and_selected_documents_are_counted(site):
     client.predict([handle_file(str(note))], api_name="/ingest")
     documents, *_ = client.predict(api_name="/list_documents")
     ids = [documents[0]["id"]] * 1_500
-    error, seconds = refused(lambda: client.predict("Herons?", [], ids, True, api_name="/chat"))
+    error, seconds = refusal(lambda: client.predict("Herons?", [], ids, True, api_name="/chat"))
     assert "RAG_MAX_SELECTED_DOCUMENTS" in error and seconds < 5, (error, seconds)
 
 
@@ -158,7 +152,7 @@ def test_unexpected_errors_reach_the_log_not_the_visitor(site):
         path.unlink()
     store.mkdir()
     try:
-        error, _ = refused(lambda: client.predict("Herons?", [], [], False, api_name="/chat"))
+        error, _ = refusal(lambda: client.predict("Herons?", [], [], False, api_name="/chat"))
     finally:
         shutil.rmtree(store)
     assert "unable to open database file" not in error and "conversations" not in error, error

@@ -8,19 +8,10 @@ import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 
-import pytest
 from gradio_client import Client, handle_file
 
-from tests.reliability.conftest import memory_mb, record
+from tests.reliability.conftest import memory_mb, record, refusal
 from tests.samples import make_pdf_bomb
-
-
-def refusal(call) -> tuple[str, float]:
-    """Run a call that must be refused; returns the error text and the seconds it took."""
-    started = time.perf_counter()
-    with pytest.raises(Exception) as info:
-        call()
-    return str(info.value), time.perf_counter() - started
 
 
 def test_huge_question_and_history_are_refused_fast_while_others_are_served(hostile_app):
