@@ -3,8 +3,11 @@ guard compare. Spans (not copies) so that a highlighter can wrap the exact chara
 
 Rules, kept simple on purpose: a blank line ends a paragraph; a line that starts a list item,
 heading or table row starts a new unit; inside a paragraph ".", "!" or "?" followed by white space
-ends a sentence unless the word before is a common abbreviation ("e.g.", "Fig."). PDF text breaks
-lines mid-sentence, so a single newline alone does not end one.
+ends a sentence unless the word before is a common abbreviation ("e.g.", "Fig."); a full-width
+"。", "！" or "？" (Japanese, Chinese) ends one with or without white space after it, a closing
+bracket such as "」" stays with it (Japanese puts no space between sentences: a whole paragraph was one
+"sentence", so evidence marks and answer checks did not work on it). PDF text breaks lines
+mid-sentence, so a single newline alone does not end one.
 """
 
 from __future__ import annotations
@@ -16,6 +19,9 @@ _BOUNDARY = re.compile(
     r"\n[ \t]*\n\s*"  # a blank line
     r"|\n(?=[ \t]*(?:[-*•#|>]|\d+[.)][ \t]))"  # a new list item, heading, table row or quote
     r"|(?P<stop>(?<=[.!?])[\"')\]]*[ \t\n]+)"  # end of a sentence
+    # end of a CJK sentence, no space needed; a quote that closes right after it ends it only when
+    # white space follows (「分かりました。」と言った。 is one sentence)
+    r"|(?<=[。！？])(?:[」』）】〕\"')\]]+(?=\s|$))?(?![」』）】〕])[ \t\n　]*"
 )
 CITATION = re.compile(r"\[(\d{1,3}(?:\s*,\s*\d{1,3})*)\](?!\()")  # [2] or [1, 3]; not a link "[2](url)"
 _WORD = re.compile(r"\w+")
@@ -55,7 +61,7 @@ def words(text: str) -> list[str]:
 
 def _closing(boundary: str) -> int:
     """How many closing quotes/brackets after the full stop still belong to the sentence."""
-    return len(boundary) - len(boundary.lstrip("\"')]"))
+    return len(boundary) - len(boundary.lstrip("\"')]」』）】〕"))
 
 
 def _after_abbreviation(text: str, end: int) -> bool:
