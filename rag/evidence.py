@@ -9,6 +9,7 @@ has no script, no style attribute with URLs and no remote reference.
 
 from __future__ import annotations
 
+import hashlib
 import html
 import re
 from collections.abc import Sequence
@@ -27,7 +28,18 @@ from rag.types import SCORE_EXPLANATION, Chunk, Context, Hit
 SUPPORT_THRESHOLD = 0.5
 QUESTION_MIN_SCORE = 0.3  # below this a chunk's best sentence is not shown as related to the question
 PER_HIT = 2  # at most this many sentences of a chunk are marked for the question
-ANCHOR = "rag-source-{rank}"  # the id of source n's element: citation links point at it
+
+
+def anchor(rank: int, answer: str = "") -> str:
+    """The id of source n's element, which citation links point at. `answer` (see `answer_key`)
+    ties it to one answer: the panel shows only the latest answer's sources, and [1] in an earlier
+    answer opened the newest answer's source 1."""
+    return f"rag-source-{answer}-{rank}" if answer else f"rag-source-{rank}"
+
+
+def answer_key(question: str, answer: str) -> str:
+    """A short id of one answer, the same live and when its conversation is reopened."""
+    return hashlib.sha256(f"{question}\0{answer}".encode()).hexdigest()[:10]
 
 
 class Encoder(Protocol):
@@ -133,32 +145,37 @@ def evidence_html(
     marks: dict[int, list[Mark]],
     cited: Sequence[int] = (),
     context: Context | None = None,
+    answer: str = "",
 ) -> str:
-    """The Sources panel with the supporting sentences marked; source n has id `rag-source-n`
-    (what citation links point at) and the class `rag-cited` when the answer cites it. With
-    `context` (`Assistant.in_context`), each source can be expanded to its neighbouring chunks:
+    """The Sources panel with the supporting sentences marked; source n has id `anchor(n, answer)`
+    (what the answer's citation links point at) and the class `rag-cited` when the answer cites it.
+    With `context` (`Assistant.in_context`), each source can be expanded to its neighbouring chunks:
     a `<details>` element, so it opens without script."""
     if not hits:
         return '<div class="rag-sources-empty">No chunks retrieved yet.</div>'
     context = context or {}
     items = [
-        _source_html(hit, marks.get(hit.rank, []), hit.rank in cited, context.get(hit.chunk.position, []))
+        _source_html(
+            hit, marks.get(hit.rank, []), hit.rank in cited, context.get(hit.chunk.position, []), answer
+        )
         for hit in hits
     ]
     return f'<div class="rag-sources"><p class="rag-help">{SCORE_EXPLANATION}</p>{"".join(items)}</div>'
 
 
-def _source_html(hit: Hit, marks: Sequence[Mark], cited: bool, around: Sequence[Chunk]) -> str:
+def _source_html(
+    hit: Hit, marks: Sequence[Mark], cited: bool, around: Sequence[Chunk], answer: str = ""
+) -> str:
     location = f" · {html.escape(hit.chunk.location)}" if hit.chunk.location else ""
     head = (
         f'<b>[{hit.rank}]</b> <span class="rag-score">{hit.score:.3f}</span> '
         f'<span class="rag-name">{html.escape(hit.chunk.source)}</span>{location} · chunk {hit.chunk.index}'
     )
-    anchor = ANCHOR.format(rank=hit.rank)
+    element_id = anchor(hit.rank, answer)
     heading = hit.chunk.heading  # title › section path, shown above the chunk
     section = f'<div class="rag-section">{html.escape(heading)}</div>' if heading else ""
     return (
-        f'<div class="rag-source{" rag-cited" if cited else ""}" id="{anchor}" data-rank="{hit.rank}">'
+        f'<div class="rag-source{" rag-cited" if cited else ""}" id="{element_id}" data-rank="{hit.rank}">'
         f'<div class="rag-source-head">{head}</div>{section}'
         f'<pre class="rag-text">{marked_text(hit.chunk.text, marks)}</pre>'
         f"{_context_html(hit.chunk, around)}</div>"
@@ -182,15 +199,16 @@ def _context_html(chunk: Chunk, around: Sequence[Chunk]) -> str:
     return f'<details class="rag-context"><summary>Show in context</summary>{"".join(parts)}</details>'
 
 
-def link_citations(markdown: str, ranks: Sequence[int]) -> str:
-    """[n] in answer Markdown → a link to `#rag-source-n`; an [n] with no source n is struck
-    through with a note. Apply it to text that already went through `render.chat_markdown` (no
-    HTML, no images); it adds neither, only Markdown links to anchors on the same page."""
+def link_citations(markdown: str, ranks: Sequence[int], answer: str = "") -> str:
+    """[n] in answer Markdown → a link to source n of this answer (`anchor`); an [n] with no
+    source n is struck through with a note. Apply it to text that already went through
+    `render.chat_markdown` (no HTML, no images); it adds neither, only Markdown links to anchors
+    on the same page."""
     available = set(ranks)
 
     def one(number: int) -> str:
         if number in available:
-            return f"[\\[{number}\\]](#{ANCHOR.format(rank=number)})"
+            return f"[\\[{number}\\]](#{anchor(number, answer)})"
         return f"~~\\[{number}\\]~~ _(no source {number})_"
 
     def replace(match: re.Match[str]) -> str:
@@ -199,7 +217,9 @@ def link_citations(markdown: str, ranks: Sequence[int]) -> str:
     return CITATION.sub(replace, markdown)
 
 
-_LINKED = re.compile(r"\[\\\[(\d+)\\\]\]\(#rag-source-\d+\)|~~\\\[(\d+)\\\]~~ _\(no source \d+\)_")
+_LINKED = re.compile(
+    r"\[\\\[(\d+)\\\]\]\(#rag-source-(?:[0-9a-f]+-)?\d+\)|~~\\\[(\d+)\\\]~~ _\(no source \d+\)_"
+)
 
 
 def unlink_citations(markdown: str) -> str:

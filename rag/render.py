@@ -18,11 +18,13 @@ def sources_html(
     marks: dict[int, list[Mark]] | None = None,
     cited: Sequence[int] = (),
     context: Context | None = None,
+    answer: str = "",
 ) -> str:
     """The Sources panel: what was searched, then each hit (rank, score, source, page, text with its
-    supporting sentences marked, its neighbours on demand) as inert text; `rag.evidence` renders the hits."""
+    supporting sentences marked, its neighbours on demand) as inert text; `rag.evidence` renders the hits.
+    `answer` (`evidence.answer_key`) names the answer whose citation links open these sources."""
     searched = f'<p class="rag-query">{html.escape(query)}</p>' if query else ""  # "Searched for: …"
-    return searched + evidence_html(hits, marks or {}, cited, context)
+    return searched + evidence_html(hits, marks or {}, cited, context, answer)
 
 
 TURN_ID = re.compile(r"turn:([0-9a-f]{32}):([0-9]{1,9})")

@@ -69,9 +69,10 @@ class Review:
         """The Sources panel: inert HTML, supporting sentences marked, cited sources flagged."""
         return evidence_html(self.hits, self.marks, cited=self.checks.valid)
 
-    def answer_markdown(self, safe_markdown: str) -> str:
-        """`safe_markdown` (the answer after `render.chat_markdown`) with [n] linked to source n."""
-        return link_citations(safe_markdown, [hit.rank for hit in self.hits])
+    def answer_markdown(self, safe_markdown: str, answer: str = "") -> str:
+        """`safe_markdown` (the answer after `render.chat_markdown`) with [n] linked to source n of
+        this answer (`answer`: `evidence.answer_key`)."""
+        return link_citations(safe_markdown, [hit.rank for hit in self.hits], answer)
 
 
 def review_answer(

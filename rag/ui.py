@@ -34,13 +34,16 @@ CSS = """
 .rag-by-both { background: #b8e6ff; }
 .rag-cited { border-left: 4px solid #2f80ed; }
 .rag-focus { outline: 3px solid #f2994a; }
+.rag-earlier { opacity: 0.6; cursor: help; }
 .rag-context summary { cursor: pointer; font-size: 0.8em; opacity: 0.8; }
 .rag-context-label { font-size: 0.75em; opacity: 0.7; margin-top: 4px; }
 .rag-context-text { white-space: pre-wrap; font-size: 0.8em; margin: 0; opacity: 0.75; }
 .rag-context-self { opacity: 1; border-left: 3px solid var(--border-color-primary); padding-left: 4px; }
 """
-# A click on a citation [n] in an answer brings source n into view and marks it; the links point at
-# the ids the Sources panel gives its items (rag-source-n). No remote resource is loaded.
+# A click on a citation [n] in an answer brings source n of that answer into view and marks it; the
+# links point at the ids the Sources panel gives its items (rag-source-<answer>-n), so [n] in an
+# earlier answer finds nothing (it says so) instead of the latest answer's source n. No remote
+# resource is loaded.
 CITATION_JS = """<script>
 document.addEventListener("click", (event) => {
   const link = event.target.closest ? event.target.closest('a[href*="#rag-source-"]') : null;
@@ -48,7 +51,11 @@ document.addEventListener("click", (event) => {
   event.preventDefault();
   event.stopPropagation();
   const target = document.getElementById(link.getAttribute("href").split("#")[1]);
-  if (!target) return;
+  if (!target) {  // an earlier answer's source: the panel shows the latest answer's only
+    link.title = "A source of an earlier answer: Sources shows the latest answer's sources only.";
+    link.classList.add("rag-earlier");
+    return;
+  }
   document.querySelectorAll(".rag-focus").forEach((e) => e.classList.remove("rag-focus"));
   target.classList.add("rag-focus");
   target.scrollIntoView({block: "center"});

@@ -18,7 +18,7 @@ from rag.assistant import Assistant
 from rag.checks import check_citations
 from rag.conversations import Conversation, SavedTurn
 from rag.errors import LimitError
-from rag.evidence import link_citations
+from rag.evidence import answer_key, link_citations
 from rag.ingest import SourceFile
 from rag.render import (
     chat_markdown,
@@ -308,13 +308,16 @@ def conversation_view(conversation: Conversation | None) -> tuple[list[dict], st
         messages.append(
             {
                 "role": "assistant",
-                "content": link_citations(chat_markdown(turn.answer), ranks),
+                "content": link_citations(
+                    chat_markdown(turn.answer), ranks, answer_key(turn.question, turn.answer)
+                ),
                 "metadata": turn_metadata(SavedTurn(conversation.id, turn.seq)),
             }
         )
     last = conversation.turns[-1]
     cited = check_citations(last.answer, last.hits).valid
-    return messages, sources_html(last.hits, last.query, cited=cited), last.stats
+    key = answer_key(last.question, last.answer)
+    return messages, sources_html(last.hits, last.query, cited=cited, answer=key), last.stats
 
 
 def _cookies(request: gr.Request | None) -> dict:

@@ -17,7 +17,7 @@ from collections.abc import AsyncIterator, Sequence
 from rag.assistant import Assistant
 from rag.conversations import Turn
 from rag.errors import StoreError
-from rag.evidence import unlink_citations
+from rag.evidence import answer_key, unlink_citations
 from rag.render import chat_markdown, chat_text, kept_metadata, sources_html, turn_metadata
 from rag.review import ReviewCache, review_answer
 from rag.types import Context, DeltaEvent, ErrorEvent, Hit, HitsEvent, StatsEvent
@@ -75,8 +75,9 @@ async def stream_chat(
         elif isinstance(event, StatsEvent):
             stats = event.stats.describe()
             review = await asyncio.to_thread(review_answer, question, hits, cache, reply, True)
-            shown[-1]["content"] = review.answer_markdown(chat_markdown(reply))
-            sources = sources_html(hits, query, review.marks, review.checks.valid, context)
+            key = answer_key(question, reply)  # its links open its own sources, not a later answer's
+            shown[-1]["content"] = review.answer_markdown(chat_markdown(reply), key)
+            sources = sources_html(hits, query, review.marks, review.checks.valid, context, key)
             stats = f"{stats}  \n{review.checks.describe()}"
     turn = Turn(question, reply, hits, stats, query)
     saved = await asyncio.to_thread(assistant.save_turn, owner, conversation_id or None, turn)

@@ -6,11 +6,13 @@ from __future__ import annotations
 import asyncio
 import copy
 import hashlib
+import re
 
 import gradio as gr
 import pytest
 
 from rag.backends.fake import FakeBackend
+from rag.evidence import answer_key
 from rag.llm import LLM
 from rag.webapp import WebApp
 
@@ -68,7 +70,8 @@ def test_each_step_shows_the_question_sources_answer_and_stats(app, fake_backend
     first, last = outputs[0], outputs[-1]
     assert first[0][-2] == {"role": "user", "content": "How fast does the kettle boil?"}
     assert first[2] == "Retrieving…" and first[1].count('class="rag-source"') == 0
-    assert last[0][-1]["content"] == fake_backend.reply.replace("[1]", "[\\[1\\]](#rag-source-1)")
+    key = answer_key("How fast does the kettle boil?", fake_backend.reply)
+    assert last[0][-1]["content"] == fake_backend.reply.replace("[1]", f"[\\[1\\]](#rag-source-{key}-1)")
     assert "kettles.md" in last[1] and last[2].startswith("fake · retrieval")
     assert "Checks:" in last[2]
     assert len({out[0][-1]["content"] for out in outputs}) > 3  # the answer grew step by step
@@ -157,8 +160,9 @@ def test_citations_link_to_their_source_a_missing_one_is_struck_and_evidence_is_
     outputs = run_chat(app, "How fast does the blue kettle boil water?")
     answer, sources, stats, _, _ = outputs[-1]
     text = answer[-1]["content"]
-    assert "[\\[1\\]](#rag-source-1)" in text and "~~\\[9\\]~~ _(no source 9)_" in text
-    assert 'id="rag-source-1"' in sources and "rag-cited" in sources
+    key = answer_key("How fast does the blue kettle boil water?", fake_backend.reply)
+    assert f"[\\[1\\]](#rag-source-{key}-1)" in text and "~~\\[9\\]~~ _(no source 9)_" in text
+    assert f'id="rag-source-{key}-1"' in sources and "rag-cited" in sources
     assert '<mark class="rag-mark' in sources and "ninety seconds" in sources
     assert "[9] but there is no such source" in stats
 
@@ -168,6 +172,26 @@ class Vote:
 
     def __init__(self, index: int, liked: bool) -> None:
         self.index, self.liked = index, liked
+
+
+def test_a_citation_in_an_earlier_answer_never_opens_the_latest_answers_source(app):
+    """Issue 19 point 13: the panel shows the latest answer's sources; [1] of an earlier answer
+    pointed at the same id as the latest answer's [1], and opened a source it never cited."""
+    first = run_chat(app, "How fast does the kettle boil?")[-1]
+    second = run_chat(app, "Which teapot keeps water hot?", first[0], conversation=first[4])[-1]
+    messages, sources = second[0], second[1]
+    links = [
+        re.findall(r"\(#(rag-source-[\w-]+)\)", m["content"]) for m in messages if m["role"] == "assistant"
+    ]
+    ids = set(re.findall(r'id="(rag-source-[\w-]+)"', sources))
+    assert links[1] and set(links[1]) <= ids  # the latest answer's links open its own sources
+    assert not set(links[0]) & ids  # the earlier answer's (sent back as plain [n]) open nothing
+    _, _, restored, restored_sources, _ = app.open_conversation(second[4], "", ALICE, None)
+    restored_links = [re.findall(r"\(#(rag-source-[\w-]+)\)", m["content"]) for m in restored[1::2]]
+    restored_ids = set(re.findall(r'id="(rag-source-[\w-]+)"', restored_sources))
+    # reopened, every answer is linked: each to its own sources, so the earlier one's open nothing here
+    assert restored_links[0] and not set(restored_links[0]) & restored_ids
+    assert restored_links[1] == links[1] and set(restored_links[1]) <= restored_ids
 
 
 def test_a_vote_is_kept_with_its_answer(app):
@@ -191,9 +215,7 @@ def test_a_follow_up_is_searched_with_the_conversation(app, fake_backend):
     sources = outputs[-1][1]
     searched = sources.split('<p class="rag-query">')[1].split("</p>")[0]
     assert searched.startswith("Searched for: For how long? (with earlier questions") and "teapot" in searched
-    assert (
-        sources.index('id="rag-source-1"') < sources.index("teapots.md") < sources.index('id="rag-source-2"')
-    )
+    assert sources.index('data-rank="1"') < sources.index("teapots.md") < sources.index('data-rank="2"')
     alone = run_chat(app, "For how long?")[-1][1]
     assert "Searched for: For how long?</p>" in alone  # no conversation: the question as it is
 

@@ -59,7 +59,7 @@ def test_evidence_citations_missing_sources_feedback_and_inert_markup(review_app
         expect(page.locator("#stats")).to_contain_text("Checks:", timeout=STEP_MS)
 
         # the sentence that holds the answer is marked in its source
-        source_one = page.locator("#rag-source-1")
+        source_one = page.locator('#sources .rag-source[data-rank="1"]')
         expect(source_one.locator("mark.rag-mark", has_text="ninety seconds")).to_have_count(1)
         # the cited-but-missing [7] is struck through with a note; the checks say so too
         bot = page.locator('[data-testid="bot"]').last
@@ -70,7 +70,7 @@ def test_evidence_citations_missing_sources_feedback_and_inert_markup(review_app
         # a click on [1] brings source 1 into view and marks it
         page.locator("#sources").evaluate("e => e.querySelector('.rag-sources').scrollTop = 100000")
         page.evaluate("window.scrollTo(0, 0)")
-        bot.locator('a[href$="#rag-source-1"]').first.click()
+        bot.locator('a[href*="#rag-source-"][href$="-1"]').first.click()
         expect(source_one).to_have_class(re.compile(r"\brag-focus\b"))
         expect(source_one).to_be_in_viewport()
         page.screenshot(path=str(ARTIFACTS / "review-citation-click.png"))
