@@ -53,6 +53,25 @@ def env_for(data: Path) -> dict:
     return os.environ | {"RAG_DATA_DIR": str(data), "RAG_EMBED_MODEL": "packaged", "HF_HUB_OFFLINE": "1"}
 
 
+def wait_released(db: str, timeout: float = 120) -> None:
+    """Until no Milvus Lite server has `db` open. The server of a process that closed the file (or
+    was killed) stops only once it notices its lock was released: seconds on a busy machine, and a
+    process opening the file meanwhile failed ("Open local milvus failed")."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        serving = False
+        for entry in Path("/proc").iterdir():
+            try:
+                argv = (entry / "cmdline").read_bytes().split(b"\0") if entry.name.isdigit() else []
+            except OSError:
+                continue
+            serving = serving or (bool(argv) and argv[0].endswith(b"/milvus") and db.encode() in argv)
+        if not serving:
+            return
+        time.sleep(0.2)
+    raise TimeoutError(f"a Milvus Lite server still has {db} open after {timeout:.0f} s")
+
+
 def check(data: Path, embedder: Embedder, *probes: str) -> dict:
     """The store as the next process finds it (opening it repairs interrupted writes): listed
     documents, whether each has exactly its chunks, stray chunks, and for each probe word how many
@@ -60,6 +79,7 @@ def check(data: Path, embedder: Embedder, *probes: str) -> dict:
     test process has the model loaded already (a process costs ~6 s of imports), and it lets the
     file go again before the next process opens it."""
     settings = Settings.from_env(env_for(data))  # the store the processes wrote
+    wait_released(settings.milvus_target)  # a killed process's server may still be stopping
     library = None
     try:
         library = Library(settings, embedder, VectorStore(settings, embedder.dim, embedder.name))
@@ -76,6 +96,7 @@ def check(data: Path, embedder: Embedder, *probes: str) -> dict:
         if library is not None:
             library.close()
         server_manager_instance.release_server(settings.milvus_target)
+        wait_released(settings.milvus_target)  # before the next process opens the file
 
 
 def ingest(data: Path, *paths: Path) -> subprocess.CompletedProcess:
