@@ -16,6 +16,7 @@ Milvus needs a vector field in every collection; the two small ones carry a 2-di
 from __future__ import annotations
 
 import logging
+import os
 import time
 from pathlib import Path
 
@@ -68,6 +69,8 @@ def connect(settings: Settings) -> MilvusClient:
     if settings.uses_milvus_lite:
         private_dir(Path(target).parent)  # the data dir, 0700
     try:
+        if settings.uses_milvus_lite and lite_file_held_elsewhere(target):
+            raise RuntimeError("another process holds it")  # asking milvus_lite would unlock it
         return MilvusClient(uri=target, token=settings.milvus_token)
     except Exception as exc:  # pymilvus wraps Lite start failures in several exception types
         if settings.uses_milvus_lite:
@@ -79,6 +82,28 @@ def connect(settings: Settings) -> MilvusClient:
         raise StoreError(
             f"cannot connect to Milvus at {target}: {exc}; check RAG_MILVUS_URI/RAG_MILVUS_TOKEN"
         ) from exc
+
+
+def lite_file_held_elsewhere(target: str) -> bool:
+    """Whether another process holds the Milvus Lite file's lock (read from /proc/locks).
+
+    milvus-lite 2.5.1 deletes the lock file when it refuses a second opener, so a third opener
+    then gets the file while the first still has it open: two servers writing one store (seen
+    here: refused, then opened). Checking first, without asking milvus_lite, keeps the lock file.
+    Where /proc/locks can't be read, milvus_lite decides as before."""
+    lock = Path(target).parent / f".{Path(target).name}.lock"
+    try:
+        inode = lock.stat().st_ino
+        held = Path("/proc/locks").read_text().splitlines()
+    except OSError:
+        return False
+    for line in held:
+        fields = line.split()  # "1: POSIX ADVISORY WRITE <pid> <dev>:<inode> <start> <end>"
+        if "->" in fields or len(fields) < 8:
+            continue  # a process waiting for a lock does not hold it
+        if fields[5].endswith(f":{inode}") and fields[4] != str(os.getpid()):
+            return True
+    return False
 
 
 def is_lite_server(client: MilvusClient) -> bool:
