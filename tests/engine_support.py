@@ -43,6 +43,25 @@ def stop(process: subprocess.Popen, grace_s: float = 30) -> None:
         os.killpg(process.pid, signal.SIGKILL)
 
 
+def process_running(pid: int) -> bool:
+    """Whether `pid` runs (read from /proc; a zombie has exited, only its parent's wait is missing)."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
+
+
+def wait_until(condition, timeout: float) -> float | None:
+    """Seconds until `condition()` held, or None if it did not within `timeout`."""
+    started = time.monotonic()
+    while time.monotonic() - started < timeout:
+        if condition():
+            return time.monotonic() - started
+        time.sleep(0.1)
+    return None
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

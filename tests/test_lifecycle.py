@@ -14,6 +14,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.engine_support import process_running, wait_until
+
 ROOT = Path(__file__).resolve().parent.parent
 PARENT = """
 import multiprocessing
@@ -35,23 +37,6 @@ if __name__ == "__main__":
 """
 
 
-def running(pid: int) -> bool:
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except OSError:
-        return False
-    return state != "Z"
-
-
-def wait_until(condition, timeout: float) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return True
-        time.sleep(0.1)
-    return False
-
-
 @pytest.mark.parametrize("method", ["fork", "spawn"])
 def test_a_child_lives_with_its_parent_and_ends_after_it(tmp_path, method):
     script = tmp_path / "parent.py"
@@ -67,10 +52,12 @@ def test_a_child_lives_with_its_parent_and_ends_after_it(tmp_path, method):
     child = int(parent.stdout.readline())
     try:
         time.sleep(1.5)  # the watcher is running by now: a child that wrongly thinks it is orphaned ends
-        assert running(child), "the child ended while its parent was alive"
+        assert process_running(child), "the child ended while its parent was alive"
         parent.kill()
         parent.wait(timeout=10)
-        assert wait_until(lambda: not running(child), 20), f"{method} child {child} outlived its parent"
+        assert wait_until(lambda: not process_running(child), 20) is not None, (
+            f"{method} child {child} outlived its parent"
+        )
     finally:
         for pid in (parent.pid, child):
             with contextlib.suppress(ProcessLookupError):

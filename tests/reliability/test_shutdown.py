@@ -14,14 +14,13 @@ import os
 import signal
 import subprocess
 import sys
-import time
 import urllib.request
 from contextlib import suppress
 from pathlib import Path
 
 import pytest
 
-from tests.engine_support import ENGINE_ENV, free_port, require_model
+from tests.engine_support import ENGINE_ENV, free_port, process_running, require_model, wait_until
 
 pytestmark = [pytest.mark.engine, pytest.mark.slow]
 ROOT = Path(__file__).resolve().parents[2]
@@ -40,23 +39,6 @@ def children(pid: int) -> dict[int, str]:
             if int(rest[1]) == pid:
                 found[int(entry.name)] = name
     return found
-
-
-def alive(pid: int) -> bool:
-    with suppress(OSError):
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-        return state != "Z"  # a zombie has exited; only its parent's wait is missing
-    return False
-
-
-def wait_until(condition, timeout: float) -> float | None:
-    """Seconds until `condition()` held, or None if it did not within `timeout`."""
-    started = time.monotonic()
-    while time.monotonic() - started < timeout:
-        if condition():
-            return time.monotonic() - started
-        time.sleep(0.2)
-    return None
 
 
 def start_app_with_engine(tmp_path: Path) -> tuple[subprocess.Popen, list[int]]:
@@ -112,7 +94,7 @@ def test_sigterm_stops_the_app_and_its_engine_within_15_s(tmp_path):
     try:
         app.send_signal(signal.SIGTERM)
         exited = wait_until(lambda: app.poll() is not None, 15)
-        gone = wait_until(lambda: not any(alive(pid) for pid in engines), 15)
+        gone = wait_until(lambda: not any(process_running(pid) for pid in engines), 15)
         log = (tmp_path / "app.log").read_text()
         assert exited is not None, f"the app was still running 15 s after SIGTERM: {log[-2000:]}"
         assert gone is not None, f"engine core {engines} still running 15 s after SIGTERM: {log[-2000:]}"
@@ -127,8 +109,8 @@ def test_an_engine_whose_app_is_killed_exits_within_30_s(tmp_path):
     try:
         app.kill()
         app.wait(timeout=10)
-        gone = wait_until(lambda: not any(alive(pid) for pid in engines), 30)
+        gone = wait_until(lambda: not any(process_running(pid) for pid in engines), 30)
         assert gone is not None, f"engine core {engines} still running 30 s after its app was killed"
-        assert wait_until(lambda: not any(alive(pid) for pid in others), 30) is not None, others
+        assert wait_until(lambda: not any(process_running(pid) for pid in others), 30) is not None, others
     finally:
         kill_leftovers(app, engines + others)
