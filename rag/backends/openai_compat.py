@@ -60,23 +60,31 @@ class OpenAIBackend:
         self._failed_probes = 0  # health probes failed in a row (`healthy`)
         self._failed_lock = threading.Lock()
         try:
+            served = self._check_served(settings)
+        except EngineError:
+            self._probe.close()
+            raise
+        self.model_name = settings.llm_model or served[0]
+        self.tokenizer = _local_tokenizer(self.model_name)
+
+    def _check_served(self, settings: Settings) -> list[str]:
+        """The models the server serves, or an EngineError naming the setting to fix."""
+        import openai
+
+        try:
             served = self._served_models()
         except openai.OpenAIError as exc:
-            self._probe.close()
             raise EngineError(
                 f"cannot reach the LLM server at {self.url} ({type(exc).__name__}: {exc}); "
                 "check RAG_LLM_URL (e.g. http://host:8000/v1) and RAG_LLM_API_KEY"
             ) from exc
         if settings.llm_model and settings.llm_model not in served:
-            self._probe.close()
             raise EngineError(
                 f"the server at {self.url} serves {served}, not {settings.llm_model!r}; fix RAG_LLM_MODEL"
             )
         if not served:
-            self._probe.close()
             raise EngineError(f"the server at {self.url} serves no model")
-        self.model_name = settings.llm_model or served[0]
-        self.tokenizer = _local_tokenizer(self.model_name)
+        return served
 
     def tokenize(self, messages: list[Message]) -> TokenizedPrompt:
         """Counted for the budget only: the server applies the template to the messages itself."""
