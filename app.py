@@ -7,7 +7,7 @@ import rag  # noqa: F401  (also in vLLM's spawned engine process, which re-impor
 
 if __name__ == "__main__":
     from rag.settings import Settings
-    from rag.ui import launch
+    from rag.web.layout import launch
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     launch(Settings.from_env())

@@ -24,7 +24,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from gradio_client import Client
 
-from rag.webapp import flatten
+from rag.web.handlers import flatten
 from tests.e2e.conftest import start_app, stop_app
 
 QUESTIONS = [

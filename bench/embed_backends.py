@@ -22,14 +22,14 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a script from anywhere
 
-from rag.chunking import chunk_document
-from rag.embeddings import PACKAGED_MODEL_NAME, Embedder, packaged_minilm_path
+from rag.embedding.embedder import PACKAGED_MODEL_NAME, Embedder, packaged_minilm_path
 from rag.evaluate import evaluate, read_questions
-from rag.ingest import collect_files
-from rag.library import Library
-from rag.loaders import load_document
+from rag.ingest.chunking import chunk_document
+from rag.ingest.loaders import load_document
+from rag.ingest.pipeline import Ingestor, collect_files
+from rag.retrieval.library import Library
 from rag.settings import Settings
-from rag.store import VectorStore
+from rag.store.vector_store import VectorStore
 from rag.types import SHARED_OWNER
 
 SHARED = Path(__file__).resolve().parents[2] / "shared"
@@ -45,7 +45,8 @@ def quality(embedder: Embedder, files: list, questions: list) -> dict:
         )
         library = Library(settings, embedder, VectorStore(settings, embedder.dim, embedder.name))
         began = time.perf_counter()
-        results = library.ingestor.ingest_files(files, SHARED_OWNER)
+        ingestor = Ingestor(library.settings, library.embedder, library.store)
+        results = ingestor.ingest_files(files, SHARED_OWNER)
         seconds = time.perf_counter() - began
         chunks = sum(r.chunks for r in results if r.status == "added")
         report = evaluate(library, questions, 5)

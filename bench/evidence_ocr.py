@@ -5,12 +5,12 @@
 
 OCR: the scanned fixture of the tests (a few lines per page) and a dense page (32 full lines of
 prose), rendered with DejaVu Serif 12 pt at 150 dpi, with and without speckle noise, read by
-Tesseract, with the page image taken from the PDF by pypdf (what rag.ocr does) and, for
+Tesseract, with the page image taken from the PDF by pypdf (what rag.ingest.ocr does) and, for
 comparison, rendered by poppler's pdftoppm at 150 and 300 dpi (when installed). Accuracy is the
 share of the true words read exactly.
 Highlighting: 5 retrieved chunks of 512 characters from the sample documents, a question and a
 three-sentence answer: sentence split + embedding (`index_hits`), the marks and the checks
-(`rag.review.review_answer`), timed when the hits arrive and again when the answer is complete.
+(`rag.review.answer_review.review_answer`), timed when the hits arrive and again when the answer is complete.
 """
 
 from __future__ import annotations
@@ -30,12 +30,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a script 
 
 from pypdf import PdfReader
 
-from rag.chunking import chunk_document
-from rag.embeddings import load_embedder
-from rag.ingest import collect_files
-from rag.loaders import load_document
-from rag.ocr import ocr_image, page_images
-from rag.review import ReviewCache, review_answer
+from rag.embedding.embedder import load_embedder
+from rag.ingest.chunking import chunk_document
+from rag.ingest.loaders import load_document
+from rag.ingest.ocr import ocr_image, page_images
+from rag.ingest.pipeline import collect_files
+from rag.review.answer_review import ReviewCache, review_answer
 from rag.settings import Settings
 from rag.types import Hit
 from tests.samples import SCANNED_PAGES, make_scanned_pdf

@@ -22,8 +22,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a script from anywhere
 os.environ.setdefault("VLLM_CONFIGURE_LOGGING", "0")  # keep vLLM's logs out of the table
 
-from rag.backends import SamplingConfig
-from rag.llm import LLM
+from rag.generation.backends import SamplingConfig
+from rag.generation.llm import LLM
 from rag.settings import Settings
 from rag.types import Usage
 

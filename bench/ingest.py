@@ -16,10 +16,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a script from anywhere
 
-from rag.chunking import chunk_document
-from rag.ingest import collect_files
-from rag.library import Library
-from rag.loaders import load_document
+from rag.ingest.chunking import chunk_document
+from rag.ingest.loaders import load_document
+from rag.ingest.pipeline import Ingestor, collect_files
+from rag.retrieval.library import Library
 from rag.settings import Settings
 from rag.types import SHARED_OWNER
 
@@ -46,11 +46,12 @@ def main() -> None:
         library.embedder.embed_passages(texts)
         embed_s = time.perf_counter() - began
         began = time.perf_counter()
-        results = library.ingestor.ingest_files(files, SHARED_OWNER)
+        ingestor = Ingestor(library.settings, library.embedder, library.store)
+        results = ingestor.ingest_files(files, SHARED_OWNER)
         ingest_s = time.perf_counter() - began
         chunks = sum(r.chunks for r in results)
         began = time.perf_counter()
-        library.ingestor.ingest_files(files, SHARED_OWNER)
+        ingestor.ingest_files(files, SHARED_OWNER)
         again_s = time.perf_counter() - began
         library.close()
     print("| stage | chunks | seconds | chunks/s |")

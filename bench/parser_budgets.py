@@ -34,7 +34,7 @@ CASES = {  # name: (file name, builder of the hostile_files module, size when no
 def run_case(case: str, n: int, root: Path) -> None:
     """In this process: build the file, load it, print one line of figures."""
     sys.path[:0] = [str(root), str(ROOT)]  # the code under test first, the hostile files from here
-    from rag.loaders import load_document
+    from rag.ingest.loaders import load_document
     from tests.reliability import hostile_files
 
     name, build, default = CASES[case]

@@ -2,7 +2,8 @@
 
     RAG_DATA_DIR=/tmp/x .venv/bin/python bench/retrieval_sweep.py '[{"HYBRID_RANKER": "rrf"}, {}]'
 
-Each JSON object overrides module constants of rag/store.py or rag/query.py (e.g. HYBRID_RANKER,
+Each JSON object overrides module constants of rag/store/vector_store.py or rag/retrieval/query.py
+(e.g. HYBRID_RANKER,
 HYBRID_WEIGHTS, CANDIDATES_PER_K, VAGUE, CONFIDENT, GAIN_NONE, GAIN_FULL) for one line of output; `{}` is
 the code as it stands. The collection must already hold the corpus (`python -m rag ingest`).
 """
@@ -15,10 +16,11 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a script from anywhere
 
-from rag import query, store
 from rag.evaluate import evaluate, read_questions
-from rag.library import Library
+from rag.retrieval import query
+from rag.retrieval.library import Library
 from rag.settings import Settings
+from rag.store import vector_store as store
 
 EVAL = Path(__file__).resolve().parents[2] / "shared" / "eval"
 

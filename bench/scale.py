@@ -1,4 +1,4 @@
-"""The store at scale: N chunks over W workspaces, written and searched through `rag.store`.
+"""The store at scale: N chunks over W workspaces, written and searched through `rag.store.vector_store`.
 
     nice .venv/bin/python bench/scale.py --chunks 100000 --workspaces 1000 [--json]
     RAG_MILVUS_URI=http://127.0.0.1:19530 nice .venv/bin/python bench/scale.py --chunks 1000000 ...
@@ -9,7 +9,7 @@ cached under /tmp), each stored row a copy of one of them plus a small random pe
 spread round-robin over W owners ("workspaces").
 
 Reported: insert rate (bulk `add_documents`), index build time (`reindex` after loading: the
-size rule of rag/indexing.py), top-5 search latency p50/p95 with and without an owner filter,
+size rule of rag/store/index_plans.py), top-5 search latency p50/p95 with and without an owner filter,
 recall@5 of both against an exact search (numpy over the same vectors), listing one owner's
 documents, and the memory of this process plus Milvus Lite's. Baseline in the same run: the same
 queries on a FLAT index (exact) of the same collection. `--nprobe 8,16,32` also measures an IVF
@@ -36,7 +36,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a script from anywhere
 
 from rag.settings import Settings
-from rag.store import NewDocument, VectorStore, drop_collection
+from rag.store.vector_store import NewDocument, VectorStore, drop_collection
 from rag.types import Chunk, Hit
 
 CORPUS = Path(__file__).resolve().parents[2] / "shared" / "corpus" / "milvus-docs-2.4"
@@ -77,10 +77,10 @@ def base_vectors(n: int) -> tuple[np.ndarray, list[str]]:
     if path.exists():
         data = np.load(path)
         return data["vectors"], [str(t) for t in data["texts"]]
-    from rag.chunking import chunk_document
-    from rag.embeddings import PACKAGED_MODEL_NAME, Embedder, packaged_minilm_path
-    from rag.ingest import collect_files
-    from rag.loaders import load_document
+    from rag.embedding.embedder import PACKAGED_MODEL_NAME, Embedder, packaged_minilm_path
+    from rag.ingest.chunking import chunk_document
+    from rag.ingest.loaders import load_document
+    from rag.ingest.pipeline import collect_files
 
     texts: list[str] = []
     for file in collect_files([CORPUS]):

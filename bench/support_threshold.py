@@ -1,9 +1,9 @@
-"""How the answer-support threshold (rag.evidence.SUPPORT_THRESHOLD) was chosen, reproducibly.
+"""How the answer-support threshold (rag.review.evidence.SUPPORT_THRESHOLD) was chosen, reproducibly.
 
     HF_HUB_OFFLINE=1 .venv/bin/python bench/support_threshold.py [--questions FILE] [--corpus DIR]
 
 For every `must_contain` phrase of the dev questions (3-8 words copied from the answering passage,
-i.e. what a faithful answer sentence says) it scores, the way `rag.checks` does (best cosine to a
+i.e. what a faithful answer sentence says) it scores, the way `rag.review.checks` does (best cosine to a
 sentence of the chunk, packaged MiniLM):
 - supported: the phrase against the chunk of its gold document that contains it;
 - unrelated: the phrase against 3 random chunks of other documents;
@@ -25,10 +25,10 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a script from anywhere
 
-from rag.chunking import chunk_document
-from rag.embeddings import load_embedder
-from rag.evidence import index_hits
-from rag.loaders import load_document
+from rag.embedding.embedder import load_embedder
+from rag.ingest.chunking import chunk_document
+from rag.ingest.loaders import load_document
+from rag.review.evidence import index_hits
 from rag.settings import Settings
 from rag.types import Chunk, Hit
 

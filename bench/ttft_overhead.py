@@ -23,9 +23,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a script 
 os.environ.setdefault("VLLM_CONFIGURE_LOGGING", "0")
 
 from rag.assistant import SAMPLE_DIR, Assistant
-from rag.backends import SamplingConfig
-from rag.ingest import collect_files
-from rag.prompts import build_prompt
+from rag.generation.backends import SamplingConfig
+from rag.generation.prompts import build_prompt
+from rag.ingest.pipeline import collect_files
 from rag.settings import Settings
 from rag.types import SHARED_OWNER, DeltaEvent, HitsEvent, Usage
 

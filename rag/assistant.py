@@ -13,22 +13,14 @@ from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from rag.backends import SamplingConfig
-from rag.chat import Question, answer, check_selection, check_size
-from rag.chunking import document_id
-from rag.conversations import (
-    Conversation,
-    ConversationStore,
-    ConversationSummary,
-    SavedTurn,
-    Turn,
-    conversations_path,
-)
-from rag.embeddings import Embedder
-from rag.ingest import Quota, SourceFile, collect_files
-from rag.library import Library, Retrieval
-from rag.llm import LLM
-from rag.prompts import Message, PromptBudget
+from rag.answer import Question, answer, check_selection, check_size
+from rag.embedding.embedder import Embedder
+from rag.generation.backends import SamplingConfig
+from rag.generation.llm import LLM
+from rag.generation.prompts import Message, PromptBudget
+from rag.ingest.chunking import document_id
+from rag.ingest.pipeline import Ingestor, Quota, SourceFile, collect_files
+from rag.retrieval.library import Library, Retrieval
 from rag.settings import Settings
 from rag.types import (
     SHARED_OWNER,
@@ -40,7 +32,15 @@ from rag.types import (
     Progress,
     no_progress,
 )
-from rag.workspaces import WorkspaceJanitor, visible_owners
+from rag.workspace.conversations import (
+    Conversation,
+    ConversationStore,
+    ConversationSummary,
+    SavedTurn,
+    Turn,
+    conversations_path,
+)
+from rag.workspace.owners import WorkspaceJanitor, visible_owners
 
 log = logging.getLogger(__name__)
 SAMPLE_DIR = Path(__file__).resolve().parent.parent / "assets" / "sample"
@@ -57,6 +57,8 @@ class Assistant:
         """`embedder` and `llm` let a process share loaded models between assistants (tests)."""
         self.settings = settings
         self.library = Library.open(settings, embedder)
+        # beside retrieval, not inside it: retrieval never needs to know how documents arrive
+        self.ingestor = Ingestor(settings, self.library.embedder, self.library.store)
         self.llm = llm or LLM(settings)
         self.budget = PromptBudget.from_settings(settings)
         self.sampling = SamplingConfig.from_settings(settings)
@@ -118,7 +120,7 @@ class Assistant:
         self, files: list[SourceFile], owner: str, progress: Progress = no_progress
     ) -> list[IngestResult]:
         """Files from a trusted caller (the CLI, the evaluation): no upload limits."""
-        return self.library.ingestor.ingest_files(files, owner, progress)
+        return self.ingestor.ingest_files(files, owner, progress)
 
     def upload(
         self, files: list[SourceFile], owner: str, progress: Progress = no_progress
@@ -151,7 +153,7 @@ class Assistant:
                 request_bytes += size
             seen.add(file.name)
         accepted = [f for i, f in enumerate(files) if i not in refused]
-        ingested = iter(self.library.ingestor.ingest_files(accepted, owner, progress, self._quota(owner)))
+        ingested = iter(self.ingestor.ingest_files(accepted, owner, progress, self._quota(owner)))
         return [refused[i] if i in refused else next(ingested) for i in range(len(files))]
 
     def _quota(self, owner: str) -> Quota | None:

@@ -97,7 +97,7 @@ def _owner_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def owner_of(args: argparse.Namespace) -> str:
-    from rag.workspaces import user_owner
+    from rag.workspace.owners import user_owner
 
     return user_owner(args.user) if args.user else SHARED_OWNER
 
@@ -119,7 +119,7 @@ def cmd_ingest(args: argparse.Namespace, settings: Settings) -> int:
     from tqdm import tqdm
 
     from rag.assistant import Assistant
-    from rag.ingest import collect_files
+    from rag.ingest.pipeline import collect_files
 
     files = collect_files(args.paths)
     missing = [f.name for f in files if not f.path.exists()]
@@ -241,7 +241,7 @@ def cmd_delete(args: argparse.Namespace, settings: Settings) -> int:
 def cmd_eval(args: argparse.Namespace, settings: Settings) -> int:
     from rag.assistant import Assistant
     from rag.evaluate import evaluate, read_questions, through_chat
-    from rag.ingest import collect_files
+    from rag.ingest.pipeline import collect_files
     from rag.settings import RETRIEVAL_MODES
 
     modes = [m.strip() for m in args.retrieval.split(",") if m.strip()] or [settings.retrieval]
@@ -304,7 +304,7 @@ def cmd_eval(args: argparse.Namespace, settings: Settings) -> int:
 def cmd_reindex(args: argparse.Namespace, settings: Settings) -> int:
     from tqdm import tqdm
 
-    from rag.store import reindex, reindex_collection
+    from rag.store.vector_store import reindex, reindex_collection
 
     print(f"re-indexing {settings.collection!r} in {settings.milvus_target}", file=sys.stderr)
     with tqdm(total=100, unit="%", file=sys.stderr) as bar:
@@ -325,8 +325,8 @@ def cmd_reindex(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_feedback(args: argparse.Namespace, settings: Settings) -> int:
-    from rag.conversations import ConversationStore, conversations_path
-    from rag.feedback import export_votes, feedback_path, read_feedback, summarize
+    from rag.workspace.conversations import ConversationStore, conversations_path
+    from rag.workspace.feedback import export_votes, feedback_path, read_feedback, summarize
 
     path = conversations_path(settings.data_dir)
     legacy = feedback_path(settings.data_dir)  # an earlier version's log, still counted
@@ -342,7 +342,7 @@ def cmd_feedback(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_reset(args: argparse.Namespace, settings: Settings) -> int:
-    from rag.store import drop_collection
+    from rag.store.vector_store import drop_collection
 
     if not args.yes:
         print(

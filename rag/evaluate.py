@@ -30,11 +30,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from rag.errors import EvaluationError
-from rag.library import Library
-from rag.prompts import Message
-from rag.query import user_turns
+from rag.generation.prompts import Message
+from rag.retrieval.library import Library
+from rag.retrieval.query import user_turns
 from rag.types import SHARED_OWNER, DeltaEvent, ErrorEvent, Hit, HitsEvent, StatsEvent
-from rag.workspaces import visible_owners
+from rag.workspace.owners import visible_owners
 
 if TYPE_CHECKING:
     from rag.assistant import Assistant

@@ -21,12 +21,13 @@ from typing import Any
 import pytest
 
 from rag.assistant import Assistant
-from rag.backends.fake import FakeBackend
-from rag.embeddings import Embedder, load_embedder
-from rag.library import Library
-from rag.llm import LLM
+from rag.embedding.embedder import Embedder, load_embedder
+from rag.generation.backends.fake import FakeBackend
+from rag.generation.llm import LLM
+from rag.ingest.pipeline import Ingestor
+from rag.retrieval.library import Library
 from rag.settings import Settings
-from rag.store import VectorStore
+from rag.store.vector_store import VectorStore
 from tests import worker_groups
 
 
@@ -60,6 +61,12 @@ def library(settings: Settings, embedder: Embedder):
     lib = Library(settings, embedder, VectorStore(settings, embedder.dim, embedder.name))
     yield lib
     lib.close()
+
+
+@pytest.fixture
+def ingestor(library):
+    """Writes into `library`, as the Assistant's ingestor does."""
+    return Ingestor(library.settings, library.embedder, library.store)
 
 
 @pytest.fixture

@@ -86,8 +86,8 @@ def test_eval_json_on_the_sample(tmp_path):
 
 
 def test_feedback_summary_and_export(tmp_path):
-    from rag.conversations import ConversationStore, Turn
-    from rag.feedback import feedback_entry
+    from rag.workspace.conversations import ConversationStore, Turn
+    from rag.workspace.feedback import feedback_entry
 
     assert rag(tmp_path, "feedback").stdout.strip() == "no feedback yet"
     store = ConversationStore(tmp_path / "data" / "conversations.db")

@@ -15,9 +15,9 @@ from rag.evaluate import (
     through_chat,
     unrelated_question,
 )
-from rag.llm import LLM
+from rag.generation.llm import LLM
 from rag.types import SHARED_OWNER, Chunk, Hit
-from rag.workspaces import user_owner
+from rag.workspace.owners import user_owner
 
 
 def hit(rank: int, source: str) -> Hit:
@@ -76,9 +76,9 @@ TEA = {
 }
 
 
-def test_multi_turn_and_multi_mode_report(library, tmp_path):
+def test_multi_turn_and_multi_mode_report(library, ingestor, tmp_path):
     for name, text in TEA.items():
-        library.ingestor.ingest_bytes(name, text.encode(), "shared")
+        ingestor.ingest_bytes(name, text.encode(), "shared")
     path = tmp_path / "fups.jsonl"
     conversations = [
         {"id": "c1", "turns": [
@@ -101,8 +101,8 @@ def test_multi_turn_and_multi_mode_report(library, tmp_path):
     assert data["hit_at_k"] == data["modes"]["dense"]["hit_at_k"]
 
 
-def test_single_turn_file_keeps_todays_keys_only(library, tmp_path):
-    library.ingestor.ingest_bytes("tea.md", TEA["tea.md"].encode(), "shared")
+def test_single_turn_file_keeps_todays_keys_only(library, ingestor, tmp_path):
+    ingestor.ingest_bytes("tea.md", TEA["tea.md"].encode(), "shared")
     path = tmp_path / "q.jsonl"
     path.write_text(json.dumps({"id": "1", "question": "green tea temperature", "gold_sources": ["tea.md"]}))
     data = json.loads(evaluate(library, read_questions(path), 5).to_json())
@@ -126,7 +126,7 @@ def no_rewrite(settings, embedder, fake_backend):
     settings = replace(settings, query_rewrite_s=0)
     built = Assistant(settings, embedder, LLM(settings, fake_backend))
     for name, text in TEA.items():
-        built.library.ingestor.ingest_bytes(name, text.encode(), "shared")
+        built.ingestor.ingest_bytes(name, text.encode(), "shared")
     yield built
     built.close()
 
@@ -173,7 +173,7 @@ def test_through_the_chat_path_on_the_real_engine(settings, embedder, engine_llm
     assistant = Assistant(replace(settings, query_rewrite_s=0), embedder, engine_llm)
     try:
         for name, text in TEA.items():
-            assistant.library.ingestor.ingest_bytes(name, text.encode(), "shared")
+            assistant.ingestor.ingest_bytes(name, text.encode(), "shared")
         asked = []
         chat = through_chat(assistant, SHARED_OWNER, 1, loop)
 
@@ -191,8 +191,8 @@ def test_through_the_chat_path_on_the_real_engine(settings, embedder, engine_llm
     assert figures.n == 2 and figures.followup_n == 1 and figures.first_turn_hit_at_k == 1.0
 
 
-def test_a_workspace_is_scored_on_what_it_may_see_shared_library_included(library, tmp_path):
-    library.ingestor.ingest_bytes("tea.md", TEA["tea.md"].encode(), "shared")
+def test_a_workspace_is_scored_on_what_it_may_see_shared_library_included(library, ingestor, tmp_path):
+    ingestor.ingest_bytes("tea.md", TEA["tea.md"].encode(), "shared")
     path = tmp_path / "q.jsonl"
     path.write_text(json.dumps({"id": "1", "question": "green tea temperature", "gold_sources": ["tea.md"]}))
     report = evaluate(library, read_questions(path), 5, owner=user_owner("alice"))

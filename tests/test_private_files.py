@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from rag.conversations import ConversationStore, Turn
 from rag.private_files import SECRET_FILE, browser_secret
+from rag.workspace.conversations import ConversationStore, Turn
 
 ROOT = Path(__file__).resolve().parent.parent
 

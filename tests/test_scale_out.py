@@ -21,13 +21,15 @@ def env_for(uri: str, tmp_path: Path) -> dict:
 
 SEARCHER = textwrap.dedent("""
     import sys, time
-    from rag.library import Library
+    from rag.retrieval.library import Library
     from rag.settings import Settings
     from rag.types import SHARED_OWNER
-    from rag.ingest import collect_files
+    from rag.ingest.pipeline import collect_files
+    from rag.ingest.pipeline import Ingestor
     lib = Library.open(Settings.from_env())
     searches = 0
-    results = lib.ingestor.ingest_files(collect_files([sys.argv[1]]), SHARED_OWNER)
+    ingestor = Ingestor(lib.settings, lib.embedder, lib.store)
+    results = ingestor.ingest_files(collect_files([sys.argv[1]]), SHARED_OWNER)
     assert all(r.status == "added" for r in results), results
     deadline = time.monotonic() + 300
     while searches < 20 or (not open(sys.argv[2]).read() and time.monotonic() < deadline):
@@ -66,7 +68,7 @@ def test_two_processes_ingest_and_search_one_server_store(milvus_uri, tmp_path):
     assert len(listed) == 24  # every document of both processes, none lost or doubled
     expected_chunks = sum(int(line.split("\t")[1].split()[0]) for line in listed)
     count = run_python(
-        "from rag.library import Library; from rag.settings import Settings;"
+        "from rag.retrieval.library import Library; from rag.settings import Settings;"
         "print(Library.open(Settings.from_env()).store.count_chunks())",
         [],
         env,

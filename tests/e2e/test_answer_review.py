@@ -12,8 +12,8 @@ import re
 import pytest
 from playwright.sync_api import expect, sync_playwright
 
-from rag.conversations import ConversationStore
-from rag.feedback import export_votes
+from rag.workspace.conversations import ConversationStore
+from rag.workspace.feedback import export_votes
 from tests.e2e.conftest import ARTIFACTS, start_app, stop_app
 from tests.e2e.test_browser import CHROMIUM, CHROMIUM_ARGS, STEP_MS
 

@@ -19,17 +19,17 @@ from pathlib import Path
 
 from milvus_lite.server_manager import server_manager_instance
 
-from rag.embeddings import Embedder
-from rag.library import Library
+from rag.embedding.embedder import Embedder
+from rag.retrieval.library import Library
 from rag.settings import Settings
-from rag.store import VectorStore
+from rag.store.vector_store import VectorStore
 from rag.types import SHARED_OWNER
 from tests.cli_processes import run_python, run_rag, start_rag
 from tests.reliability.conftest import record
 
 KILL_AT = textwrap.dedent("""
     import os, signal, sys
-    import rag.store as store
+    import rag.store.vector_store as store
     point, calls = sys.argv[1], {"n": 0}
     def dying(original, after):
         def wrapper(self, *args, **kwargs):

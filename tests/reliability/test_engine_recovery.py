@@ -16,7 +16,7 @@ from pathlib import Path
 
 from gradio_client import Client
 
-from rag.webapp_chat import flatten
+from rag.web.chat_stream import flatten
 from tests.e2e.conftest import ARTIFACTS, start_app, stop_app
 from tests.engine_support import free_port
 from tests.reliability.conftest import record

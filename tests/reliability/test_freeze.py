@@ -10,8 +10,8 @@ import asyncio
 import threading
 import time
 
-from rag.webapp import WebApp
-from rag.workspaces import WorkspaceJanitor, key_owner, new_workspace_key
+from rag.web.handlers import WebApp
+from rag.workspace.owners import WorkspaceJanitor, key_owner, new_workspace_key
 from tests.reliability.conftest import record
 
 TICK_S = 0.01

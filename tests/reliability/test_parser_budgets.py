@@ -13,12 +13,12 @@ import time
 import pytest
 from PIL import Image
 
-import rag.ocr
-from rag.budgets import Budget, LoadLimits, parser_failure
+import rag.ingest.ocr
 from rag.errors import LoadError
-from rag.ingest import Ingestor
-from rag.loaders import load_document
-from rag.loaders_office import docx_table_rows
+from rag.ingest.budgets import Budget, LoadLimits, parser_failure
+from rag.ingest.loaders import load_document
+from rag.ingest.office import docx_table_rows
+from rag.ingest.pipeline import Ingestor
 from rag.settings import Settings
 from tests.reliability import hostile_files as hostile
 from tests.samples import make_pptx
@@ -179,12 +179,12 @@ def test_every_known_parser_refusal_becomes_a_load_error():
 
 
 def test_a_parser_crash_on_a_hostile_file_is_reported_not_raised(monkeypatch):
-    import rag.loaders
+    import rag.ingest.loaders
 
     def overflow(*_args, **_kwargs):
         raise RecursionError("maximum recursion depth exceeded")
 
-    monkeypatch.setattr(rag.loaders, "html_sections", overflow)
+    monkeypatch.setattr(rag.ingest.loaders, "html_sections", overflow)
     reason = ingest_reason("page.html", b"<html><body><p>Hi</p></body></html>")
     assert reason.startswith("the file is nested too deeply to read"), reason
 
@@ -193,9 +193,9 @@ def test_a_parser_crash_on_a_hostile_file_is_reported_not_raised(monkeypatch):
 
 
 def test_two_thousand_scanned_pages_are_refused_before_any_ocr(monkeypatch):
-    monkeypatch.setattr(rag.ocr, "ocr_available", lambda: True)  # refused before Tesseract runs
+    monkeypatch.setattr(rag.ingest.ocr, "ocr_available", lambda: True)  # refused before Tesseract runs
     ran: list[str] = []
-    monkeypatch.setattr(rag.ocr, "ocr_image", lambda *a, **k: ran.append("ocr") or "")
+    monkeypatch.setattr(rag.ingest.ocr, "ocr_image", lambda *a, **k: ran.append("ocr") or "")
     data = hostile.pdf_pages_sharing_one_image(2000, pixels=200)  # 322 kB [0.45 s a page: ~15 min]
     error, seconds = refused("pages.pdf", data)
     assert seconds < 15 and not ran, (seconds, len(ran))
@@ -219,16 +219,16 @@ def test_ocr_stops_at_its_total_time_budget():
 @needs_ocr
 def test_a_huge_page_renders_at_a_bounded_size(monkeypatch):
     sizes: list[tuple[int, int]] = []
-    real = rag.ocr.ocr_image
+    real = rag.ingest.ocr.ocr_image
 
     def measured(image: bytes, *args, **kwargs) -> str:
         sizes.append(Image.open(io.BytesIO(image)).size)
         return real(image, *args, **kwargs)
 
-    monkeypatch.setattr(rag.ocr, "ocr_image", measured)
+    monkeypatch.setattr(rag.ingest.ocr, "ocr_image", measured)
     data = hostile.pdf_huge_page(pixels=200)  # 200 x 200 inches [30,000 px a side: 61 s, 2.6 GB]
     error, seconds = refused("poster.pdf", data)
-    assert sizes and max(max(size) for size in sizes) <= rag.ocr.MAX_RENDER_SIDE, sizes
+    assert sizes and max(max(size) for size in sizes) <= rag.ingest.ocr.MAX_RENDER_SIDE, sizes
     assert seconds < 30 and "no text layer" in error.reason, (seconds, error)
 
 

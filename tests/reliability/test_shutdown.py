@@ -98,7 +98,7 @@ def test_sigterm_stops_the_app_and_its_engine_within_15_s(tmp_path):
         log = (tmp_path / "app.log").read_text()
         assert exited is not None, f"the app was still running 15 s after SIGTERM: {log[-2000:]}"
         assert gone is not None, f"engine core {engines} still running 15 s after SIGTERM: {log[-2000:]}"
-        assert app.returncode == 0 and "rag.ui stopped" in log, log[-2000:]  # its own shutdown ran
+        assert app.returncode == 0 and "rag.web.layout stopped" in log, log[-2000:]  # its own shutdown ran
     finally:
         kill_leftovers(app, engines)
 

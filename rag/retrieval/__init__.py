@@ -1,0 +1,1 @@
+"""Questions to ranked chunks: the query built from a conversation, the library."""

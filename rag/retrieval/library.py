@@ -1,0 +1,79 @@
+"""The document library: the embedder and the store it matches, and how a question becomes ranked chunks.
+
+The composition root (`rag.assistant.Assistant`) opens one per process; it is the one place that
+knows how a question becomes ranked chunks.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from rag.embedding.embedder import Embedder, load_embedder
+from rag.retrieval.query import KEYWORD_GATE, build_query, history_gate, order_hits
+from rag.settings import Settings
+from rag.store.vector_store import VectorStore
+from rag.types import Hit
+
+
+@dataclass(frozen=True)
+class Retrieval:
+    hits: list[Hit]
+    elapsed_ms: float  # embedding the query and searching
+    query: str = ""  # "Searched for: …", for the Sources panel
+
+
+class Library:
+    def __init__(self, settings: Settings, embedder: Embedder, store: VectorStore) -> None:
+        self.settings = settings
+        self.embedder = embedder
+        self.store = store
+
+    @classmethod
+    def open(cls, settings: Settings, embedder: Embedder | None = None) -> Library:
+        """Load the embedder (unless one is shared in) and open the store it matches."""
+        embedder = embedder or load_embedder(settings)
+        return cls(settings, embedder, VectorStore(settings, embedder.dim, embedder.name))
+
+    def retrieve(
+        self,
+        question: str,
+        owners: Sequence[str],
+        k: int | None = None,
+        doc_ids: Iterable[str] | None = None,
+        history: Sequence[str] = (),
+        mode: str | None = None,
+    ) -> Retrieval:
+        """The top-k chunks the given owners may see for `question`, read in the light of `history`
+        (the earlier user questions, oldest first; see rag/retrieval/query.py), searched by `mode`
+        (default RAG_RETRIEVAL)."""
+        start = time.perf_counter()
+        mode = mode or self.settings.retrieval
+        k = k or self.settings.top_k
+        doc_ids = list(doc_ids or [])
+        query = build_query(question, history)
+        vector, gate = None, 0.0
+        if mode != "keyword":
+            embedded = self.embedder.embed_queries(query.texts)
+            if query.earlier:  # does the question stand on its own, or does the conversation help?
+                own = self._closest(embedded[0], owners, doc_ids)
+                gate = history_gate(own)  # vague alone: fully open without asking what the joined text finds
+                if gate < 1.0:
+                    gate = history_gate(own, self._closest(embedded[1], owners, doc_ids))
+            vector = query.vector(embedded, gate)
+        elif query.earlier:
+            gate = KEYWORD_GATE  # no similarity to judge by: the joined text is searched
+        hits = self.store.search(vector, query.keyword_text(gate), k, owners, doc_ids, mode=mode)
+        hits = order_hits(hits, gate)
+        return Retrieval(hits, (time.perf_counter() - start) * 1000, query.describe(gate))
+
+    def _closest(self, vector: np.ndarray, owners: Sequence[str], doc_ids: list[str]) -> float:
+        """The best cosine similarity `vector` finds among what the search would see."""
+        best = self.store.search(vector, "", 1, owners, doc_ids, mode="dense")
+        return best[0].score if best else 0.0
+
+    def close(self) -> None:
+        self.store.close()

@@ -1,0 +1,1 @@
+"""What the app checks about an answer: evidence marks in the sources and the checks shown under it."""

@@ -1,0 +1,1 @@
+"""The Milvus-backed vector store: its collections, writes, search and index plans."""

@@ -1,0 +1,361 @@
+"""The collections behind the store, how they are made, opened and converted; with `vector_store.py` the
+only module that knows pymilvus.
+
+- `<collection>`: one row per chunk: its vector, its BM25 sparse vector (computed by a Milvus
+  function from `search_text` = title › section + chunk), the chunk text users see, and what
+  document version it belongs to (`doc_id` + `content_hash`).
+- `<collection>_versions`: one row per document version and its state (`writing`, `live`,
+  `superseded`), the commit record that makes a version's chunks visible all at once.
+- `<collection>_uses`: when each workspace was last used, shared by every app process. Append-only
+  (one row per recorded use, older ones pruned): Milvus Lite's upsert deletes then inserts, and a
+  reader in between saw no use at all. It replaced `<collection>_activity` (one row per owner).
+
+Milvus needs a vector field in every collection; the two small ones carry a 2-dimensional dummy.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from pathlib import Path
+
+from pymilvus import DataType, Function, FunctionType, MilvusClient, MilvusException
+from pymilvus.milvus_client.index import IndexParams
+
+from rag.errors import StoreError
+from rag.private_files import private_dir
+from rag.settings import Settings
+from rag.store.index_plans import IndexPlan
+from rag.types import Progress
+
+log = logging.getLogger(__name__)
+INSERT_BATCH = 500  # Milvus Lite 2.5 slows down sharply above ~1,000 rows per insert
+TEXT_MAX = 65535
+SECTION_MAX = 1024
+SCHEMA_VERSION = 2  # 2: BM25 sparse field + section paths
+# English stemming and stop words: "indexes" finds "index", and "the"/"how" don't swamp the score
+ANALYZER = {"type": "english"}
+DOC_FIELDS = ["doc_id", "source", "owner", "n_chunks", "n_pages", "added_at", "content_hash"]
+DUMMY = [0.0, 0.0]
+INDEX_POLL_S = (0.01, 0.5)  # first and longest wait between checks of an index being built
+INDEX_BUILD_S = 3600  # an index not built by then is reported, not waited on for ever (1M rows: ~560 s)
+# Milvus Lite 2.5 accepts requests before its engine has finished starting: on a busy machine its
+# first create_collection was answered "Mmap manager has not been init" and the app failed to start.
+STARTING_MARKERS = ("has not been init",)
+STARTING_WAIT_S = 60.0  # how long a store that is still starting is given (it starts in ~1 s idle)
+STARTING_PAUSE_S = (0.2, 2.0)  # first and longest pause between tries
+
+
+def versions_of(collection: str) -> str:
+    return f"{collection}_versions"
+
+
+def activity_of(collection: str) -> str:
+    return f"{collection}_uses"
+
+
+def old_activity_of(collection: str) -> str:
+    """The record of uses before it was append-only: moved into `activity_of` at open."""
+    return f"{collection}_activity"
+
+
+def staging_of(collection: str) -> str:
+    return f"{collection}__reindex"
+
+
+def connect(settings: Settings) -> MilvusClient:
+    target = settings.milvus_target
+    if settings.uses_milvus_lite:
+        private_dir(Path(target).parent)  # the data dir, 0700
+    try:
+        if settings.uses_milvus_lite and lite_file_held_elsewhere(target):
+            raise RuntimeError("another process holds it")  # asking milvus_lite would unlock it
+        return MilvusClient(uri=target, token=settings.milvus_token)
+    except Exception as exc:  # pymilvus wraps Lite start failures in several exception types
+        if settings.uses_milvus_lite:
+            raise StoreError(
+                f"cannot open the embedded Milvus Lite file {target}: {exc}. A Milvus Lite file can be "
+                "opened by one process only; if another app or CLI process uses it, stop it, or run a "
+                "Milvus server and point every process at it with RAG_MILVUS_URI=http://host:19530."
+            ) from exc
+        raise StoreError(
+            f"cannot connect to Milvus at {target}: {exc}; check RAG_MILVUS_URI/RAG_MILVUS_TOKEN"
+        ) from exc
+
+
+def lite_file_held_elsewhere(target: str) -> bool:
+    """Whether another process holds the Milvus Lite file's lock (read from /proc/locks).
+
+    milvus-lite 2.5.1 deletes the lock file when it refuses a second opener, so a third opener
+    then gets the file while the first still has it open: two servers writing one store (seen
+    here: refused, then opened). Checking first, without asking milvus_lite, keeps the lock file.
+    Where /proc/locks can't be read, milvus_lite decides as before."""
+    lock = Path(target).parent / f".{Path(target).name}.lock"
+    try:
+        inode = lock.stat().st_ino
+        held = Path("/proc/locks").read_text().splitlines()
+    except OSError:
+        return False
+    for line in held:
+        fields = line.split()  # "1: POSIX ADVISORY WRITE <pid> <dev>:<inode> <start> <end>"
+        if "->" in fields or len(fields) < 8:
+            continue  # a process waiting for a lock does not hold it
+        if fields[5].endswith(f":{inode}") and fields[4] != str(os.getpid()):
+            return True
+    return False
+
+
+def is_lite_server(client: MilvusClient) -> bool:
+    """Whether a server URI leads to Milvus Lite (scripts/milvus_lite_server.py), which builds only
+    FLAT/IVF_FLAT/AUTOINDEX: it doesn't implement GetVersion, every Milvus server does."""
+    quiet = logging.getLogger("pymilvus")
+    level = quiet.level
+    quiet.setLevel(logging.CRITICAL)  # pymilvus logs the refused call as an error
+    try:
+        client.get_server_version()
+        return False
+    except Exception:  # grpc's UNIMPLEMENTED arrives as a bare grpc.RpcError or a MilvusException
+        return True
+    finally:
+        quiet.setLevel(level)
+
+
+def vector_index(plan: IndexPlan) -> IndexParams:
+    index = MilvusClient.prepare_index_params()
+    index.add_index(
+        "vector", index_type=plan.index_type, metric_type="COSINE", params=dict(plan.build_params)
+    )
+    return index
+
+
+def create_chunks(client: MilvusClient, name: str, dim: int, embed_model: str) -> None:
+    """The chunk collection with its BM25 function and sparse index; the vector index is built by
+    the caller (its type follows the collection's size)."""
+    description = f"embed_model={embed_model};schema={SCHEMA_VERSION}"
+    schema = MilvusClient.create_schema(auto_id=True, description=description)
+    schema.add_field("pk", DataType.INT64, is_primary=True)
+    schema.add_field("vector", DataType.FLOAT_VECTOR, dim=dim)
+    schema.add_field("sparse", DataType.SPARSE_FLOAT_VECTOR)
+    schema.add_field("text", DataType.VARCHAR, max_length=TEXT_MAX)  # the chunk as users see it
+    # title › section path + chunk: what is embedded and keyword-indexed
+    schema.add_field(
+        "search_text", DataType.VARCHAR, max_length=TEXT_MAX, enable_analyzer=True, analyzer_params=ANALYZER
+    )
+    schema.add_field("section", DataType.VARCHAR, max_length=SECTION_MAX)
+    schema.add_field("title", DataType.VARCHAR, max_length=SECTION_MAX)
+    schema.add_field("doc_id", DataType.VARCHAR, max_length=64)
+    schema.add_field("source", DataType.VARCHAR, max_length=1024)
+    schema.add_field("page", DataType.INT64)
+    schema.add_field("chunk_index", DataType.INT64)
+    schema.add_field("n_chunks", DataType.INT64)
+    schema.add_field("n_pages", DataType.INT64)
+    schema.add_field("content_hash", DataType.VARCHAR, max_length=64)
+    schema.add_field("owner", DataType.VARCHAR, max_length=256)
+    schema.add_field("added_at", DataType.INT64)
+    schema.add_function(
+        Function(
+            name="search_text_bm25",
+            function_type=FunctionType.BM25,
+            input_field_names=["search_text"],
+            output_field_names=["sparse"],
+        )
+    )
+    index = MilvusClient.prepare_index_params()
+    index.add_index("sparse", index_type="SPARSE_INVERTED_INDEX", metric_type="BM25")
+    try:
+        create_collection(client, name, schema)
+        create_indexes(client, name, index)
+    except MilvusException as exc:
+        hint = (
+            "keyword search needs Milvus 2.5 or newer (or milvus-lite 2.5)"
+            if any(word in exc.message.lower() for word in ("function", "bm25", "analyzer", "sparse"))
+            else "check the Milvus server's log (RAG_MILVUS_URI)"
+        )
+        raise StoreError(f"cannot create collection {name!r}: {exc.message}; {hint}") from exc
+
+
+def create_collection(client: MilvusClient, name: str, schema) -> None:
+    """Create a collection, waiting (up to `STARTING_WAIT_S`) while the store is still starting."""
+    pause, started = STARTING_PAUSE_S[0], time.monotonic()
+    while True:
+        try:
+            client.create_collection(name, schema=schema, consistency_level="Strong")
+            return
+        except MilvusException as exc:
+            waited = time.monotonic() - started
+            if not is_starting(exc) or waited > STARTING_WAIT_S:
+                raise
+            log.warning("Milvus is still starting (%s); trying again in %.1f s", exc.message, pause)
+            time.sleep(pause)
+            pause = min(2 * pause, STARTING_PAUSE_S[1])
+            if client.has_collection(name):
+                return  # made after all, before the error came back
+
+
+def is_starting(exc: MilvusException) -> bool:
+    return any(marker in str(exc.message) for marker in STARTING_MARKERS)
+
+
+def open_versions(client: MilvusClient, name: str) -> bool:
+    """Open (or make) the version table; True when it was just made (existing chunks need rows)."""
+    if client.has_collection(name):
+        client.load_collection(name)
+        return False
+    schema = MilvusClient.create_schema(auto_id=False, description="document versions")
+    schema.add_field("version", DataType.VARCHAR, is_primary=True, max_length=160)  # doc_id:hash
+    schema.add_field("doc_id", DataType.VARCHAR, max_length=64)
+    schema.add_field("source", DataType.VARCHAR, max_length=1024)
+    schema.add_field("owner", DataType.VARCHAR, max_length=256)
+    schema.add_field("content_hash", DataType.VARCHAR, max_length=64)
+    schema.add_field("n_chunks", DataType.INT64)
+    schema.add_field("n_pages", DataType.INT64)
+    schema.add_field("added_at", DataType.INT64)
+    schema.add_field("state", DataType.VARCHAR, max_length=16)  # writing | live | superseded
+    schema.add_field("heartbeat", DataType.INT64)  # a writer's last sign of life (unix s)
+    _create_small(client, name, schema)
+    return True
+
+
+def open_activity(client: MilvusClient, name: str) -> None:
+    if client.has_collection(name):
+        client.load_collection(name)
+        return
+    schema = MilvusClient.create_schema(auto_id=True, description="workspace uses, append-only")
+    schema.add_field("id", DataType.INT64, is_primary=True)
+    schema.add_field("owner", DataType.VARCHAR, max_length=256)
+    schema.add_field("last_used", DataType.INT64)
+    _create_small(client, name, schema)
+
+
+def _create_small(client: MilvusClient, name: str, schema) -> None:
+    schema.add_field("unused", DataType.FLOAT_VECTOR, dim=2)  # Milvus needs one vector field
+    index = MilvusClient.prepare_index_params()
+    index.add_index("unused", index_type="FLAT", metric_type="L2")
+    create_collection(client, name, schema)
+    create_indexes(client, name, index)
+    client.load_collection(name)
+
+
+def create_indexes(client: MilvusClient, name: str, index: IndexParams) -> None:
+    """Create the indexes and return once they are built. pymilvus's own wait sleeps 0.5 s before
+    its first look, which made every new collection take 0.5 s per index although an empty one is
+    indexed at once: that was 2 s of each app start on a new store, and of each test's."""
+    client.create_index(name, index, sync=False)
+    started = time.monotonic()
+    for param in index:
+        pause = INDEX_POLL_S[0]
+        while (state := _index_state(client, name, param.index_name or param.field_name)) != "Finished":
+            waited = time.monotonic() - started
+            if state in {"Failed", "missing"} or waited > INDEX_BUILD_S:
+                message = f"the {param.field_name} index of {name} is {state} after {waited:.0f} s"
+                raise MilvusException(message=message)
+            time.sleep(pause)
+            pause = min(2 * pause, INDEX_POLL_S[1])
+
+
+def _index_state(client: MilvusClient, name: str, index_name: str) -> str:
+    info = client.describe_index(name, index_name) or {}  # None: no such index
+    return str(info.get("state", "missing"))
+
+
+def is_old_schema(client: MilvusClient, name: str) -> bool:
+    fields = {f["name"] for f in client.describe_collection(name)["fields"]}
+    return "sparse" not in fields or "section" not in fields
+
+
+def embed_model_of(info: dict) -> str:
+    description = info.get("description", "")
+    return description.removeprefix("embed_model=").split(";schema=")[0]
+
+
+def dimension_of(info: dict) -> int:
+    return int(next(f for f in info["fields"] if f["name"] == "vector")["params"]["dim"])
+
+
+def reindex(settings: Settings, progress: Progress, build_index) -> int:
+    """Convert a collection made by an earlier schema to this one from the rows it holds; returns
+    how many chunks were carried over (0 when it was already current).
+
+    Vectors and chunk text are kept: the old rows were embedded from the chunk text alone, which is
+    exactly their `search_text` now (no title or section is known for them), so nothing needs to be
+    re-embedded. Milvus Lite can't rename collections, so the rows go through a staging collection:
+    an interruption at any point leaves every row in one of the two, and running again finishes.
+    `build_index(client, name)` builds the vector index a new collection gets.
+    """
+    client = connect(settings)
+    name, staging = settings.collection, staging_of(settings.collection)
+    try:
+        has_staging = client.has_collection(staging)
+        if client.has_collection(name) and not has_staging and not is_old_schema(client, name):
+            return 0
+        if client.has_collection(name) and is_old_schema(client, name):
+            info = client.describe_collection(name)
+            if client.has_collection(staging):
+                client.drop_collection(staging)  # an interrupted first copy: start it again
+            create_chunks(client, staging, dimension_of(info), embed_model_of(info))
+            build_index(client, staging)
+            _copy(client, name, staging, old=True, progress=lambda f, m: progress(f / 2, m))
+            client.drop_collection(name)
+        info = client.describe_collection(staging)
+        if client.has_collection(name):
+            client.drop_collection(name)  # an interrupted second copy: start it again
+        create_chunks(client, name, dimension_of(info), embed_model_of(info))
+        build_index(client, name)
+        copied = _copy(client, staging, name, old=False, progress=lambda f, m: progress(0.5 + f / 2, m))
+        client.drop_collection(staging)
+        progress(1.0, f"re-indexed {copied} chunks")
+        return copied
+    except MilvusException as exc:
+        raise StoreError(f"re-indexing {name!r} in {settings.milvus_target} failed: {exc}") from exc
+    finally:
+        client.close()
+
+
+_OLD_FIELDS = ["vector", "text", *DOC_FIELDS, "page", "chunk_index"]
+_NEW_FIELDS = [*_OLD_FIELDS, "search_text", "section", "title"]
+
+
+def _copy(client: MilvusClient, source: str, target: str, old: bool, progress: Progress) -> int:
+    """Every row of `source` into `target` (new schema), batch by batch, then flushed."""
+    client.load_collection(source)
+    total = client.query(source, filter='doc_id != ""', output_fields=["count(*)"])[0]["count(*)"]
+    fields = _OLD_FIELDS if old else _NEW_FIELDS
+    iterator = client.query_iterator(
+        source, batch_size=INSERT_BATCH, filter='doc_id != ""', output_fields=fields
+    )
+    copied = 0
+    try:
+        while batch := iterator.next():
+            rows = [{f: row[f] for f in _NEW_FIELDS if f in row} for row in batch]
+            for row in rows:
+                row["vector"] = [float(x) for x in row["vector"]]
+                if old:
+                    row.update(search_text=row["text"], section="", title="")
+            client.insert(target, rows)
+            copied += len(rows)
+            progress(copied / max(total, 1), f"re-indexing: {copied}/{total} chunks")
+    finally:
+        iterator.close()
+    client.flush(target)
+    if copied != total:
+        raise StoreError(f"re-indexing copied {copied} of {total} chunks from {source}; run it again")
+    return copied
+
+
+def drop_collection(settings: Settings) -> None:
+    """Remove the collection with every document in it (`python -m rag reset`)."""
+    client = connect(settings)
+    name = settings.collection
+    try:
+        for collection in (
+            name,
+            staging_of(name),
+            versions_of(name),
+            activity_of(name),
+            old_activity_of(name),
+        ):
+            if client.has_collection(collection):
+                client.drop_collection(collection)
+    finally:
+        client.close()

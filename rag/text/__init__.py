@@ -1,0 +1,1 @@
+"""Language-level text handling shared by several stages (sentence spans)."""

@@ -1,0 +1,1 @@
+"""The Gradio web app: layout, event handlers, the chat stream, rendering and the request policy."""

@@ -1,0 +1,108 @@
+"""The chat event: one streamed answer as the successive states of the chat, sources and stats.
+
+The chunks panel fills first; the sentences of each source that bear on the question are marked
+as soon as they are found (in a worker thread, while the model writes); then the answer grows;
+once it is complete its [n] become links to the sources (a cited source that doesn't exist is
+struck through), the checks go under it with the stats, and the turn (or the error that ended
+it) is saved to the workspace's conversation. Anything slow runs off the event loop, which every
+other chat streams on.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator, Sequence
+
+from rag.assistant import Assistant
+from rag.errors import StoreError
+from rag.review.answer_review import ReviewCache, review_answer
+from rag.review.evidence import answer_key, unlink_citations
+from rag.types import Context, DeltaEvent, ErrorEvent, Hit, HitsEvent, StatsEvent
+from rag.web.render import chat_markdown, chat_text, kept_metadata, sources_html, turn_metadata
+from rag.workspace.conversations import Turn
+
+ChatHistory = list[dict]
+log = logging.getLogger(__name__)
+
+
+async def stream_chat(
+    assistant: Assistant,
+    owner: str,
+    question: str,
+    history: ChatHistory,
+    doc_ids: Sequence[str] | None,
+    conversation_id: str,
+) -> AsyncIterator[tuple]:
+    """Yields (chat messages, sources HTML, stats line, question box, conversation id); `history`
+    is the chat as shown (text, with the Chatbot's escaping and citation links; a saved answer keeps
+    the `metadata` that names its turn, see `render.turn_metadata`)."""
+    earlier = [{"role": m["role"], "content": unlink_citations(chat_text(m["content"]))} for m in history]
+    shown = [
+        {"role": e["role"], "content": chat_markdown(e["content"])} | kept_metadata(m)
+        for m, e in zip(history, earlier, strict=True)
+    ]
+    shown += [{"role": "user", "content": chat_markdown(question)}, {"role": "assistant", "content": ""}]
+    sources, reply, stats, hits, query, context = sources_html([]), "", "", [], "", {}
+    cache = ReviewCache.for_answer(assistant.library.embedder)
+    marking: asyncio.Future | None = None
+    yield shown, sources, "Retrieving…", "", conversation_id
+    async for event in assistant.answer(question, owner, earlier, doc_ids):
+        if marking is not None and marking.done() and not marking.exception():
+            sources = sources_html(hits, query, marking.result().marks, context=context)
+            marking = None  # shown once; the final review replaces it
+        if isinstance(event, HitsEvent):
+            hits, query = event.hits, getattr(event, "query", "")
+            context = await asyncio.to_thread(neighbours, assistant, owner, hits)
+            sources = sources_html(hits, query, context=context)
+            marking = asyncio.ensure_future(asyncio.to_thread(review_answer, question, hits, cache))
+            ready = assistant.llm.state.status == "ready"
+            yield (
+                shown,
+                sources,
+                "Generating…" if ready else "Waiting for the model to load…",
+                "",
+                conversation_id,
+            )
+        elif isinstance(event, DeltaEvent):
+            reply += event.text
+            shown[-1]["content"] = chat_markdown(reply)
+            yield shown, sources, "Generating…", "", conversation_id
+        elif isinstance(event, ErrorEvent):
+            reply = f"⚠️ The model could not answer: {event.message}"
+            shown[-1]["content"] = chat_markdown(reply)
+            stats = "Error: see the answer"
+        elif isinstance(event, StatsEvent):
+            stats = event.stats.describe()
+            review = await asyncio.to_thread(review_answer, question, hits, cache, reply, True)
+            key = answer_key(question, reply)  # its links open its own sources, not a later answer's
+            shown[-1]["content"] = review.answer_markdown(chat_markdown(reply), key)
+            sources = sources_html(hits, query, review.marks, review.checks.valid, context, key)
+            stats = f"{stats}  \n{review.checks.describe()}"
+    turn = Turn(question, reply, hits, stats, query)
+    saved = await asyncio.to_thread(assistant.save_turn, owner, conversation_id or None, turn)
+    shown[-1]["metadata"] = turn_metadata(saved)
+    yield shown, sources, stats, "", saved.conversation
+
+
+def neighbours(assistant: Assistant, owner: str, hits: Sequence[Hit]) -> Context:
+    """The neighbouring chunks for "Show in context", an extra: if the store can't say, the
+    sources show without them."""
+    try:
+        return assistant.in_context(owner, hits)
+    except StoreError as exc:
+        log.warning("no context for the sources: %s", exc)
+        return {}
+
+
+def flatten(content: object) -> str:
+    """Gradio 6 sends message content as a list of blocks; keep the text, drop files."""
+    if content is None:
+        return ""
+    if isinstance(content, str):
+        return content
+    if isinstance(content, dict):
+        return str(content.get("text", "")) if content.get("type", "text") == "text" else ""
+    if isinstance(content, list | tuple):
+        return "\n".join(part for part in (flatten(item) for item in content) if part)
+    return str(content)

