@@ -16,7 +16,7 @@ from pathlib import Path
 from rag.answer import Question, answer, check_selection, check_size
 from rag.embedding.embedder import Embedder
 from rag.generation.backends import SamplingConfig
-from rag.generation.llm import LLM
+from rag.generation.llm import LLM, EngineState
 from rag.generation.prompts import Message, PromptBudget
 from rag.ingest.chunking import document_id
 from rag.ingest.pipeline import Ingestor, Quota, SourceFile, collect_files
@@ -69,9 +69,44 @@ class Assistant:
             self.library.store, self.conversations, settings.workspace_ttl_hours * 3600
         )
 
+    # -- lifecycle ---------------------------------------------------------------------------
+
+    def start(self) -> None:
+        """What a long-running server needs: the engine loading in the background (requests that
+        need no LLM are served meanwhile) and the janitor of abandoned workspaces."""
+        self.llm.start_in_background()
+        self.janitor.start()
+
+    def close(self) -> None:
+        """Stop the janitor (writing the last uses), the engine and its children, then the store."""
+        self.janitor.stop()
+        self.llm.shutdown()
+        self.library.close()
+
+    def __enter__(self) -> Assistant:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- what the UI shows about the models -------------------------------------------------------
+
     @property
     def embed_model(self) -> str:
         return self.library.embedder.name
+
+    @property
+    def model_name(self) -> str:
+        """The LLM's public name (a local path shows as its folder name)."""
+        return self.llm.model_name
+
+    @property
+    def engine_state(self) -> EngineState:
+        return self.llm.state
+
+    def touch(self, owner: str) -> None:
+        """`owner` used the app now: its workspace is not abandoned."""
+        self.janitor.touch(owner)
 
     # -- questions ---------------------------------------------------------------------------
 
@@ -229,7 +264,3 @@ class Assistant:
             "engine": self.llm.state.status,
             "model": self.llm.model_name,
         }
-
-    def close(self) -> None:
-        self.llm.shutdown()
-        self.library.close()

@@ -125,16 +125,16 @@ def cmd_ingest(args: argparse.Namespace, settings: Settings) -> int:
     missing = [f.name for f in files if not f.path.exists()]
     if missing:
         raise FileNotFoundError(f"no such file or folder: {', '.join(missing)}")
-    assistant = Assistant(settings)
-    print(f"embedding model: {assistant.embed_model}; store: {settings.milvus_target}", file=sys.stderr)
-    start = time.perf_counter()
-    with tqdm(total=len(files), unit="file", file=sys.stderr) as bar:
+    with Assistant(settings) as assistant:
+        print(f"embedding model: {assistant.embed_model}; store: {settings.milvus_target}", file=sys.stderr)
+        start = time.perf_counter()
+        with tqdm(total=len(files), unit="file", file=sys.stderr) as bar:
 
-        def progress(fraction: float, message: str) -> None:
-            bar.n = round(fraction * len(files), 2)
-            bar.set_description_str(message[:60], refresh=True)
+            def progress(fraction: float, message: str) -> None:
+                bar.n = round(fraction * len(files), 2)
+                bar.set_description_str(message[:60], refresh=True)
 
-        results = assistant.ingest(files, owner_of(args), progress)
+            results = assistant.ingest(files, owner_of(args), progress)
     for result in results:
         print(result.describe())
     elapsed = time.perf_counter() - start
@@ -150,7 +150,8 @@ def cmd_ingest(args: argparse.Namespace, settings: Settings) -> int:
 def cmd_search(args: argparse.Namespace, settings: Settings) -> int:
     from rag.assistant import Assistant
 
-    retrieval = Assistant(settings).retrieve(args.question, owner_of(args), k=args.k)
+    with Assistant(settings) as assistant:
+        retrieval = assistant.retrieve(args.question, owner_of(args), k=args.k)
     if retrieval.query:
         print(f"({retrieval.query})", file=sys.stderr)
     for hit in retrieval.hits:
@@ -192,9 +193,7 @@ async def print_answer(
     from rag.assistant import Assistant
 
     assistant = Assistant(settings)
-    print(
-        f"(starting {settings.llm_backend} model {assistant.llm.model_name} …)", file=sys.stderr, flush=True
-    )
+    print(f"(starting {settings.llm_backend} model {assistant.model_name} …)", file=sys.stderr, flush=True)
     hits, status = [], 0
     try:
         async for event in assistant.answer(question, owner, history or [], k=k):
@@ -220,7 +219,8 @@ async def print_answer(
 def cmd_docs(args: argparse.Namespace, settings: Settings) -> int:
     from rag.assistant import Assistant
 
-    documents = Assistant(settings).documents(owner_of(args), include_shared=False)
+    with Assistant(settings) as assistant:
+        documents = assistant.documents(owner_of(args), include_shared=False)
     for doc in documents:
         added = time.strftime("%Y-%m-%d %H:%M", time.localtime(doc.added_at))
         print(f"{doc.source}\t{doc.chunks} chunks\t{doc.pages} pages\t{added}")
@@ -231,7 +231,9 @@ def cmd_docs(args: argparse.Namespace, settings: Settings) -> int:
 def cmd_delete(args: argparse.Namespace, settings: Settings) -> int:
     from rag.assistant import Assistant
 
-    if not Assistant(settings).delete_named(owner_of(args), args.name):
+    with Assistant(settings) as assistant:
+        deleted = assistant.delete_named(owner_of(args), args.name)
+    if not deleted:
         print(f"error: no document named {args.name!r}", file=sys.stderr)
         return 1
     print(f"deleted {args.name}")
@@ -260,7 +262,7 @@ def cmd_eval(args: argparse.Namespace, settings: Settings) -> int:
                     print(result.describe(), file=sys.stderr)
             ask = None
             if args.answers:
-                model = f"{settings.llm_backend} model {assistant.llm.model_name}"
+                model = f"{settings.llm_backend} model {assistant.model_name}"
                 print(f"(answers by {model})", file=sys.stderr)
                 ask = through_chat(assistant, SHARED_OWNER, args.k, runner.get_loop())
             report = evaluate(

@@ -56,7 +56,7 @@ async def stream_chat(
             context = await asyncio.to_thread(neighbours, assistant, owner, hits)
             sources = sources_html(hits, query, context=context)
             marking = asyncio.ensure_future(asyncio.to_thread(review_answer, question, hits, cache))
-            ready = assistant.llm.state.status == "ready"
+            ready = assistant.engine_state.status == "ready"
             yield (
                 shown,
                 sources,

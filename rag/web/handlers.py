@@ -68,7 +68,7 @@ class WebApp:
                 f"one in the {WORKSPACE_COOKIE} cookie from /config, or send your own there "
                 "(32 hex digits, e.g. secrets.token_hex(16))."
             )
-        self.assistant.janitor.touch(owner)
+        self.assistant.touch(owner)
         return owner
 
     def restore(
@@ -290,7 +290,7 @@ class WebApp:
     # -- status ------------------------------------------------------------------------------
 
     def engine_status(self) -> str:
-        state = self.assistant.llm.state
+        state = self.assistant.engine_state
         icon = {"ready": "🟢", "loading": "🟡", "error": "🔴"}.get(state.status, "⚪")
         detail = f": {state.detail}" if state.detail else ""
         embed = f" · embeddings: {self.assistant.embed_model}"

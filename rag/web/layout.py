@@ -239,8 +239,7 @@ def create_app(settings: Settings) -> tuple[gr.Blocks, WebApp]:
     """Build the assistant, start the engine loading in the background, build the UI."""
     secret = browser_secret(settings.browser_secret, settings.data_dir)  # refused before anything starts
     assistant = Assistant(settings)
-    assistant.llm.start_in_background()
-    assistant.janitor.start()
+    assistant.start()
     app = WebApp(assistant)
     demo = build_ui(app, secret)
     demo.queue(max_size=settings.max_queue, default_concurrency_limit=settings.chat_concurrency)

@@ -89,6 +89,7 @@ class WorkspaceJanitor:
         self.clock = clock
         self._pending: dict[str, float] = {}  # uses since the last flush: bounded by active owners
         self._lock = threading.Lock()
+        self._stopped = threading.Event()
 
     def touch(self, owner: str) -> None:
         if owner.startswith(ANON_PREFIX):
@@ -146,13 +147,23 @@ class WorkspaceJanitor:
         interval = every_s or min(max(self.ttl_s / 4, 5.0), 600.0)
 
         def loop() -> None:
-            while True:
+            while not self._stopped.is_set():
                 try:
                     swept = self.sweep()
                     if swept:
                         log.info("deleted %d abandoned workspace(s)", len(swept))
                 except Exception:  # a failed sweep must not kill the thread; the next one retries
                     log.exception("workspace sweep failed")
-                time.sleep(interval)
+                self._stopped.wait(interval)
 
+        self._stopped.clear()
         threading.Thread(target=loop, name="workspace-janitor", daemon=True).start()
+
+    def stop(self) -> None:
+        """No more sweeps; the uses recorded since the last flush are written, so a restart within the
+        TTL doesn't see a workspace in use a minute ago as abandoned."""
+        self._stopped.set()
+        try:
+            self.flush()
+        except Exception:  # the store may already be unreachable at exit: the next start sweeps anyway
+            log.exception("could not record the last workspace uses")
