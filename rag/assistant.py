@@ -20,6 +20,7 @@ from rag.generation.llm import LLM, EngineState
 from rag.generation.prompts import Message, PromptBudget
 from rag.ingest.chunking import document_id
 from rag.ingest.pipeline import Ingestor, Quota, SourceFile, collect_files
+from rag.ingest.urls import ingest_url
 from rag.retrieval.library import Library, Retrieval
 from rag.settings import Settings
 from rag.types import (
@@ -190,6 +191,19 @@ class Assistant:
         accepted = [f for i, f in enumerate(files) if i not in refused]
         ingested = iter(self.ingestor.ingest_files(accepted, owner, progress, self._quota(owner)))
         return [refused[i] if i in refused else next(ingested) for i in range(len(files))]
+
+    def ingest_url(
+        self, url: str, owner: str, progress: Progress = no_progress, follow: bool = False
+    ) -> list[IngestResult]:
+        """A URL from a trusted caller (the CLI): no workspace quota, but the same SSRF guard and
+        fetch limits as a visitor's (rag/ingest/fetch.py). One result per page."""
+        return ingest_url(self.ingestor, url.strip(), owner, progress, None, follow)
+
+    def upload_url(
+        self, url: str, owner: str, progress: Progress = no_progress, follow: bool = False
+    ) -> list[IngestResult]:
+        """A URL from a visitor: its pages count against the workspace's quota like uploaded files."""
+        return ingest_url(self.ingestor, url.strip(), owner, progress, self._quota(owner), follow)
 
     def _quota(self, owner: str) -> Quota | None:
         if owner == SHARED_OWNER:

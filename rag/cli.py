@@ -27,8 +27,11 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("-v", "--verbose", action="store_true", help="log what happens")
     sub = parser.add_subparsers(dest="command", required=True)
 
-    ingest = sub.add_parser("ingest", help="add files or folders (recursive) to the library")
-    ingest.add_argument("paths", nargs="+")
+    ingest = sub.add_parser("ingest", help="add files, folders (recursive) or web pages to the library")
+    ingest.add_argument("paths", nargs="+", help="files, folders or http(s) URLs (a sitemap: its pages)")
+    ingest.add_argument(
+        "--follow", action="store_true", help="a URL: also the pages it links to under its folder (2 deep)"
+    )
     _owner_arguments(ingest)
 
     search = sub.add_parser("search", help="show the chunks ranked for a question")
@@ -119,9 +122,11 @@ def cmd_ingest(args: argparse.Namespace, settings: Settings) -> int:
     from tqdm import tqdm
 
     from rag.assistant import Assistant
+    from rag.ingest.fetch import is_url
     from rag.ingest.pipeline import collect_files
 
-    files = collect_files(args.paths)
+    urls = [p for p in args.paths if is_url(p)]
+    files = collect_files([p for p in args.paths if not is_url(p)])
     missing = [f.name for f in files if not f.path.exists()]
     if missing:
         raise FileNotFoundError(f"no such file or folder: {', '.join(missing)}")
@@ -134,13 +139,15 @@ def cmd_ingest(args: argparse.Namespace, settings: Settings) -> int:
                 bar.n = round(fraction * len(files), 2)
                 bar.set_description_str(message[:60], refresh=True)
 
-            results = assistant.ingest(files, owner_of(args), progress)
+            results = assistant.ingest(files, owner_of(args), progress) if files else []
+            for url in urls:  # per page: the bar's text names the page
+                results += assistant.ingest_url(url, owner_of(args), progress, follow=args.follow)
     for result in results:
         print(result.describe())
     elapsed = time.perf_counter() - start
     new_chunks = sum(r.chunks for r in results if r.status in ("added", "replaced"))
     print(
-        f"{len(results)} files, {new_chunks} new chunks in {elapsed:.1f} s "
+        f"{len(results)} files or pages, {new_chunks} new chunks in {elapsed:.1f} s "
         f"({new_chunks / elapsed:.1f} chunks/s)",
         file=sys.stderr,
     )

@@ -151,6 +151,16 @@ class Settings:
     ocr_timeout_s: float = field(
         default=1800.0, metadata={"doc": "most seconds OCR may take on one document, all pages together"}
     )
+    allow_private_urls: str = field(
+        default="",
+        metadata={"doc": "`1`: URLs may point at private addresses; or networks (`10.0.0.0/8,127.0.0.1`)"},
+    )
+    fetch_timeout_s: float = field(
+        default=30.0, metadata={"doc": "most seconds fetching one URL may take, redirects included"}
+    )
+    max_crawl_pages: int = field(
+        default=100, metadata={"doc": "most pages one URL (a sitemap, or a page and its links) ingests"}
+    )
     max_workspace_documents: int = field(default=1000, metadata={"doc": "most documents in one workspace"})
     max_workspace_chunks: int = field(default=100_000, metadata={"doc": "most chunks in one workspace"})
     max_question_chars: int = field(default=4000, metadata={"doc": "longest question, in characters"})

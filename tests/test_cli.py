@@ -183,3 +183,19 @@ def test_old_collection_is_refused_with_its_fix_then_reindexed(tmp_path):
     done = rag(tmp_path, "reindex")
     assert done.returncode == 0 and "converted 3 chunks" in done.stdout, done.stderr
     assert "3 chunks" in rag(tmp_path, "docs").stdout
+
+
+def test_ingest_a_url_and_refuse_a_private_one(tmp_path):
+    from tests.ingest.web_site import Site, html_page, serve
+
+    page = html_page("Pump guide", "The pump is primed by opening the red valve twice.")
+    with serve(Site(pages={"/guide.html": ("text/html", page)})) as site:
+        url = site.base + "/guide.html"
+        refused = rag(tmp_path, "ingest", url)
+        assert refused.returncode == 1
+        assert refused.stdout.startswith(f"{url}: failed: refused: 127.0.0.1 is a loopback address")
+        out = rag(tmp_path, "ingest", url, RAG_ALLOW_PRIVATE_URLS="127.0.0.1")
+        assert out.returncode == 0, out.stderr
+        assert out.stdout.strip() == f"{url}: added (1 chunks)"
+    search = rag(tmp_path, "search", "How is the pump primed?", "-k", "1")
+    assert search.stdout.startswith(f"[1] {url} (score ")

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -91,11 +91,18 @@ class Ingestor:
         return self.ingest_bytes(file.name, data, owner, span, quota)
 
     def ingest_bytes(
-        self, name: str, data: bytes, owner: str, progress: Progress = no_progress, quota: Quota | None = None
+        self,
+        name: str,
+        data: bytes,
+        owner: str,
+        progress: Progress = no_progress,
+        quota: Quota | None = None,
+        filename: str = "",
     ) -> IngestResult:
-        """Ingest one file's content; every failure becomes a `failed` result naming the reason."""
+        """Ingest one file's content; every failure becomes a `failed` result naming the reason.
+        `filename` is what the loaders read it as when `name` is not a file name (a URL)."""
         try:
-            return self._ingest(name, data, owner, progress, quota)
+            return self._ingest(name, data, owner, progress, quota, filename)
         except RagError as exc:
             reason = getattr(exc, "reason", str(exc))
             log.info("ingest of %s failed: %s", name, reason)
@@ -105,10 +112,13 @@ class Ingestor:
             return IngestResult(name, "failed", reason=f"unexpected error: {type(exc).__name__}: {exc}")
 
     def _ingest(
-        self, name: str, data: bytes, owner: str, progress: Progress, quota: Quota | None
+        self, name: str, data: bytes, owner: str, progress: Progress, quota: Quota | None, filename: str = ""
     ) -> IngestResult:
         progress(0.05, "parsing")
-        document = load_document(name, data, lambda f, m: progress(0.05 + 0.1 * f, m), self.limits)
+        document = load_document(
+            filename or name, data, lambda f, m: progress(0.05 + 0.1 * f, m), self.limits
+        )
+        document = replace(document, source=name)
         doc_id = document_id(owner, name)
         existing = self.store.find_document(doc_id)
         if existing and existing.content_hash == document.content_hash:

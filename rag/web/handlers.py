@@ -35,6 +35,8 @@ from rag.workspace.conversations import Conversation, SavedTurn
 from rag.workspace.owners import WORKSPACE_COOKIE, hf_owner, key_owner, new_workspace_key, user_owner
 
 log = logging.getLogger(__name__)
+# Browsers and servers handle URLs up to ~2,000 characters reliably; a longer one is not a web page's.
+MAX_URL_CHARS = 2000
 ChatHistory = list[dict]
 Profile = gr.OAuthProfile | None
 
@@ -159,6 +161,26 @@ class WebApp:
         if not files:
             return "No files received.", *self._list_updates(owner)
         results = self.assistant.upload(files, owner, _progress(progress))
+        return upload_report(results), *self._list_updates(owner)
+
+    def ingest_url(
+        self,
+        url: str,
+        follow: bool,
+        workspace: str,
+        request: gr.Request,
+        profile: Profile,
+        progress: gr.Progress = gr.Progress(),  # noqa: B008
+    ) -> tuple:
+        """A web page or sitemap into this visitor's workspace: the quota and the ingest slot of an
+        upload, and the SSRF guard and fetch limits of rag/ingest/fetch.py."""
+        owner = self.owner(workspace, request, profile)
+        url = (url or "").strip()
+        if not url:
+            return "Enter a web page's URL (https://…).", *self._list_updates(owner)
+        if len(url) > MAX_URL_CHARS:
+            return f"The URL is longer than {MAX_URL_CHARS} characters.", *self._list_updates(owner)
+        results = self.assistant.upload_url(url, owner, _progress(progress), follow=bool(follow))
         return upload_report(results), *self._list_updates(owner)
 
     def load_sample(

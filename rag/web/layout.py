@@ -126,6 +126,18 @@ def build_ui(app: WebApp, browser_secret: str) -> gr.Blocks:
                     height=150,
                     elem_id="upload",
                 )
+                with gr.Row(equal_height=True):
+                    url = gr.Textbox(
+                        placeholder="…or a web page or sitemap: https://…",
+                        show_label=False,
+                        max_lines=1,
+                        scale=4,
+                        elem_id="url",
+                    )
+                    add_url = gr.Button("Add URL", size="sm", scale=1, elem_id="add-url")
+                follow_links = gr.Checkbox(
+                    label="and the pages it links to under the same path", elem_id="follow-links"
+                )
                 upload_status = gr.Textbox(
                     label="Upload results", lines=2, max_lines=8, interactive=False, elem_id="upload-status"
                 )
@@ -149,6 +161,14 @@ def build_ui(app: WebApp, browser_secret: str) -> gr.Blocks:
         upload.upload(
             app.ingest, [upload, *identity], [upload_status, *doc_outputs], api_name="ingest", **ingest_limits
         ).then(lambda: None, None, upload, **private)
+        gr.on(
+            [add_url.click, url.submit],
+            app.ingest_url,
+            [url, follow_links, *identity],
+            [upload_status, *doc_outputs],
+            api_name="ingest_url",
+            **ingest_limits,
+        )
         sample.click(
             app.load_sample, identity, [upload_status, *doc_outputs], api_name="load_sample", **ingest_limits
         )
