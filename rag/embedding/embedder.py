@@ -5,6 +5,12 @@ process) is the composition root's job, so there is no module-level cache.
 
 Queries and passages are encoded differently where the model asks for it (bge's instruction);
 every row is normalised on its own so that cosine similarity and inner product agree.
+
+A question is embedded by the model's own modules directly (`_forward`), not through
+`SentenceTransformer.encode`: for one short query encode spent ~4x the Python calls of the forward
+pass itself (9,300 against 2,350 function calls a query, 2,600 of them `named_modules` walks: its
+device resolution and `eval()` on every call) for the same vector, bit for bit. See
+docs/BENCHMARKS.md ("Query latency", bench/query.py).
 """
 
 from __future__ import annotations
@@ -58,15 +64,21 @@ class Embedder:
         self.batch_size = batch_size
         self.dim = int(self.model.get_embedding_dimension())
         self.query_prompt = _query_prompt(self.model, model_ref)
+        self._direct = backend == "torch" and _has_direct_forward(self.model)
+        if self._direct:
+            self.model.eval()  # encode() sets it on every call; once is enough (nothing trains it)
+            self._device = self.model.device
 
     def embed_passages(self, texts: list[str]) -> np.ndarray:
         return self._encode(texts, prompt=None)
 
     def embed_query(self, text: str) -> np.ndarray:
-        return self._encode([text], prompt=self.query_prompt)[0]
+        return self.embed_queries([text])[0]
 
     def embed_queries(self, texts: list[str]) -> np.ndarray:
         """Several queries in one batch (a question and its earlier turns)."""
+        if self._direct and 0 < len(texts) <= self.batch_size:
+            return normalise_rows(self._forward(texts, self.query_prompt))
         return self._encode(texts, prompt=self.query_prompt)
 
     def _encode(self, texts: list[str], prompt: str | None) -> np.ndarray:
@@ -74,6 +86,17 @@ class Embedder:
             texts, batch_size=self.batch_size, prompt=prompt, convert_to_numpy=True, show_progress_bar=False
         )
         return normalise_rows(np.asarray(vectors, dtype=np.float32))
+
+    def _forward(self, texts: list[str], prompt: str | None) -> np.ndarray:
+        """One batch through the model's modules: what `encode` does for a batch, without its
+        per-call set-up (the same preprocessing, prompt and pooling; tests compare the vectors)."""
+        import torch
+        from sentence_transformers.util import batch_to_device
+
+        with torch.inference_mode():
+            features = batch_to_device(self.model.preprocess(texts, prompt=prompt), self._device)
+            vectors = self.model(features)["sentence_embedding"]
+        return vectors.float().cpu().numpy()
 
 
 def _load_model(model_ref: str, backend: str, local_only: bool) -> Any:  # SentenceTransformer | OnnxEncoder
@@ -87,6 +110,16 @@ def _load_model(model_ref: str, backend: str, local_only: bool) -> Any:  # Sente
     from rag.embedding.onnx_encoder import OnnxEncoder
 
     return OnnxEncoder(model_ref, backend)
+
+
+def _has_direct_forward(model: object) -> bool:
+    """Whether `model` is a SentenceTransformer whose batch can be run by `preprocess` + `forward`
+    (every current one; an older class, or one set to truncate its vectors, keeps using `encode`)."""
+    return (
+        callable(getattr(model, "preprocess", None))
+        and hasattr(model, "device")
+        and getattr(model, "truncate_dim", None) is None
+    )
 
 
 def normalise_rows(vectors: np.ndarray) -> np.ndarray:

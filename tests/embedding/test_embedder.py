@@ -48,3 +48,34 @@ def test_hub_probe_answers_quickly_offline(monkeypatch):
         listener.bind(("127.0.0.1", port))
         listener.listen()
         assert hub_reachable(timeout_s=1.0) is True
+
+
+QUERIES = [
+    "What do the parameters for HNSW mean?",
+    "How many times does its client retry a lost packet after a much longer earlier question about it?",
+]
+
+
+def test_direct_query_path_gives_encodes_vectors(embedder):
+    """The direct forward pass (rag/embedding/embedder.py `_forward`) must give what
+    `SentenceTransformer.encode` gives: same preprocessing, pooling, prompt and normalisation."""
+    assert embedder._direct
+    for prompt in (None, BGE_QUERY_PROMPT):
+        for texts in (QUERIES[:1], QUERIES, QUERIES[::-1]):
+            reference = normalise_rows(embedder.model.encode(texts, prompt=prompt, convert_to_numpy=True))
+            direct = normalise_rows(embedder._forward(texts, prompt))
+            assert direct.shape == reference.shape
+            assert np.abs(direct - reference).max() < 1e-5
+
+
+def test_queries_skip_encode(embedder, monkeypatch):
+    """A question is embedded without `encode` (its per-call set-up was most of a query's time);
+    passages still go through it (many texts, batched by length)."""
+    expected = embedder.embed_queries(QUERIES)
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("encode called for a query")
+
+    monkeypatch.setattr(embedder.model, "encode", refuse)
+    assert np.abs(embedder.embed_queries(QUERIES) - expected).max() == 0
+    assert np.abs(embedder.embed_query(QUERIES[0]) - expected[0]).max() < 1e-5
