@@ -2,7 +2,7 @@
 
     RAG_DATA_DIR=/tmp/x .venv/bin/python bench/retrieval_sweep.py '[{"HYBRID_RANKER": "rrf"}, {}]'
 
-Each JSON object overrides module constants of rag/store/vector_store.py or rag/retrieval/query.py
+Each JSON object overrides module constants of rag/store/search.py or rag/retrieval/query.py
 (e.g. HYBRID_RANKER,
 HYBRID_WEIGHTS, CANDIDATES_PER_K, VAGUE, CONFIDENT, GAIN_NONE, GAIN_FULL) for one line of output; `{}` is
 the code as it stands. The collection must already hold the corpus (`python -m rag ingest`).
@@ -20,7 +20,7 @@ from rag.evaluate import evaluate, read_questions
 from rag.retrieval import query
 from rag.retrieval.library import Library
 from rag.settings import Settings
-from rag.store import vector_store as store
+from rag.store import search as store
 
 EVAL = Path(__file__).resolve().parents[2] / "shared" / "eval"
 

@@ -1,5 +1,5 @@
-"""The collections behind the store, how they are made, opened and converted; with `vector_store.py` the
-only module that knows pymilvus.
+"""The collections behind the store: how the connection is made, and how each collection is made and
+opened (converting one from an earlier version is `migrations.py`'s job).
 
 - `<collection>`: one row per chunk: its vector, its BM25 sparse vector (computed by a Milvus
   function from `search_text` = title › section + chunk), the chunk text users see, and what
@@ -27,7 +27,6 @@ from rag.errors import StoreError
 from rag.private_files import private_dir
 from rag.settings import Settings
 from rag.store.index_plans import IndexPlan
-from rag.types import Progress
 
 log = logging.getLogger(__name__)
 INSERT_BATCH = 500  # Milvus Lite 2.5 slows down sharply above ~1,000 rows per insert
@@ -271,76 +270,6 @@ def embed_model_of(info: dict) -> str:
 
 def dimension_of(info: dict) -> int:
     return int(next(f for f in info["fields"] if f["name"] == "vector")["params"]["dim"])
-
-
-def reindex(settings: Settings, progress: Progress, build_index) -> int:
-    """Convert a collection made by an earlier schema to this one from the rows it holds; returns
-    how many chunks were carried over (0 when it was already current).
-
-    Vectors and chunk text are kept: the old rows were embedded from the chunk text alone, which is
-    exactly their `search_text` now (no title or section is known for them), so nothing needs to be
-    re-embedded. Milvus Lite can't rename collections, so the rows go through a staging collection:
-    an interruption at any point leaves every row in one of the two, and running again finishes.
-    `build_index(client, name)` builds the vector index a new collection gets.
-    """
-    client = connect(settings)
-    name, staging = settings.collection, staging_of(settings.collection)
-    try:
-        has_staging = client.has_collection(staging)
-        if client.has_collection(name) and not has_staging and not is_old_schema(client, name):
-            return 0
-        if client.has_collection(name) and is_old_schema(client, name):
-            info = client.describe_collection(name)
-            if client.has_collection(staging):
-                client.drop_collection(staging)  # an interrupted first copy: start it again
-            create_chunks(client, staging, dimension_of(info), embed_model_of(info))
-            build_index(client, staging)
-            _copy(client, name, staging, old=True, progress=lambda f, m: progress(f / 2, m))
-            client.drop_collection(name)
-        info = client.describe_collection(staging)
-        if client.has_collection(name):
-            client.drop_collection(name)  # an interrupted second copy: start it again
-        create_chunks(client, name, dimension_of(info), embed_model_of(info))
-        build_index(client, name)
-        copied = _copy(client, staging, name, old=False, progress=lambda f, m: progress(0.5 + f / 2, m))
-        client.drop_collection(staging)
-        progress(1.0, f"re-indexed {copied} chunks")
-        return copied
-    except MilvusException as exc:
-        raise StoreError(f"re-indexing {name!r} in {settings.milvus_target} failed: {exc}") from exc
-    finally:
-        client.close()
-
-
-_OLD_FIELDS = ["vector", "text", *DOC_FIELDS, "page", "chunk_index"]
-_NEW_FIELDS = [*_OLD_FIELDS, "search_text", "section", "title"]
-
-
-def _copy(client: MilvusClient, source: str, target: str, old: bool, progress: Progress) -> int:
-    """Every row of `source` into `target` (new schema), batch by batch, then flushed."""
-    client.load_collection(source)
-    total = client.query(source, filter='doc_id != ""', output_fields=["count(*)"])[0]["count(*)"]
-    fields = _OLD_FIELDS if old else _NEW_FIELDS
-    iterator = client.query_iterator(
-        source, batch_size=INSERT_BATCH, filter='doc_id != ""', output_fields=fields
-    )
-    copied = 0
-    try:
-        while batch := iterator.next():
-            rows = [{f: row[f] for f in _NEW_FIELDS if f in row} for row in batch]
-            for row in rows:
-                row["vector"] = [float(x) for x in row["vector"]]
-                if old:
-                    row.update(search_text=row["text"], section="", title="")
-            client.insert(target, rows)
-            copied += len(rows)
-            progress(copied / max(total, 1), f"re-indexing: {copied}/{total} chunks")
-    finally:
-        iterator.close()
-    client.flush(target)
-    if copied != total:
-        raise StoreError(f"re-indexing copied {copied} of {total} chunks from {source}; run it again")
-    return copied
 
 
 def drop_collection(settings: Settings) -> None:

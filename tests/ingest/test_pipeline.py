@@ -114,7 +114,7 @@ def test_failed_store_write_keeps_previous_version(library, ingestor, tmp_path, 
         return real_insert(collection, rows)
 
     monkeypatch.setattr(library.store.client, "insert", failing_insert)
-    monkeypatch.setattr("rag.store.vector_store.INSERT_BATCH", 5)  # the second batch of this version fails
+    monkeypatch.setattr("rag.store.versions.INSERT_BATCH", 5)  # the second batch of this version fails
     long_text = ("The bridge is now painted orange with white stripes. " * 100).encode()
     result = ingestor.ingest_files(write(tmp_path / "v2", {"bridge.txt": long_text}), SHARED_OWNER)[0]
     assert result.status == "failed" and "disk full" in result.reason

@@ -29,7 +29,7 @@ from tests.reliability.conftest import record
 
 KILL_AT = textwrap.dedent("""
     import os, signal, sys
-    import rag.store.vector_store as store
+    import rag.store.versions as store
     point, calls = sys.argv[1], {"n": 0}
     def dying(original, after):
         def wrapper(self, *args, **kwargs):
@@ -41,9 +41,9 @@ KILL_AT = textwrap.dedent("""
         return wrapper
     if point == "mid-write":    # after the first batch of chunks of a new version
         store.INSERT_BATCH = 5
-        store.VectorStore._insert_batch = dying(store.VectorStore._insert_batch, 1)
+        store.DocumentVersions._insert_batch = dying(store.DocumentVersions._insert_batch, 1)
     else:                       # the new version is live, the old one not yet deleted
-        store.VectorStore._commit_version = dying(store.VectorStore._commit_version, 1)
+        store.DocumentVersions._commit_version = dying(store.DocumentVersions._commit_version, 1)
     from rag.cli import main
     sys.exit(main(["ingest", *sys.argv[2:]]))
 """)

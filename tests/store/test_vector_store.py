@@ -4,8 +4,10 @@ from pymilvus import MilvusException
 
 from rag.errors import StoreError
 from rag.settings import Settings
-from rag.store import schema as store_schema
-from rag.store.vector_store import VectorStore, _in, reindex
+from rag.store import migrations
+from rag.store.rows import is_in
+from rag.store.vector_store import VectorStore, reindex
+from rag.store.versions import DocumentVersions
 from rag.types import Chunk
 
 
@@ -38,7 +40,7 @@ def test_add_search_list_delete_roundtrip(settings: Settings):
 
 
 def test_filter_values_are_escaped():
-    assert _in("owner", ['a"b', "c\\d"]) == 'owner in ["a\\"b", "c\\\\d"]'
+    assert is_in("owner", ['a"b', "c\\d"]) == 'owner in ["a\\"b", "c\\\\d"]'
 
 
 def test_second_process_on_embedded_file_gets_clear_message(settings: Settings, tmp_path):
@@ -142,8 +144,8 @@ def test_interrupted_reindex_is_reported_and_finished(settings: Settings, monkey
             raise StoreError("killed")
         return real_copy(*args, **kwargs)
 
-    real_copy = store_schema._copy
-    monkeypatch.setattr(store_schema, "_copy", crash_on_second_copy)
+    real_copy = migrations._copy
+    monkeypatch.setattr(migrations, "_copy", crash_on_second_copy)
     with pytest.raises(StoreError, match="killed"):
         reindex(settings)  # the old collection is gone, the rows wait in the staging collection
     monkeypatch.undo()
@@ -185,14 +187,14 @@ def test_a_failing_keyword_leg_leaves_hybrid_search_its_dense_hits(settings: Set
     try:
         vector = np.array([[1, 0, 0, 0]], dtype=np.float32)
         store.add_document([Chunk("d1", "a.md", 0, 0, "walrus text")], vector, "shared", "h", 1)
-        real = store._search
+        real = store.searcher._search
 
         def glitch(vector, text, limit, flt, mode):  # what Milvus Lite answered once, mid-write
             if mode != "dense":
                 raise MilvusException(message="Invalid sparse row: negative value")
             return real(vector, text, limit, flt, mode)
 
-        monkeypatch.setattr(store, "_search", glitch)
+        monkeypatch.setattr(store.searcher, "_search", glitch)
         hits = store.search(vector[0], "walrus", 5, ["shared"], mode="hybrid")
         assert [h.chunk.text for h in hits] == ["walrus text"]
         with pytest.raises(StoreError):
@@ -206,7 +208,7 @@ def _write_two_versions_without_the_second_commit(store: VectorStore, monkeypatc
     writer mid-way). Returns the vector of both."""
     vector = np.array([[1, 0, 0, 0]], dtype=np.float32)
     store.add_document([Chunk("d1", "a.md", 0, 0, "old walrus text")], vector, "shared", "old", 1)
-    monkeypatch.setattr(VectorStore, "_commit_version", lambda self, heads: [])
+    monkeypatch.setattr(DocumentVersions, "_commit_version", lambda self, heads: [])
     store.add_document([Chunk("d1", "a.md", 0, 0, "new walrus text")], vector, "shared", "new", 1)
     return vector
 

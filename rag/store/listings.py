@@ -1,0 +1,79 @@
+"""What the store holds, read through the live versions: documents, counts, and a chunk's neighbours.
+A version being written (or superseded) never shows here (`rag.store.versions`)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from pymilvus import MilvusException
+
+from rag.errors import StoreError
+from rag.store import rows as r
+from rag.store.schema import DOC_FIELDS
+from rag.store.versions import DocumentVersions
+from rag.types import Chunk, Context, DocumentInfo
+
+
+class Listings:
+    """Reads over one chunk collection and its version table; every listing pages through all rows."""
+
+    def __init__(self, versions: DocumentVersions) -> None:
+        self.versions = versions
+        self.client = versions.client
+        self.collection = versions.collection
+
+    def find_document(self, doc_id: str) -> DocumentInfo | None:
+        """The live version of a document, or None (a version being written doesn't count)."""
+        return r.newest(self.versions.live_rows([doc_id])).get(doc_id)
+
+    def find_by_hash(self, owners: Sequence[str], content_hash: str) -> DocumentInfo | None:
+        flt = f'{r.is_in("owner", owners)} and {r.eq("content_hash", content_hash)} and state == "live"'
+        rows = self.client.query(self.versions.table, filter=flt, output_fields=r.VERSION_FIELDS, limit=1)
+        return r.info(rows[0]) if rows else None
+
+    def list_documents(self, owners: Sequence[str]) -> list[DocumentInfo]:
+        """Every live document of these owners, however many there are."""
+        flt = f'{r.is_in("owner", owners)} and state == "live"'
+        rows = r.query_all(self.client, self.versions.table, flt, DOC_FIELDS)
+        return sorted(r.newest(rows).values(), key=lambda d: (d.owner, d.source))
+
+    def owners_last_added(self, prefix: str) -> dict[str, int]:
+        """Owner → newest `added_at` for owners whose id starts with `prefix` (workspace clean-up)."""
+        flt = r.starts_with("owner", prefix)
+        return r.latest_per_owner(
+            r.query_all(self.client, self.versions.table, flt, ["owner", "added_at"]), "added_at"
+        )
+
+    def count_chunks(self, owners: Sequence[str] | None = None) -> int:
+        """Chunks of these owners (all chunks if None)."""
+        return r.count(self.client, self.collection, r.is_in("owner", owners) if owners else r.EVERY_CHUNK)
+
+    def count_documents(self, owners: Sequence[str] | None = None) -> int:
+        flt = (r.is_in("owner", owners) + " and " if owners else "") + 'state == "live"'
+        return r.count(self.client, self.versions.table, flt)
+
+    def neighbours(self, chunks: Sequence[Chunk], owners: Sequence[str], span: int = 1) -> Context:
+        """Each chunk's `position` → the chunks up to `span` before and after it in the live
+        version of its document, in order, itself included. Only the owners' documents are read.
+        Two queries whatever the number of chunks: the live versions, then their rows."""
+        try:
+            versions = r.newest(self.versions.live_rows({c.doc_id for c in chunks}))
+            live = {doc_id: doc.content_hash for doc_id, doc in versions.items() if doc.owner in owners}
+            wanted = [c for c in chunks if c.doc_id in live]
+            ranges = " or ".join(
+                f"({r.of_version(c.doc_id, live[c.doc_id])} and "
+                f"chunk_index >= {c.index - span} and chunk_index <= {c.index + span})"
+                for c in wanted
+            )
+            rows = r.query_all(self.client, self.collection, ranges, r.HIT_FIELDS) if wanted else []
+        except MilvusException as exc:
+            raise StoreError(f"could not read neighbouring chunks in {self.collection}: {exc}") from exc
+        found = {chunk.position: chunk for chunk in map(r.chunk, rows)}
+        return {
+            c.position: [
+                found[(c.doc_id, i)]
+                for i in range(c.index - span, c.index + span + 1)
+                if (c.doc_id, i) in found
+            ]
+            for c in wanted
+        }

@@ -1,0 +1,176 @@
+"""Documents written all-or-nothing, and repaired after a crash.
+
+Milvus has no transactions, so the store keeps a commit record the way databases do: each
+document version has a row in `<collection>_versions`. A write marks its version `writing` (with a
+heartbeat), inserts the chunks, then in one step retires the older version (`superseded`) and makes
+the new one `live`; only then are the old chunks deleted. Listings read live versions only, and
+search leaves out the chunks of any version that is not live, so nobody sees half a write or two
+versions side by side. Opening the store repairs what a killed process left: a `writing` version
+whose heartbeat is older than `LEASE_S` (no live process would leave it that long) is finished if
+all its chunks are in, else rolled back; superseded leftovers are deleted.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Iterable, Sequence
+
+from pymilvus import MilvusClient
+
+from rag.errors import StoreError
+from rag.store import rows as r
+from rag.store.rows import NewDocument
+from rag.store.schema import INSERT_BATCH
+
+log = logging.getLogger(__name__)
+LEASE_S = 600  # a `writing` version whose writer was silent this long belongs to a dead process
+HEARTBEAT_S = 30  # how often a long write renews its lease
+
+
+class DocumentVersions:
+    """The version table of one chunk collection and every write that goes through it.
+
+    `exclusive`: the store is an embedded Milvus Lite file, open in this process only, so any write
+    in progress found at open belongs to a dead process; on a server another process may be writing
+    right now. `lock` serialises this process's writes (and the index rebuild, which shares it).
+    """
+
+    def __init__(
+        self, client: MilvusClient, collection: str, table: str, exclusive: bool, lock: threading.Lock
+    ) -> None:
+        self.client = client
+        self.collection = collection
+        self.table = table
+        self.exclusive = exclusive
+        self.lock = lock
+
+    # -- writing -------------------------------------------------------------------------------
+
+    def add_documents(self, documents: Sequence[NewDocument]) -> None:
+        """Write many document versions in few inserts (bulk loads): each becomes visible whole,
+        at its commit, and if any insert fails everything this call wrote is deleted again."""
+        if not documents:
+            return
+        if any(not d.chunks for d in documents):
+            raise StoreError("a document needs at least one chunk")
+        now = int(time.time())
+        heads = [r.version_row(d, now, "writing") for d in documents]
+        with self.lock:
+            self.delete_versions(
+                [(h["doc_id"], h["content_hash"]) for h in heads]
+            )  # an earlier try's leftovers
+            self.client.upsert(self.table, heads)
+            try:
+                rows = [row for d in documents for row in r.chunk_rows(d, now)]
+                renewed = time.monotonic()
+                for start in range(0, len(rows), INSERT_BATCH):
+                    self._insert_batch(rows[start : start + INSERT_BATCH])
+                    if time.monotonic() - renewed > HEARTBEAT_S:  # keep the lease: we are alive
+                        self.client.upsert(self.table, [h | {"heartbeat": int(time.time())} for h in heads])
+                        renewed = time.monotonic()
+                self.client.flush(self.collection)
+            except Exception as exc:
+                self.delete_versions([(h["doc_id"], h["content_hash"]) for h in heads])
+                what = documents[0].chunks[0].source if len(documents) == 1 else f"{len(documents)} documents"
+                raise StoreError(f"storing {what} failed, nothing was kept: {exc}") from exc
+            retired = self._commit_version(heads)
+            self.delete_versions(retired)
+
+    def _insert_batch(self, rows: list[dict]) -> None:
+        self.client.insert(self.collection, rows)
+
+    def _commit_version(self, heads: list[dict]) -> list[tuple[str, str]]:
+        """The commit: older live versions of these documents become superseded, then the new ones
+        live. Returns the superseded (doc_id, content_hash) pairs, whose chunks may now go."""
+        new = {h["doc_id"]: h["content_hash"] for h in heads}
+        older = [row for row in self.live_rows(new) if new.get(row["doc_id"]) != row["content_hash"]]
+        if older:
+            self.client.upsert(self.table, [r.stored(row) | {"state": "superseded"} for row in older])
+        self.client.upsert(self.table, [h | {"state": "live", "heartbeat": int(time.time())} for h in heads])
+        return [(row["doc_id"], row["content_hash"]) for row in older]
+
+    def delete_versions(self, versions: Sequence[tuple[str, str]]) -> None:
+        """Chunks first, then the version rows: a crash in between leaves a row the repair finishes."""
+        if not versions:
+            return
+        by_doc: dict[str, set[str]] = {}
+        for doc_id, content_hash in versions:
+            by_doc.setdefault(doc_id, set()).add(content_hash)
+        fields = ["pk", "doc_id", "content_hash"]
+        pks = [
+            int(row["pk"])
+            for batch in r.batched(list(by_doc), 1000)
+            for page in r.pages(self.client, self.collection, r.is_in("doc_id", batch), fields)
+            for row in page
+            if row["content_hash"] in by_doc[row["doc_id"]]
+        ]
+        for batch in r.batched(pks, 10_000):
+            self.client.delete(self.collection, filter=f"pk in [{', '.join(map(str, batch))}]")
+        self.client.flush(self.collection)
+        keys = [f"{doc_id}:{h}" for doc_id, h in versions]
+        for batch in r.batched(keys, 1000):
+            self.client.delete(self.table, filter=r.is_in("version", batch))
+
+    def delete_where(self, flt: str) -> None:
+        """Every version and chunk matching `flt` (a document, an owner), whatever its state."""
+        with self.lock:
+            self.client.delete(self.table, filter=flt)  # invisible first, then gone
+            self.client.delete(self.collection, filter=flt)
+            self.client.flush(self.collection)
+
+    # -- reading -------------------------------------------------------------------------------
+
+    def live_rows(self, doc_ids: Iterable[str]) -> list[dict]:
+        """The version rows of these documents that are live now."""
+        rows = []
+        for batch in r.batched(list(doc_ids), 1000):
+            flt = f'{r.is_in("doc_id", batch)} and state == "live"'
+            rows += r.query_all(self.client, self.table, flt, r.VERSION_FIELDS)
+        return rows
+
+    def count_version(self, doc_id: str, content_hash: str) -> int:
+        """The chunks stored for one version (complete when it equals its `n_chunks`)."""
+        return r.count(self.client, self.collection, r.of_version(doc_id, content_hash))
+
+    # -- repair --------------------------------------------------------------------------------
+
+    def repair(self, now: float | None = None) -> list[str]:
+        """Finish or undo what killed writers left (see the module docstring); returns what was done.
+        On a server, a version another process is writing right now (fresh heartbeat) is left alone;
+        an embedded file has no other process, so every unfinished write at open is a dead one."""
+        now = time.time() if now is None else now
+        lease = 0 if self.exclusive else LEASE_S
+        pending = r.query_all(self.client, self.table, 'state != "live"', r.VERSION_FIELDS)
+        if not pending:
+            return []
+        done = []
+        with self.lock:
+            live = {row["doc_id"] for row in self.live_rows({row["doc_id"] for row in pending})}
+            busy: set[str] = set()  # documents a live writer is replacing: their old version stays
+            for row in sorted(pending, key=lambda row: row["state"] != "writing"):  # writers first
+                key = (row["doc_id"], row["content_hash"])
+                if row["state"] == "writing":
+                    if row["heartbeat"] > now - lease:
+                        busy.add(row["doc_id"])
+                        continue  # a live writer's
+                    if self.count_version(*key) == row["n_chunks"]:
+                        self.delete_versions(self._commit_version([r.stored(row)]))
+                        live.add(row["doc_id"])
+                        done.append(f"finished {row['source']}")
+                    else:
+                        self.delete_versions([key])
+                        done.append(f"rolled back {row['source']}")
+                elif row["doc_id"] in busy:
+                    continue
+                elif row["doc_id"] in live:
+                    self.delete_versions([key])
+                    done.append(f"removed the old version of {row['source']}")
+                else:  # its replacement was rolled back: it is the document again
+                    self.client.upsert(self.table, [r.stored(row) | {"state": "live"}])
+                    live.add(row["doc_id"])
+                    done.append(f"restored {row['source']}")
+        if done:
+            log.warning("repaired interrupted writes in %s: %s", self.collection, "; ".join(done))
+        return done
