@@ -5,6 +5,12 @@ chunk index runs across the whole document. Inside a page, paragraphs are packed
 chunks of at most `chunk_size` characters, and fenced code blocks and tables count as one paragraph,
 so they are only cut when they alone are too long (then by langchain's recursive splitter, with
 overlap, as for long plain text).
+
+Japanese and Chinese have no spaces between words, so the splitter's last resorts after line breaks
+(a space, then any character) cut a block of CJK text in the middle of a word. A block in those
+languages is split at line breaks, then after 。！？ (the mark stays with its sentence), then after
+、, and only then anywhere; other text keeps the separators it always had, so its chunks are
+unchanged.
 """
 
 from __future__ import annotations
@@ -14,9 +20,11 @@ import re
 
 from langchain_text_splitters import RecursiveCharacterTextSplitter
 
+from rag.text.languages import language_of
 from rag.types import Chunk, Document
 
 _FENCE = re.compile(r"^ {0,3}(`{3,}|~{3,})")
+_CJK_SEPARATORS = ["\n\n", "\n", "。", "！", "？", "、", " ", ""]
 
 
 def document_id(owner: str, source: str) -> str:
@@ -27,10 +35,10 @@ def document_id(owner: str, source: str) -> str:
 def chunk_document(document: Document, doc_id: str, chunk_size: int = 512, overlap: int = 51) -> list[Chunk]:
     if not 0 <= overlap < chunk_size:
         raise ValueError(f"chunk overlap ({overlap}) must be smaller than chunk size ({chunk_size})")
-    splitter = RecursiveCharacterTextSplitter(chunk_size=chunk_size, chunk_overlap=overlap)
+    splitters = Splitters(chunk_size, overlap)
     chunks: list[Chunk] = []
     for page in document.pages:
-        for text in pack(blocks(page.text), chunk_size, splitter):
+        for text in pack(blocks(page.text), chunk_size, splitters):
             if text.strip():
                 where = (page.number, len(chunks))
                 chunks.append(Chunk(doc_id, document.source, *where, text, page.section, document.title))
@@ -70,7 +78,21 @@ def blocks(text: str) -> list[str]:
     return result
 
 
-def pack(parts: list[str], chunk_size: int, splitter: RecursiveCharacterTextSplitter) -> list[str]:
+class Splitters:
+    """langchain's recursive splitter for a block too long to keep whole, chosen by its language."""
+
+    def __init__(self, chunk_size: int, overlap: int) -> None:
+        self.plain = RecursiveCharacterTextSplitter(chunk_size=chunk_size, chunk_overlap=overlap)
+        self.cjk = RecursiveCharacterTextSplitter(
+            chunk_size=chunk_size, chunk_overlap=overlap, separators=_CJK_SEPARATORS, keep_separator="end"
+        )
+
+    def split_text(self, text: str) -> list[str]:
+        cjk = language_of(text) in {"ja", "zh"}
+        return (self.cjk if cjk else self.plain).split_text(text)
+
+
+def pack(parts: list[str], chunk_size: int, splitter: Splitters) -> list[str]:
     """Greedily join whole blocks up to `chunk_size`; only a block that alone is too long is split."""
     chunks: list[str] = []
     current = ""

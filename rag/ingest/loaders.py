@@ -19,6 +19,7 @@ from pypdf.errors import FileNotDecryptedError, PdfReadError, PyPdfError
 
 from rag.errors import LoadError, OcrUnavailableError
 from rag.ingest.budgets import DEFAULT_LIMITS, Budget, LoadLimits, parser_failure, too_much_text
+from rag.ingest.markdown_html import html_to_text
 from rag.ingest.ocr import HOW_TO_ENABLE, ocr_pdf_pages, pages_with_images
 from rag.ingest.office import load_docx, load_pptx, zip_kind
 from rag.ingest.sections import Section, html_sections, markdown_sections
@@ -80,7 +81,7 @@ def _load(name: str, data: bytes, progress: Progress, budget: Budget) -> Documen
         title, sections = html_sections(text, budget)
         document = Document(name, "html", _section_pages(sections, title), content_hash, title=title)
     elif suffix in {".md", ".markdown"}:
-        title, sections = markdown_sections(text)
+        title, sections = markdown_sections(html_to_text(text))  # inline HTML as the reader sees it
         document = Document(name, "markdown", _section_pages(sections, title), content_hash, title=title)
     else:
         document = Document(name, "text", [Page(0, text)], content_hash)

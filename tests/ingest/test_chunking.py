@@ -63,3 +63,30 @@ def test_code_blocks_and_tables_are_not_cut_when_they_fit():
 def test_block_splitting_keeps_fences_whole():
     text = "para one\nstill one\n\n```\nx = 1\n\ny = 2\n```\n| a |\n| b |\nafter table"
     assert blocks(text) == ["para one\nstill one", "```\nx = 1\n\ny = 2\n```", "| a |\n| b |", "after table"]
+
+
+def test_a_long_japanese_paragraph_is_cut_after_a_full_stop_not_inside_a_word():
+    sentences = [f"第{i}の文ではGPUメモリ使用量を半分に削減します。" for i in range(40)]
+    doc = Document("ja.md", "markdown", [Page(1, "".join(sentences))], "h")
+    chunks = chunk_document(doc, "d", chunk_size=200, overlap=20)
+    assert len(chunks) > 3 and all(len(c.text) <= 200 for c in chunks)
+    assert all(c.text.endswith("。") for c in chunks)  # the plain splitter cut at the 200th character
+    assert all(c.text.startswith("第") for c in chunks)  # each starts a sentence
+    assert "".join(c.text for c in chunks) == "".join(sentences)
+
+
+def test_a_japanese_block_without_full_stops_is_cut_at_line_breaks_then_commas():
+    lines = "\n".join("設定ファイル、パッケージ、カーネル" * 3 for _ in range(12))
+    doc = Document("ja.txt", "text", [Page(0, lines)], "h")
+    chunks = chunk_document(doc, "d", chunk_size=120, overlap=0)
+    assert all(c.text.endswith(("カーネル", "、")) for c in chunks)
+
+
+def test_english_text_is_chunked_as_before():
+    """The plain splitter, byte for byte, for text without Japanese or Chinese."""
+    from langchain_text_splitters import RecursiveCharacterTextSplitter
+
+    text = " ".join(f"word{i}." for i in range(400))
+    doc = Document("t.txt", "text", [Page(0, text)], "h")
+    expected = RecursiveCharacterTextSplitter(chunk_size=200, chunk_overlap=20).split_text(text)
+    assert [c.text for c in chunk_document(doc, "d", chunk_size=200, overlap=20)] == expected
