@@ -9,6 +9,10 @@ variant.
 
 It mirrors the part of `SentenceTransformer` the embedder uses: `encode`, `prompts`,
 `get_embedding_dimension`.
+
+Once exported, encoding needs onnxruntime and the model's `tokenizer.json` (the `tokenizers`
+library) only: no torch, no transformers. Importing those took 6 s and 29 s of a cold `rag search`
+here (docs/BENCHMARKS.md, "Cold start"); torch is imported for the one-time export alone.
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ import os
 import secrets
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -36,16 +41,19 @@ class OnnxEncoder:
 
     def __init__(self, model_dir: str | Path, variant: str = "onnx", cache_dir: Path | None = None) -> None:
         import onnxruntime
-        from transformers import AutoTokenizer
 
         if variant not in VARIANTS:
             raise ValueError(f"unknown ONNX variant {variant!r}; choose one of {sorted(VARIANTS)}")
         self.model_dir = Path(model_dir)
         if not (self.model_dir / "config.json").exists():
             raise FileNotFoundError(f"{model_dir} is not a local model folder (no config.json)")
-        self.tokenizer = AutoTokenizer.from_pretrained(str(self.model_dir))
         config = _read_json(self.model_dir / "sentence_bert_config.json")
-        self.max_length = int(config.get("max_seq_length") or self.tokenizer.model_max_length)
+        self.max_length = int(
+            config.get("max_seq_length")
+            or _read_json(self.model_dir / "tokenizer_config.json").get("model_max_length")
+            or 512
+        )
+        self.tokenizer = load_tokenizer(self.model_dir, self.max_length)
         self.pooling = _pooling_mode(self.model_dir)
         self.prompts = _read_json(self.model_dir / "config_sentence_transformers.json").get("prompts") or {}
         path = export(self.model_dir, variant, cache_dir or cache_root())
@@ -72,15 +80,40 @@ class OnnxEncoder:
         return out
 
     def _batch(self, texts: list[str]) -> np.ndarray:
-        tokens = self.tokenizer(
-            texts, padding=True, truncation=True, max_length=self.max_length, return_tensors="np"
-        )
-        feed = {k: v.astype(np.int64) for k, v in tokens.items() if k in self.input_names}
-        hidden = self.session.run(None, feed)[0]
+        encodings = self.tokenizer.encode_batch(texts)
+        tokens = {
+            "input_ids": np.array([e.ids for e in encodings], dtype=np.int64),
+            "attention_mask": np.array([e.attention_mask for e in encodings], dtype=np.int64),
+            "token_type_ids": np.array([e.type_ids for e in encodings], dtype=np.int64),
+        }
+        hidden = self.session.run(None, {k: v for k, v in tokens.items() if k in self.input_names})[0]
         if self.pooling == "cls":
             return hidden[:, 0]
         mask = tokens["attention_mask"][..., None].astype(np.float32)
         return (hidden * mask).sum(axis=1) / np.clip(mask.sum(axis=1), 1e-9, None)
+
+
+def load_tokenizer(model_dir: Path, max_length: int) -> Any:  # tokenizers.Tokenizer
+    """The model's fast tokenizer from its `tokenizer.json`, cutting at `max_length` and padding to
+    the longest text of a batch, as `AutoTokenizer(..., padding=True, truncation=True)` does (the
+    file's own settings, e.g. a fixed 128-token padding, are replaced)."""
+    from tokenizers import Tokenizer
+
+    path = model_dir / "tokenizer.json"
+    if not path.exists():
+        raise FileNotFoundError(f"{path} is missing: the ONNX backend needs the model's fast tokenizer file")
+    tokenizer = Tokenizer.from_file(str(path))
+    tokenizer.enable_truncation(max_length=max_length)
+    pad_token = _read_json(model_dir / "tokenizer_config.json").get("pad_token") or "[PAD]"
+    if isinstance(pad_token, dict):  # {"content": "[PAD]", ...} in some configs
+        pad_token = pad_token.get("content", "[PAD]")
+    pad_id = tokenizer.token_to_id(pad_token)
+    if pad_id is None:
+        raise ValueError(
+            f"{path}: the pad token {pad_token!r} of tokenizer_config.json is not in the vocabulary"
+        )
+    tokenizer.enable_padding(pad_id=pad_id, pad_token=pad_token)
+    return tokenizer
 
 
 def export(model_dir: Path, variant: str, cache_dir: Path) -> Path:

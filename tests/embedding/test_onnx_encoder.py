@@ -102,3 +102,53 @@ def test_two_first_exports_at_once_leave_one_whole_file(tmp_path, monkeypatch):
     final = results[0]
     assert final.read_bytes() in {f"model-{i}".encode().ljust(64, b".") for i in range(2)}
     assert [p.name for p in final.parent.iterdir()] == ["model.onnx"]
+
+
+def test_tokenizer_matches_transformers():
+    """`load_tokenizer` (the `tokenizers` library alone) gives the ids and masks AutoTokenizer
+    gives with padding to the longest and truncation at max_seq_length (256 for MiniLM; its
+    tokenizer.json says 128 and pads to a fixed 128, which must not leak through)."""
+    from transformers import AutoTokenizer
+
+    from rag.embedding.onnx_encoder import load_tokenizer
+
+    model = Path(packaged_minilm_path())
+    texts = [*TEXTS, "Ünïcode ﬁne-tuning, 日本語 and 😀 " * 3, "long " * 400]
+    reference = AutoTokenizer.from_pretrained(str(model))(
+        texts, padding=True, truncation=True, max_length=256, return_tensors="np"
+    )
+    encodings = load_tokenizer(model, 256).encode_batch(texts)
+    for field, attribute in [
+        ("input_ids", "ids"),
+        ("attention_mask", "attention_mask"),
+        ("token_type_ids", "type_ids"),
+    ]:
+        assert np.array_equal(np.array([getattr(e, attribute) for e in encodings]), reference[field]), field
+
+
+def test_onnx_search_imports_no_torch(tmp_path, monkeypatch):
+    """`rag ingest` and `rag search` with RAG_EMBED_BACKEND=onnx (its export cached) load neither
+    torch, transformers nor sentence-transformers: they cost ~35 s of a cold start (issue 24)."""
+    import json
+    import subprocess
+    import sys
+
+    from rag.embedding.onnx_encoder import cache_root, export
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    export(Path(packaged_minilm_path()), "onnx", cache_root())  # the one-time export (torch)
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "RAG_EMBED_BACKEND": "onnx", "RAG_EMBED_MODEL": "packaged"}
+    env["RAG_DATA_DIR"] = str(tmp_path / "data")
+    doc = tmp_path / "hnsw.md"
+    doc.write_text("# HNSW\n\nM limits the maximum degree of nodes in each layer of the graph.\n")
+    script = (
+        "import json, sys\nfrom rag.cli import main\n"
+        f"assert main(['ingest', {str(doc)!r}]) == 0\n"
+        "assert main(['search', 'What does M mean for HNSW?', '-k', '1']) == 0\n"
+        "heavy = ('torch', 'transformers', 'sentence_transformers')\n"
+        "print(json.dumps([m for m in heavy if m in sys.modules]))\n"
+    )
+    run = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=600)
+    assert run.returncode == 0, run.stderr[-3000:]
+    assert "hnsw.md" in run.stdout
+    assert json.loads(run.stdout.strip().splitlines()[-1]) == []
