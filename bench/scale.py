@@ -8,7 +8,7 @@ cached under /tmp), each stored row a copy of one of them plus a small random pe
 (renormalised), with a fresh text id. The store holds 10,000 documents (N/10,000 chunks each),
 spread round-robin over W owners ("workspaces").
 
-Reported: insert rate (bulk `add_documents`), index build time (`reindex` after loading: the
+Reported: insert rate (bulk `add_documents`), index build time (`rebuild_index` after loading: the
 size rule of rag/store/index_plans.py), top-5 search latency p50/p95 with and without an owner filter,
 recall@5 of both against an exact search (numpy over the same vectors), listing one owner's
 documents, and the memory of this process plus Milvus Lite's. Baseline in the same run: the same
@@ -36,7 +36,8 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a script from anywhere
 
 from rag.settings import Settings
-from rag.store.vector_store import NewDocument, VectorStore, drop_collection
+from rag.store.schema import drop_collection
+from rag.store.vector_store import NewDocument, VectorStore
 from rag.types import Chunk, Hit
 
 CORPUS = Path(__file__).resolve().parents[2] / "shared" / "corpus" / "milvus-docs-2.4"
@@ -301,7 +302,7 @@ def main() -> None:
         )
         insert_s = load(store, base, base_texts, layout, args.noise)
         began = time.perf_counter()
-        store.reindex()
+        store.rebuild_index()
         index_s = time.perf_counter() - began
         print(
             f"loaded in {insert_s:.0f} s; index {store.plan.describe()} in {index_s:.1f} s", file=sys.stderr
@@ -316,7 +317,7 @@ def main() -> None:
         memory = rss_mb([os.getpid(), *args.server_pid])
         if not args.no_baseline and store.plan.index_type != "FLAT":
             store.forced_index = "FLAT"
-            store.reindex(force=True)
+            store.rebuild_index(force=True)
             results.append(measure(store, retrieve, layout, queries, query_texts, owners, truth, "baseline"))
         store.close()
         drop_collection(settings)

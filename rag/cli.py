@@ -313,22 +313,23 @@ def cmd_eval(args: argparse.Namespace, settings: Settings) -> int:
 def cmd_reindex(args: argparse.Namespace, settings: Settings) -> int:
     from tqdm import tqdm
 
-    from rag.store.vector_store import reindex, reindex_collection
+    from rag.store.migrations import convert_schema
+    from rag.store.vector_store import rebuild_index
 
-    print(f"re-indexing {settings.collection!r} in {settings.milvus_target}", file=sys.stderr)
+    print(f"converting {settings.collection!r} in {settings.milvus_target} if needed", file=sys.stderr)
     with tqdm(total=100, unit="%", file=sys.stderr) as bar:
 
         def progress(fraction: float, message: str) -> None:
             bar.n = round(fraction * 100, 1)
             bar.set_description_str(message[:60], refresh=True)
 
-        copied = reindex(settings, progress)
+        copied = convert_schema(settings, progress)
     if copied:
         print(
             f"converted {copied} chunks: keyword search works for them now. Section paths can't be "
             "recovered for them (the original files aren't kept); upload those files again to add them."
         )
-    rows, plan, rebuilt = reindex_collection(settings, force=args.force)
+    rows, plan, rebuilt = rebuild_index(settings, force=args.force)
     print(f"{settings.collection}: {rows} chunks, index {plan.describe()}{' (rebuilt)' if rebuilt else ''}")
     return 0
 
@@ -351,7 +352,7 @@ def cmd_feedback(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_reset(args: argparse.Namespace, settings: Settings) -> int:
-    from rag.store.vector_store import drop_collection
+    from rag.store.schema import drop_collection
 
     if not args.yes:
         print(

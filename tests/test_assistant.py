@@ -22,4 +22,4 @@ def test_leaving_the_block_stops_the_janitor_and_keeps_the_last_use(settings, em
         assert assistant.engine_state.status in {"starting", "ready"}
     assert wait_until(lambda: len(janitor_threads()) == before, timeout=30) is not None
     with Assistant(settings, embedder, LLM(settings, fake_backend)) as reopened:
-        assert "anon:reader" in reopened.janitor.store.activity(owners=["anon:reader"])
+        assert "anon:reader" in reopened.janitor.store.uses.latest(owners=["anon:reader"])

@@ -1,6 +1,6 @@
 """Which vector index a collection of a given size gets, and the search parameters that go with it.
 
-Pure policy, no pymilvus: `vector_store.py` asks `plan_index` at open and on `reindex`. The thresholds
+Pure policy, no pymilvus: `indexing.py` asks `plan_index` at open and on `rebuild_index`. The thresholds
 come from `bench/scale.py` runs recorded in docs/BENCHMARKS.md (README "Index by size"):
 FLAT is exact and its cost grows linearly with the rows, so it is kept while a top-5 search stays
 under ~10 ms; beyond that Milvus Lite (which builds only FLAT, IVF_FLAT and AUTOINDEX) gets
@@ -10,7 +10,7 @@ Measured on Milvus Lite 2.5.1 at 100k rows with 1,000 workspaces: an approximate
 the top 5 under a selective owner filter returned the true top 5 only 61% of the time, whatever the
 `nprobe` (1 and 1,024 gave identical results) and for HNSW (AUTOINDEX) too; asked for the top 50,
 its first 5 were the true top 5 99% of the time, at about the same latency. So approximate plans
-fetch `candidates` hits and keep the best k (`VectorStore.search`).
+fetch `candidates` hits and keep the best k (`rag.store.search`).
 """
 
 from __future__ import annotations

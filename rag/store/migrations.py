@@ -10,7 +10,6 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
 
 from pymilvus import MilvusClient, MilvusException
 
@@ -19,9 +18,10 @@ from rag.settings import Settings
 from rag.store import rows as r
 from rag.store import schema
 from rag.store.activity import ActivityTable
+from rag.store.index_plans import plan_index
 from rag.store.schema import DOC_FIELDS, INSERT_BATCH
 from rag.store.versions import DocumentVersions
-from rag.types import Progress
+from rag.types import Progress, no_progress
 
 log = logging.getLogger(__name__)
 
@@ -57,9 +57,7 @@ def check_schema(client: MilvusClient, settings: Settings) -> None:
         )
 
 
-def convert_schema(
-    settings: Settings, progress: Progress, build_index: Callable[[MilvusClient, str], None]
-) -> int:
+def convert_schema(settings: Settings, progress: Progress = no_progress) -> int:
     """Convert a collection made by an earlier schema to this one from the rows it holds; returns
     how many chunks were carried over (0 when it was already current).
 
@@ -67,7 +65,7 @@ def convert_schema(
     exactly their `search_text` now (no title or section is known for them), so nothing needs to be
     re-embedded. Milvus Lite can't rename collections, so the rows go through a staging collection:
     an interruption at any point leaves every row in one of the two, and running again finishes.
-    `build_index(client, name)` builds the vector index a new collection gets.
+    Each new collection gets the index of an empty one; opening the store then fits it to the size.
     """
     client = schema.connect(settings)
     name, staging = settings.collection, schema.staging_of(settings.collection)
@@ -80,22 +78,27 @@ def convert_schema(
             if client.has_collection(staging):
                 client.drop_collection(staging)  # an interrupted first copy: start it again
             schema.create_chunks(client, staging, schema.dimension_of(info), schema.embed_model_of(info))
-            build_index(client, staging)
+            _build_index(client, staging, settings)
             _copy(client, name, staging, old=True, progress=lambda f, m: progress(f / 2, m))
             client.drop_collection(name)
         info = client.describe_collection(staging)
         if client.has_collection(name):
             client.drop_collection(name)  # an interrupted second copy: start it again
         schema.create_chunks(client, name, schema.dimension_of(info), schema.embed_model_of(info))
-        build_index(client, name)
+        _build_index(client, name, settings)
         copied = _copy(client, staging, name, old=False, progress=lambda f, m: progress(0.5 + f / 2, m))
         client.drop_collection(staging)
-        progress(1.0, f"re-indexed {copied} chunks")
+        progress(1.0, f"converted {copied} chunks")
         return copied
     except MilvusException as exc:
-        raise StoreError(f"re-indexing {name!r} in {settings.milvus_target} failed: {exc}") from exc
+        raise StoreError(f"converting {name!r} in {settings.milvus_target} failed: {exc}") from exc
     finally:
         client.close()
+
+
+def _build_index(client: MilvusClient, name: str, settings: Settings) -> None:
+    lite = settings.uses_milvus_lite or schema.is_lite_server(client)
+    schema.create_indexes(client, name, schema.vector_index(plan_index(0, lite, settings.index_type)))
 
 
 _OLD_FIELDS = ["vector", "text", *DOC_FIELDS, "page", "chunk_index"]
@@ -115,10 +118,10 @@ def _copy(client: MilvusClient, source: str, target: str, old: bool, progress: P
                 row.update(search_text=row["text"], section="", title="")
         client.insert(target, rows)
         copied += len(rows)
-        progress(copied / max(total, 1), f"re-indexing: {copied}/{total} chunks")
+        progress(copied / max(total, 1), f"converting: {copied}/{total} chunks")
     client.flush(target)
     if copied != total:
-        raise StoreError(f"re-indexing copied {copied} of {total} chunks from {source}; run it again")
+        raise StoreError(f"the conversion copied {copied} of {total} chunks from {source}; run it again")
     return copied
 
 

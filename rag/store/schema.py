@@ -60,6 +60,8 @@ def old_activity_of(collection: str) -> str:
 
 
 def staging_of(collection: str) -> str:
+    """Where `migrations.convert_schema` keeps the rows between the old and the new collection (the
+    name is from when that was called "reindex"; stores in use have it)."""
     return f"{collection}__reindex"
 
 

@@ -6,7 +6,7 @@ modules beside this one:
 - `listings`: documents, counts and neighbours, read through the live versions;
 - `search`: dense, keyword and hybrid search over the chunks of live versions;
 - `indexing` with `index_plans`: the vector index that fits the collection's size;
-- `activity`: the table of workspace uses (its policy is `rag.workspace.activity`);
+- `activity`: the table of workspace uses, `uses` here (its policy is `rag.workspace.activity`);
 - `schema` and `rows`: the collections, and rows in and out of them.
 """
 
@@ -22,16 +22,15 @@ from rag.errors import StoreError
 from rag.settings import Settings
 from rag.store import migrations, schema
 from rag.store.activity import ActivityTable
-from rag.store.index_plans import IndexPlan, plan_index
+from rag.store.index_plans import IndexPlan
 from rag.store.indexing import VectorIndex
 from rag.store.listings import Listings
 from rag.store.rows import NewDocument, eq
-from rag.store.schema import drop_collection
 from rag.store.search import ChunkSearch
 from rag.store.versions import DocumentVersions
-from rag.types import Chunk, Context, DocumentInfo, Hit, Progress, no_progress
+from rag.types import Chunk, Context, DocumentInfo, Hit
 
-__all__ = ["NewDocument", "VectorStore", "drop_collection", "reindex", "reindex_collection"]
+__all__ = ["NewDocument", "VectorStore", "rebuild_index"]
 log = logging.getLogger(__name__)
 
 
@@ -39,12 +38,12 @@ class VectorStore:
     """One collection in one Milvus (Lite file or server); safe to share between threads.
 
     The vector index follows the collection's size (`rag.store.index_plans.plan_index`): it is chosen at
-    creation, checked every time the store is opened, and rebuilt by `reindex()` when the size has
-    moved into another band (at open, before any search, or with `python -m rag reindex`).
+    creation, checked every time the store is opened, and rebuilt by `rebuild_index()` when the size
+    has moved into another band (at open, before any search, or with `python -m rag reindex`).
     """
 
     def __init__(
-        self, settings: Settings, dim: int, embed_model: str = "", auto_reindex: bool = True
+        self, settings: Settings, dim: int, embed_model: str = "", rebuild_index_at_open: bool = True
     ) -> None:
         self.collection = settings.collection
         self.versions = schema.versions_of(self.collection)
@@ -53,7 +52,8 @@ class VectorStore:
         if self.client.has_collection(schema.staging_of(self.collection)):
             self.client.close()
             raise StoreError(
-                f"a re-index of collection {self.collection!r} in {settings.milvus_target} was interrupted; "
+                f"a schema conversion of collection {self.collection!r} in {settings.milvus_target} was "
+                "interrupted; "
                 "run `python -m rag reindex` again to finish it (nothing is lost)"
             )
         lite = settings.uses_milvus_lite or schema.is_lite_server(self.client)
@@ -70,8 +70,8 @@ class VectorStore:
             migrations.check_dimension(self.client, settings, dim, embed_model)
             migrations.check_schema(self.client, settings)
             self.index.read()
-            if auto_reindex:
-                self.reindex()
+            if rebuild_index_at_open:
+                self.rebuild_index()
             self.client.load_collection(self.collection)
         else:
             schema.create_chunks(self.client, self.collection, dim, embed_model)
@@ -79,15 +79,19 @@ class VectorStore:
             self.client.load_collection(self.collection)
         if schema.open_versions(self.client, self.versions):
             migrations.record_existing_versions(self.writes)
-        self.activity_collection = schema.activity_of(self.collection)
-        schema.open_activity(self.client, self.activity_collection)
-        self.uses = ActivityTable(self.client, self.activity_collection)
+        schema.open_activity(self.client, schema.activity_of(self.collection))
+        self.uses = ActivityTable(self.client, schema.activity_of(self.collection))
         migrations.adopt_old_activity(self.client, self.collection, self.uses)
         self.repair()
 
     @property
     def plan(self) -> IndexPlan:
+        """The vector index in place and the parameters searches use with it."""
         return self.index.plan
+
+    @plan.setter
+    def plan(self, plan: IndexPlan) -> None:  # bench/scale.py tries search parameters this way
+        self.index.plan = plan
 
     @property
     def index_type(self) -> str:
@@ -163,20 +167,9 @@ class VectorStore:
             log.warning("store health check failed: %s", exc)
             return False
 
-    # -- workspace activity ----------------------------------------------------------------------
-
-    def record_activity(self, last_used: dict[str, int]) -> None:
-        self.uses.record(last_used)
-
-    def activity(self, prefix: str = "", owners: Sequence[str] | None = None) -> dict[str, int]:
-        return self.uses.latest(prefix, owners)
-
-    def delete_activity(self, owner: str) -> None:
-        self.uses.delete(owner)
-
     # -- index ---------------------------------------------------------------------------------
 
-    def reindex(self, force: bool = False) -> IndexPlan | None:
+    def rebuild_index(self, force: bool = False) -> IndexPlan | None:
         """Rebuild the vector index if the collection's size calls for another one (or `force`).
 
         Returns the new plan, or None when the current index was kept. The collection is released
@@ -188,17 +181,7 @@ class VectorStore:
         self.client.close()
 
 
-def reindex(settings: Settings, progress: Progress = no_progress) -> int:
-    """Convert a collection of an earlier schema (see `migrations.convert_schema`); 0 if it is current."""
-
-    def build_index(client, name: str) -> None:
-        lite = settings.uses_milvus_lite or schema.is_lite_server(client)
-        schema.create_indexes(client, name, schema.vector_index(plan_index(0, lite, settings.index_type)))
-
-    return migrations.convert_schema(settings, progress, build_index)
-
-
-def reindex_collection(settings: Settings, force: bool = False) -> tuple[int, IndexPlan, bool]:
+def rebuild_index(settings: Settings, force: bool = False) -> tuple[int, IndexPlan, bool]:
     """Bring the collection's index in line with its size (`python -m rag reindex`).
 
     Needs no embedding model: the dimension is read from the collection. Returns the row count,
@@ -211,9 +194,9 @@ def reindex_collection(settings: Settings, force: bool = False) -> tuple[int, In
         dim = schema.dimension_of(client.describe_collection(settings.collection))
     finally:
         client.close()
-    store = VectorStore(settings, dim, auto_reindex=False)
+    store = VectorStore(settings, dim, rebuild_index_at_open=False)
     try:
-        rebuilt = store.reindex(force=force)
+        rebuilt = store.rebuild_index(force=force)
         return store.count_chunks(), store.plan, rebuilt is not None
     finally:
         store.close()

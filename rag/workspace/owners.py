@@ -20,6 +20,7 @@ from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING
 
 from rag.types import SHARED_OWNER
+from rag.workspace.activity import WorkspaceActivity
 
 if TYPE_CHECKING:
     from rag.store.vector_store import VectorStore
@@ -68,12 +69,12 @@ def visible_owners(owner: str) -> list[str]:
 class WorkspaceJanitor:
     """Deletes anonymous workspaces (documents, chunks, conversations) idle for `ttl_s` seconds.
 
-    Uses are recorded in memory (`touch`, cheap enough for the event loop) and written to the
-    store's activity table at each sweep, so every app process on one Milvus server sees the same
-    last-use times. Conversations (and their votes) are kept per replica, so each replica's sweep
-    also looks at the owners of its own conversations: a workspace another replica deleted is gone
-    from the store, and its conversations here go once they too are idle for the TTL. The lock
-    guards only the in-memory dict, never a store call.
+    When a workspace was last used is `rag.workspace.activity`'s to say: uses are recorded in
+    memory (`touch`, cheap enough for the event loop) and written to the store's table of uses at
+    each sweep, so every app process on one Milvus server sees the same last-use times.
+    Conversations (and their votes) are kept per replica, so each replica's sweep also looks at the
+    owners of its own conversations: a workspace another replica deleted is gone from the store,
+    and its conversations here go once they too are idle for the TTL.
     """
 
     def __init__(
@@ -87,49 +88,25 @@ class WorkspaceJanitor:
         self.conversations = conversations
         self.ttl_s = ttl_s
         self.clock = clock
-        self._pending: dict[str, float] = {}  # uses since the last flush: bounded by active owners
-        self._lock = threading.Lock()
+        self.activity = WorkspaceActivity(store, conversations, clock, ANON_PREFIX)
         self._stopped = threading.Event()
 
     def touch(self, owner: str) -> None:
-        if owner.startswith(ANON_PREFIX):
-            with self._lock:
-                self._pending[owner] = self.clock()
+        self.activity.touch(owner)
 
     def flush(self) -> None:
         """Write the recorded uses to the store (and forget them here)."""
-        with self._lock:
-            pending, self._pending = self._pending, {}
-        try:
-            self.store.record_activity({owner: int(at) for owner, at in pending.items()})
-        except Exception:
-            with self._lock:  # keep them for the next flush
-                for owner, at in pending.items():
-                    self._pending[owner] = max(at, self._pending.get(owner, 0.0))
-            raise
-
-    def forget(self, owner: str) -> None:
-        """A workspace deleted on purpose: no use of it is pending any more."""
-        with self._lock:
-            self._pending.pop(owner, None)
+        self.activity.flush()
 
     def sweep(self) -> list[str]:
         """Delete abandoned workspaces now; returns their owner ids."""
-        self.flush()
+        self.activity.flush()
         now = self.clock()
-        last_used = self.store.owners_last_added(ANON_PREFIX)
-        for owner, at in self.store.activity(ANON_PREFIX).items():
-            last_used[owner] = max(at, last_used.get(owner, 0))
-        for owner, at in self.conversations.owners(ANON_PREFIX).items():  # this replica's alone
-            last_used[owner] = max(at, last_used.get(owner, 0))
         abandoned = []
-        for owner, at in last_used.items():
-            if at >= now - self.ttl_s:
+        for owner, at in self.activity.last_used().items():
+            if at >= now - self.ttl_s or self.activity.is_pending(owner):  # pending: used during this sweep
                 continue
-            with self._lock:
-                if owner in self._pending:  # used again during this sweep
-                    continue
-            if self.store.activity(owners=[owner]).get(owner, 0) >= now - self.ttl_s:
+            if self.activity.recorded_use(owner) >= now - self.ttl_s:
                 continue  # used on another replica since the read above (deletes take a while)
             self.delete_workspace(owner)
             abandoned.append(owner)
@@ -137,10 +114,10 @@ class WorkspaceJanitor:
 
     def delete_workspace(self, owner: str) -> None:
         """Documents and chunks, conversations (with their votes), and the record of its use."""
-        self.forget(owner)
+        self.activity.forget(owner)
         self.store.delete_owner(owner)
         self.conversations.delete_owner(owner)
-        self.store.delete_activity(owner)
+        self.activity.erase(owner)
 
     def start(self, every_s: float | None = None) -> None:
         """Sweep in a daemon thread, a few times per TTL (at most every 10 minutes)."""

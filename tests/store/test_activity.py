@@ -28,14 +28,14 @@ def test_a_recorded_use_stays_visible_while_another_replica_records_newer_ones(m
     reads found no row, and in CI replica B deleted a workspace in use on A.)"""
     writer, reader = server_store(milvus_uri, tmp_path / "a"), server_store(milvus_uri, tmp_path / "b")
     owner = "anon:" + "a" * 32
-    writer.record_activity({owner: 1_000})
+    writer.uses.record({owner: 1_000})
     stop = threading.Event()
     written: list[int] = []
 
     def record_uses() -> None:
         at = 1_001
         while not stop.is_set():
-            writer.record_activity({owner: at})
+            writer.uses.record({owner: at})
             written.append(at)
             at += 1
 
@@ -45,7 +45,7 @@ def test_a_recorded_use_stays_visible_while_another_replica_records_newer_ones(m
     try:
         deadline = time.monotonic() + 4
         while time.monotonic() < deadline:
-            last_used = reader.activity("anon:").get(owner)
+            last_used = reader.uses.latest("anon:").get(owner)
             reads += 1
             if last_used is None:
                 missed += 1
@@ -58,21 +58,21 @@ def test_a_recorded_use_stays_visible_while_another_replica_records_newer_ones(m
         thread.join()
     assert len(written) > 20 and reads > 20  # the two really overlapped
     assert (missed, went_back) == (0, 0), f"{missed} of {reads} reads missed the use, {went_back} went back"
-    assert reader.activity(owners=[owner]) == {owner: written[-1]}
+    assert reader.uses.latest(owners=[owner]) == {owner: written[-1]}
 
 
 def test_the_record_keeps_the_newest_use_of_each_workspace_and_few_rows(settings: Settings):
     store = VectorStore(settings, DIM)
     one, two = "anon:" + "1" * 32, "anon:" + "2" * 32
-    store.record_activity({one: 100, two: 50})
-    store.record_activity({one: 90})  # an older use, recorded late by another replica
+    store.uses.record({one: 100, two: 50})
+    store.uses.record({one: 90})  # an older use, recorded late by another replica
     for at in range(200, 220):
-        store.record_activity({two: at})
-    assert store.activity("anon:") == {one: 100, two: 219}
-    rows = store.client.query(store.activity_collection, filter=f'owner == "{two}"', output_fields=["owner"])
+        store.uses.record({two: at})
+    assert store.uses.latest("anon:") == {one: 100, two: 219}
+    rows = store.client.query(store.uses.name, filter=f'owner == "{two}"', output_fields=["owner"])
     assert len(rows) <= 2  # older uses are pruned as newer ones are written
-    store.delete_activity(two)
-    assert store.activity("anon:") == {one: 100}
+    store.uses.delete(two)
+    assert store.uses.latest("anon:") == {one: 100}
 
 
 def test_a_store_with_the_old_activity_table_keeps_its_uses(settings: Settings):
@@ -87,5 +87,5 @@ def test_a_store_with_the_old_activity_table_keeps_its_uses(settings: Settings):
     client.insert(old, [{"owner": "anon:" + "3" * 32, "last_used": 77, "unused": store_schema.DUMMY}])
     client.close()
     store = VectorStore(settings, DIM)
-    assert store.activity("anon:") == {"anon:" + "3" * 32: 77}
+    assert store.uses.latest("anon:") == {"anon:" + "3" * 32: 77}
     assert not store.client.has_collection(old)

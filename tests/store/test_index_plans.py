@@ -3,7 +3,7 @@ import numpy as np
 from rag.settings import Settings
 from rag.store import index_plans as indexing
 from rag.store.index_plans import FLAT_MAX_ROWS, IndexPlan, nlist_for, plan_index
-from rag.store.vector_store import NewDocument, VectorStore, reindex_collection
+from rag.store.vector_store import NewDocument, VectorStore, rebuild_index
 from rag.types import Chunk
 
 
@@ -41,7 +41,7 @@ def test_store_switches_index_when_reopened_past_the_threshold(settings: Setting
         ]
     )
     store.close()
-    rows, plan, rebuilt = reindex_collection(settings)
+    rows, plan, rebuilt = rebuild_index(settings)
     assert (rows, plan.index_type, rebuilt) == (400, "IVF_FLAT", True)
     store = VectorStore(settings, 8, "m")  # opening again keeps the index it finds
     try:

@@ -5,8 +5,7 @@ from pymilvus import MilvusException
 from rag.errors import StoreError
 from rag.settings import Settings
 from rag.store import migrations
-from rag.store.rows import is_in
-from rag.store.vector_store import VectorStore, reindex
+from rag.store.vector_store import VectorStore
 from rag.store.versions import DocumentVersions
 from rag.types import Chunk
 
@@ -37,10 +36,6 @@ def test_add_search_list_delete_roundtrip(settings: Settings):
         assert store.count_chunks() == 0
     finally:
         store.close()
-
-
-def test_filter_values_are_escaped():
-    assert is_in("owner", ['a"b', "c\\d"]) == 'owner in ["a\\"b", "c\\\\d"]'
 
 
 def test_second_process_on_embedded_file_gets_clear_message(settings: Settings, tmp_path):
@@ -113,16 +108,16 @@ def _old_schema_collection(settings: Settings, rows: int, dim: int = 4) -> None:
     client.close()
 
 
-def test_old_schema_gets_its_message_and_reindexes_in_place(settings: Settings):
+def test_old_schema_gets_its_message_and_is_converted_in_place(settings: Settings):
     _old_schema_collection(settings, 7)
     with pytest.raises(StoreError) as info:
         VectorStore(settings, 4, "m")
     message = str(info.value)
     assert "python -m rag reindex" in message and "7 chunks" in message and "Section paths" in message
     progress: list[float] = []
-    assert reindex(settings, lambda fraction, _message: progress.append(fraction)) == 7
+    assert migrations.convert_schema(settings, lambda fraction, _message: progress.append(fraction)) == 7
     assert progress[-1] == 1.0 and progress == sorted(progress)
-    assert reindex(settings) == 0  # already current
+    assert migrations.convert_schema(settings) == 0  # already current
     store = VectorStore(settings, 4, "m")
     try:
         assert store.count_chunks() == 7 and store.find_document("d1").chunks == 7
@@ -134,7 +129,7 @@ def test_old_schema_gets_its_message_and_reindexes_in_place(settings: Settings):
         store.close()
 
 
-def test_interrupted_reindex_is_reported_and_finished(settings: Settings, monkeypatch):
+def test_interrupted_schema_conversion_is_reported_and_finished(settings: Settings, monkeypatch):
     _old_schema_collection(settings, 3)
     calls = []
 
@@ -147,11 +142,13 @@ def test_interrupted_reindex_is_reported_and_finished(settings: Settings, monkey
     real_copy = migrations._copy
     monkeypatch.setattr(migrations, "_copy", crash_on_second_copy)
     with pytest.raises(StoreError, match="killed"):
-        reindex(settings)  # the old collection is gone, the rows wait in the staging collection
+        migrations.convert_schema(
+            settings
+        )  # the old collection is gone, the rows wait in the staging collection
     monkeypatch.undo()
     with pytest.raises(StoreError, match="interrupted"):
         VectorStore(settings, 4, "m")
-    assert reindex(settings) == 3
+    assert migrations.convert_schema(settings) == 3
     store = VectorStore(settings, 4, "m")
     assert store.count_chunks() == 3
     store.close()

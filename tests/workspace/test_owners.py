@@ -168,7 +168,7 @@ def test_janitor_deletes_an_abandoned_workspace_and_never_a_used_one(assistant, 
         upload(app, tmp_path, f"{key[:6]}.md", f"Notes of workspace {key[:6]}.", key, Session(key))
         ask(app, "What do my notes say?", key, Session(key))
     assistant.janitor.flush()
-    start = max(store.activity("anon:").values())
+    start = max(store.uses.latest("anon:").values())
     now = [start + 50.0]
     replica_a = WorkspaceJanitor(store, conversations, ttl_s=100, clock=lambda: now[0])
     replica_b = WorkspaceJanitor(store, conversations, ttl_s=100, clock=lambda: now[0])
@@ -189,19 +189,19 @@ def test_janitor_spares_a_workspace_used_on_another_replica_while_it_sweeps(assi
     key = new_workspace_key()
     upload(app, tmp_path, "tide.md", "High tide is at noon.", key, Session(key))
     assistant.janitor.flush()
-    now = [max(store.activity("anon:").values()) + 200.0]
+    now = [max(store.uses.latest("anon:").values()) + 200.0]
     replica_a = WorkspaceJanitor(store, conversations, ttl_s=100, clock=lambda: now[0])
     replica_b = WorkspaceJanitor(store, conversations, ttl_s=100, clock=lambda: now[0])
-    read_activity = store.activity
+    read_activity = store.uses.latest
 
     def a_use_lands_after_the_first_read(*args, **kwargs):
         seen = read_activity(*args, **kwargs)
-        monkeypatch.setattr(store, "activity", read_activity)
+        monkeypatch.setattr(store.uses, "latest", read_activity)
         replica_a.touch(key_owner(key))
         replica_a.flush()
         return seen
 
-    monkeypatch.setattr(store, "activity", a_use_lands_after_the_first_read)
+    monkeypatch.setattr(store.uses, "latest", a_use_lands_after_the_first_read)
     assert replica_b.sweep() == []
     assert store.count_chunks([key_owner(key)]) == 1
 
@@ -223,7 +223,7 @@ def test_each_replica_sweeps_its_own_conversations_of_a_workspace_another_replic
     on_b.append(owner, None, Turn("And low tide?", "At six.", [], ""))
     on_b.vote(owner, on_b.list(owner)[0].id, 0, "up", "m")
     assistant.janitor.flush()
-    now = [max(store.activity("anon:").values()) + 200.0]
+    now = [max(store.uses.latest("anon:").values()) + 200.0]
     replica_a = WorkspaceJanitor(store, assistant.conversations, ttl_s=100, clock=lambda: now[0])
     replica_b = WorkspaceJanitor(store, on_b, ttl_s=100, clock=lambda: now[0])
     assert replica_a.sweep() == [owner]
