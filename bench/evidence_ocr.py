@@ -10,7 +10,8 @@ comparison, rendered by poppler's pdftoppm at 150 and 300 dpi (when installed). 
 share of the true words read exactly.
 Highlighting: 5 retrieved chunks of 512 characters from the sample documents, a question and a
 three-sentence answer: sentence split + embedding (`index_hits`), the marks and the checks
-(`rag.review.answer_review.review_answer`), timed when the hits arrive and again when the answer is complete.
+(`rag.review.answer_review.AnswerReviewer`, the answer stream's review stage), timed when the hits
+arrive and again when the answer is complete (with the Sources panel, `rag.web.sources`).
 """
 
 from __future__ import annotations
@@ -35,9 +36,10 @@ from rag.ingest.chunking import chunk_document
 from rag.ingest.loaders import load_document
 from rag.ingest.ocr import ocr_image, page_images
 from rag.ingest.pipeline import collect_files
-from rag.review.answer_review import ReviewCache, review_answer
+from rag.review.answer_review import AnswerReviewer
 from rag.settings import Settings
 from rag.types import Hit
+from rag.web.sources import sources_html
 from tests.samples import SCANNED_PAGES, make_scanned_pdf
 
 SAMPLE = Path(__file__).resolve().parents[1] / "assets" / "sample"
@@ -106,16 +108,16 @@ def bench_highlighting(answers: int, threads: int | None) -> None:
     answer = " ".join(f"{hit.chunk.text.split('.')[0].strip()} [{hit.rank}]." for hit in hits[:3])
     at_hits, at_end = [], []
     for _ in range(answers + 1):
-        cache = ReviewCache.for_answer(embedder)
+        reviewer = AnswerReviewer(embedder, question, hits)
         start = time.perf_counter()
-        review_answer(question, hits, cache)  # when the hits arrive: sentences + question marks
+        reviewer.question_marks()  # when the hits arrive: sentences + question marks
         middle = time.perf_counter()
-        review = review_answer(question, hits, cache, answer, complete=True)  # the answer is done
-        review.sources_html()
+        review = reviewer.review(answer)  # the answer is done
+        sources_html(hits, "", review.marks, review.checks.valid)
         at_hits.append((middle - start) * 1000)
         at_end.append((time.perf_counter() - middle) * 1000)
     at_hits, at_end = at_hits[1:], at_end[1:]  # the first call warms up
-    sentences = sum(len(item.spans) for item in cache.indexed)
+    sentences = sum(len(item.spans) for item in reviewer.sentences())
     print(
         f"highlighting + checks ({threads} torch threads): {len(hits)} chunks ({sentences} sentences), "
         f"3-sentence answer, per answer (median/max of {answers}): when the hits arrive "

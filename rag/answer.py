@@ -1,8 +1,10 @@
-"""One answer: retrieve → prompt → stream, as an async iterator of `AnswerEvent`s.
+"""One answer: retrieve → prompt → stream → review, as an async iterator of `AnswerEvent`s.
 
 The retrieved chunks come first (so the UI can show them while the model thinks), then text
-deltas, then the stats. If retrieval or the engine fails, an `ErrorEvent` says what happened (the
-hits, when there are some, are still delivered) and the caller keeps serving. Retrieval and
+deltas (with the sentences of the sources that bear on the question among them, once found), then
+the stats, then the review of the complete answer (evidence marks and checks, rag.review). If
+retrieval or the engine fails, an `ErrorEvent` says what happened (the hits, when there are some,
+are still delivered), no review follows, and the caller keeps serving. Retrieval and
 prompt building (tokenisation) run in worker threads: they are CPU work that must not stall the
 event loop every other chat streams on.
 """
@@ -12,7 +14,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Sequence
+from contextlib import aclosing
 from dataclasses import dataclass, field, replace
 
 from rag.errors import EngineError, LimitError, RagError
@@ -20,8 +23,9 @@ from rag.generation.backends import SamplingConfig
 from rag.generation.llm import LLM
 from rag.generation.prompts import Message, PromptBudget, build_prompt
 from rag.generation.repetition import RepetitionGuard
-from rag.retrieval.library import Library
+from rag.retrieval.library import Library, Retrieval
 from rag.retrieval.query import rewrite_query, user_turns
+from rag.review.answer_review import AnswerReviewer
 from rag.types import (
     AnswerEvent,
     DeltaEvent,
@@ -129,6 +133,49 @@ async def answer(
         yield ErrorEvent(f"retrieval failed ({type(exc).__name__}); please try again")
         return
     yield HitsEvent(retrieval.hits, retrieval.query)
+    reviewer = AnswerReviewer(library.embedder, question.text, retrieval.hits)
+    generation = _generate(question, retrieval, llm, budget, sampling)
+    async with aclosing(_reviewed(generation, reviewer)) as events:  # closed now, so Stop aborts the engine
+        async for event in events:
+            yield event
+
+
+async def _reviewed(
+    generation: AsyncGenerator[AnswerEvent], reviewer: AnswerReviewer
+) -> AsyncGenerator[AnswerEvent]:
+    """The generation's events with the review woven in: the question's marks (found in a worker
+    thread while the model writes) at the first event after they are ready, and, once the answer
+    is complete, the `ReviewEvent` last. A review that fails is logged and left out: the answer
+    stands without it."""
+    marking = asyncio.ensure_future(asyncio.to_thread(reviewer.question_marks))
+    pending, reply, complete = True, [], False
+    try:
+        async with aclosing(generation):
+            async for event in generation:
+                if pending and marking.done():
+                    pending = False
+                    if (failed := marking.exception()) is None:
+                        yield marking.result()
+                    else:
+                        log.warning("no marks for the question: %r", failed)
+                if isinstance(event, DeltaEvent):
+                    reply.append(event.text)
+                complete = isinstance(event, StatsEvent)
+                yield event
+        if complete:
+            await asyncio.wait([marking])  # its sentence index is the review's too
+            try:
+                yield await asyncio.to_thread(reviewer.review, "".join(reply))
+            except Exception:
+                log.exception("the answer review failed")
+    finally:
+        marking.cancel()
+
+
+async def _generate(
+    question: Question, retrieval: Retrieval, llm: LLM, budget: PromptBudget, sampling: SamplingConfig
+) -> AsyncGenerator[AnswerEvent]:
+    """The answer's text as it is written, then its stats (or the error that ended it)."""
     usage = Usage()
     try:
         backend = await llm.ready()

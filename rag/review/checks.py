@@ -1,5 +1,5 @@
-"""Checks on a finished answer, shown under it: which cited sources exist, whether it cites
-anything, and whether each sentence is supported by what it cites.
+"""Checks on a finished answer (`rag.types.AnswerChecks`): which cited sources exist, whether it
+cites anything, and whether each sentence is supported by what it cites.
 
 Support is the best cosine similarity between the answer sentence and a sentence of a cited chunk
 (the sentence's own [n] where it has them, else every source the answer cites, else every
@@ -16,13 +16,12 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
 from rag.review.evidence import SUPPORT_THRESHOLD, Encoder, HitSentences, index_hits
 from rag.text.sentences import cited_numbers, split_sentences, strip_citations
-from rag.types import Hit
+from rag.types import AnswerChecks, Hit, SentenceSupport
 
 MIN_CLAIM_WORDS = 4  # "Yes." or "See [2]." claims nothing to check
 _NO_ANSWER = re.compile(
@@ -30,79 +29,11 @@ _NO_ANSWER = re.compile(
 )
 
 
-@dataclass(frozen=True)
-class SentenceSupport:
-    sentence: str
-    compared: tuple[int, ...]  # the source numbers it was compared with
-    best_source: int | None
-    score: float
-    supported: bool
-
-
-@dataclass(frozen=True)
-class AnswerChecks:
-    cited: tuple[int, ...]  # every [n] in the answer, in order
-    missing: tuple[int, ...]  # cited numbers with no source of that number
-    sentences: tuple[SentenceSupport, ...] = field(default=())
-    threshold: float = SUPPORT_THRESHOLD
-
-    @property
-    def cites_anything(self) -> bool:
-        return bool(self.cited)
-
-    @property
-    def valid(self) -> tuple[int, ...]:
-        return tuple(n for n in self.cited if n not in self.missing)
-
-    @property
-    def unsupported(self) -> list[SentenceSupport]:
-        return [s for s in self.sentences if not s.supported]
-
-    @property
-    def ok(self) -> bool:
-        return self.cites_anything and not self.missing and not self.unsupported
-
-    def problems(self) -> list[str]:
-        """What a reader should know, in plain words; empty when every check passed."""
-        found = []
-        if not self.cites_anything:
-            found.append("the answer cites no source")
-        if self.missing:
-            found.append(
-                "cites " + ", ".join(f"[{n}]" for n in self.missing) + " but there is no such source"
-            )
-        if self.unsupported:
-            found.append(
-                f"{len(self.unsupported)} of {len(self.sentences)} sentences are not supported by what "
-                f"they cite (similarity below {self.threshold:.2f})"
-            )
-        return found
-
-    def describe(self) -> str:
-        """One line of plain text (safe as Markdown) for under the answer."""
-        parts = [
-            "cites " + ", ".join(f"[{n}]" for n in self.valid) if self.valid else "",
-            f"{len(self.sentences) - len(self.unsupported)} of {len(self.sentences)} sentences supported"
-            if self.sentences
-            else "",
-        ]
-        summary = " · ".join(p for p in parts if p)
-        if self.ok:
-            return f"✓ Checks: {summary}"
-        return "⚠ Checks: " + "; ".join(self.problems()) + (f" ({summary})" if summary else "")
-
-    def to_dict(self) -> dict:
-        """For the feedback log: plain JSON types only."""
-        data = asdict(self)
-        data["problems"] = self.problems()
-        return data
-
-
 def check_citations(answer: str, hits: Sequence[Hit]) -> AnswerChecks:
     """The checks that need no model: which [n] exist, whether anything is cited."""
     ranks = {hit.rank for hit in hits}
     cited = tuple(cited_numbers(answer))
-    return AnswerChecks(cited, tuple(n for n in cited if n not in ranks))
+    return AnswerChecks(cited, tuple(n for n in cited if n not in ranks), (), SUPPORT_THRESHOLD)
 
 
 def check_answer(

@@ -1,11 +1,11 @@
 """The chat event: one streamed answer as the successive states of the chat, sources and stats.
 
 The chunks panel fills first; the sentences of each source that bear on the question are marked
-as soon as they are found (in a worker thread, while the model writes); then the answer grows;
-once it is complete its [n] become links to the sources (a cited source that doesn't exist is
-struck through), the checks go under it with the stats, and the turn (or the error that ended
-it) is saved to the workspace's conversation. Anything slow runs off the event loop, which every
-other chat streams on.
+as soon as the answer stream has found them (rag.answer runs the review, rag.review); then the
+answer grows; once its review arrives its [n] become links to the sources (a cited source that
+doesn't exist is struck through), the checks go under it with the stats, and the turn with its
+checks (or the error that ended it) is saved to the workspace's conversation. Anything slow runs
+off the event loop, which every other chat streams on.
 """
 
 from __future__ import annotations
@@ -16,10 +16,18 @@ from collections.abc import AsyncIterator, Sequence
 
 from rag.assistant import Assistant
 from rag.errors import StoreError
-from rag.review.answer_review import ReviewCache, review_answer
-from rag.review.evidence import answer_key, unlink_citations
-from rag.types import Context, DeltaEvent, ErrorEvent, Hit, HitsEvent, StatsEvent
-from rag.web.render import chat_markdown, chat_text, kept_metadata, sources_html, turn_metadata
+from rag.types import (
+    Context,
+    DeltaEvent,
+    ErrorEvent,
+    EvidenceEvent,
+    Hit,
+    HitsEvent,
+    ReviewEvent,
+    StatsEvent,
+)
+from rag.web.render import chat_markdown, chat_text, kept_metadata, stats_lines, turn_metadata
+from rag.web.sources import answer_key, link_citations, sources_html, unlink_citations
 from rag.workspace.conversations import Turn
 
 ChatHistory = list[dict]
@@ -44,18 +52,13 @@ async def stream_chat(
     ]
     shown += [{"role": "user", "content": chat_markdown(question)}, {"role": "assistant", "content": ""}]
     sources, reply, stats, hits, query, context = sources_html([]), "", "", [], "", {}
-    cache = ReviewCache.for_answer(assistant.library.embedder)
-    marking: asyncio.Future | None = None
+    checks, key = None, ""
     yield shown, sources, "Retrieving…", "", conversation_id
     async for event in assistant.answer(question, owner, earlier, doc_ids):
-        if marking is not None and marking.done() and not marking.exception():
-            sources = sources_html(hits, query, marking.result().marks, context=context)
-            marking = None  # shown once; the final review replaces it
         if isinstance(event, HitsEvent):
             hits, query = event.hits, getattr(event, "query", "")
             context = await asyncio.to_thread(neighbours, assistant, owner, hits)
             sources = sources_html(hits, query, context=context)
-            marking = asyncio.ensure_future(asyncio.to_thread(review_answer, question, hits, cache))
             ready = assistant.engine_state.status == "ready"
             yield (
                 shown,
@@ -64,6 +67,8 @@ async def stream_chat(
                 "",
                 conversation_id,
             )
+        elif isinstance(event, EvidenceEvent):  # shown with the next delta; the review replaces it
+            sources = sources_html(hits, query, event.marks, context=context)
         elif isinstance(event, DeltaEvent):
             reply += event.text
             shown[-1]["content"] = chat_markdown(reply)
@@ -74,15 +79,15 @@ async def stream_chat(
             stats = "Error: see the answer"
         elif isinstance(event, StatsEvent):
             stats = event.stats.describe()
-            review = await asyncio.to_thread(review_answer, question, hits, cache, reply, True)
             key = answer_key(question, reply)  # its links open its own sources, not a later answer's
-            shown[-1]["content"] = review.answer_markdown(chat_markdown(reply), key)
-            sources = sources_html(hits, query, review.marks, review.checks.valid, context, key)
-            stats = f"{stats}  \n{review.checks.describe()}"
-    turn = Turn(question, reply, hits, stats, query)
+            shown[-1]["content"] = link_citations(chat_markdown(reply), [hit.rank for hit in hits], key)
+        elif isinstance(event, ReviewEvent):
+            checks = event.checks
+            sources = sources_html(hits, query, event.marks, checks.valid, context, key)
+    turn = Turn(question, reply, hits, stats, query, checks)
     saved = await asyncio.to_thread(assistant.save_turn, owner, conversation_id or None, turn)
     shown[-1]["metadata"] = turn_metadata(saved)
-    yield shown, sources, stats, "", saved.conversation
+    yield shown, sources, stats_lines(stats, checks), "", saved.conversation
 
 
 def neighbours(assistant: Assistant, owner: str, hits: Sequence[Hit]) -> Context:

@@ -18,7 +18,6 @@ from rag.assistant import Assistant
 from rag.errors import LimitError
 from rag.ingest.pipeline import SourceFile
 from rag.review.checks import check_citations
-from rag.review.evidence import answer_key, link_citations
 from rag.types import SHARED_OWNER, no_progress
 from rag.web.chat_stream import flatten, stream_chat
 from rag.web.render import (
@@ -26,11 +25,12 @@ from rag.web.render import (
     conversation_choices,
     document_choices,
     kept_metadata,
-    sources_html,
+    stats_lines,
     turn_metadata,
     turn_of,
     upload_report,
 )
+from rag.web.sources import answer_key, link_citations, sources_html
 from rag.workspace.conversations import Conversation, SavedTurn
 from rag.workspace.owners import WORKSPACE_COOKIE, hf_owner, key_owner, new_workspace_key, user_owner
 
@@ -337,9 +337,10 @@ def conversation_view(conversation: Conversation | None) -> tuple[list[dict], st
             }
         )
     last = conversation.turns[-1]
-    cited = check_citations(last.answer, last.hits).valid
+    cited = (last.checks or check_citations(last.answer, last.hits)).valid  # a turn saved without checks
     key = answer_key(last.question, last.answer)
-    return messages, sources_html(last.hits, last.query, cited=cited, answer=key), last.stats
+    sources = sources_html(last.hits, last.query, cited=cited, answer=key)
+    return messages, sources, stats_lines(last.stats, last.checks)
 
 
 def _cookies(request: gr.Request | None) -> dict:

@@ -1,31 +1,20 @@
-"""Text the web app shows, built from the stage types. Document text and file names are always
-HTML-escaped: markup inside a document must never reach the browser as markup."""
+"""Text the web app shows, built from the stage types (the Sources panel: rag.web.sources). Document
+text and file names are always HTML-escaped: markup inside a document must never reach the browser
+as markup."""
 
 from __future__ import annotations
 
-import html
 import re
 from collections.abc import Sequence
 
-from rag.review.evidence import Mark, evidence_html
-from rag.types import SHARED_OWNER, Context, DocumentInfo, Hit, IngestResult, page_unit
+from rag.types import SHARED_OWNER, AnswerChecks, DocumentInfo, IngestResult, page_unit
 from rag.workspace.conversations import ConversationSummary, SavedTurn
 
 
-def sources_html(
-    hits: Sequence[Hit],
-    query: str = "",
-    marks: dict[int, list[Mark]] | None = None,
-    cited: Sequence[int] = (),
-    context: Context | None = None,
-    answer: str = "",
-) -> str:
-    """The Sources panel: what was searched, then each hit (rank, score, source, page, text with its
-    supporting sentences marked, its neighbours on demand) as inert text; `rag.review.evidence`
-    renders the hits.
-    `answer` (`evidence.answer_key`) names the answer whose citation links open these sources."""
-    searched = f'<p class="rag-query">{html.escape(query)}</p>' if query else ""  # "Searched for: …"
-    return searched + evidence_html(hits, marks or {}, cited, context, answer)
+def stats_lines(stats: str, checks: AnswerChecks | None = None) -> str:
+    """What shows under an answer: its stats line, then its checks (Markdown line break between).
+    A turn saved before the checks were kept apart has them inside `stats` and no `checks`."""
+    return "  \n".join(part for part in (stats, checks.describe() if checks else "") if part)
 
 
 TURN_ID = re.compile(r"turn:([0-9a-f]{32}):([0-9]{1,9})")

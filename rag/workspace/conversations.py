@@ -1,4 +1,5 @@
-"""Saved conversations: each workspace's chats with their questions, answers, sources and stats.
+"""Saved conversations: each workspace's chats with their questions, answers, sources, stats and
+answer checks (as data: the web app draws them, rag.web.render).
 
 Kept in SQLite in the data dir (the standard library, one file, safe across threads and the
 processes of one machine; created 0600). Every read and write names the owner, so one workspace can
@@ -27,7 +28,7 @@ from pathlib import Path
 from typing import NamedTuple
 
 from rag.private_files import private_file
-from rag.types import Chunk, Hit
+from rag.types import AnswerChecks, Chunk, Hit
 
 CONVERSATIONS_FILE = "conversations.db"
 TITLE_CHARS = 80
@@ -41,7 +42,7 @@ CREATE TABLE IF NOT EXISTS turns (
     conversation TEXT NOT NULL REFERENCES conversations (id) ON DELETE CASCADE,
     seq INTEGER NOT NULL, question TEXT NOT NULL, answer TEXT NOT NULL,
     sources TEXT NOT NULL, stats TEXT NOT NULL, query TEXT NOT NULL DEFAULT '',
-    PRIMARY KEY (conversation, seq));
+    checks TEXT NOT NULL DEFAULT '', PRIMARY KEY (conversation, seq));
 CREATE TABLE IF NOT EXISTS votes (
     conversation TEXT NOT NULL, seq INTEGER NOT NULL,
     vote TEXT NOT NULL CHECK (vote IN ('up', 'down')), model TEXT NOT NULL, time REAL NOT NULL,
@@ -60,8 +61,9 @@ class Turn:
     question: str
     answer: str
     hits: list[Hit]
-    stats: str
+    stats: str  # the generation's stats line (turns saved before `checks` have the checks' line in it)
     query: str = ""  # what was searched, when it differs from the question
+    checks: AnswerChecks | None = None  # the answer's review; None: stopped by an error, or saved before
     seq: int = field(default=-1, compare=False)  # its place in the conversation, once saved
 
 
@@ -103,6 +105,7 @@ class ConversationStore:
         try:
             db.execute("PRAGMA journal_mode=WAL")
             db.executescript(SCHEMA)
+            _add_checks_column(db)
             with db:  # the first process to get here sets it; every later one keeps it
                 db.execute("INSERT OR IGNORE INTO meta VALUES ('pseudonym_key', ?)", (secrets.token_hex(32),))
         finally:
@@ -153,7 +156,8 @@ class ConversationStore:
                 "SELECT COALESCE(MAX(seq), -1) + 1 FROM turns WHERE conversation = ?", (conversation_id,)
             ).fetchone()[0]
             db.execute(
-                "INSERT INTO turns VALUES (?, ?, ?, ?, ?, ?, ?)",
+                "INSERT INTO turns (conversation, seq, question, answer, sources, stats, query, checks) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                 (
                     conversation_id,
                     seq,
@@ -162,6 +166,7 @@ class ConversationStore:
                     json.dumps([_hit_record(h) for h in turn.hits]),
                     turn.stats,
                     turn.query,
+                    json.dumps(turn.checks.to_dict()) if turn.checks else "",
                 ),
             )
             db.execute("UPDATE conversations SET updated = ? WHERE id = ?", (now, conversation_id))
@@ -183,7 +188,7 @@ class ConversationStore:
             if head is None:
                 return None
             rows = db.execute(
-                "SELECT question, answer, sources, stats, query, seq FROM turns "
+                "SELECT question, answer, sources, stats, query, checks, seq FROM turns "
                 "WHERE conversation = ? ORDER BY seq",
                 (conversation_id,),
             ).fetchall()
@@ -242,7 +247,7 @@ class ConversationStore:
         with self._connect(write=False) as db:
             rows = db.execute(
                 "SELECT conversations.owner, votes.conversation, votes.time, votes.vote, votes.model, "
-                "question, answer, sources, stats, query, turns.seq FROM votes "
+                "question, answer, sources, stats, query, checks, turns.seq FROM votes "
                 "JOIN turns USING (conversation, seq) "
                 "JOIN conversations ON conversations.id = votes.conversation ORDER BY votes.time"
             ).fetchall()
@@ -259,8 +264,24 @@ def _owned(db: sqlite3.Connection, owner: str, conversation_id: str) -> bool:
     return row.fetchone() is not None
 
 
-def _turn(question: str, answer: str, sources: str, stats: str, query: str, seq: int) -> Turn:
-    return Turn(question, answer, [_hit(r) for r in json.loads(sources)], stats, query, seq)
+def _add_checks_column(db: sqlite3.Connection) -> None:
+    """Databases made before the answer checks were kept get their column (empty for old turns).
+    Under the write lock, so two processes opening an old file at once don't both add it."""
+    db.execute("BEGIN IMMEDIATE")
+    try:
+        columns = {row[1] for row in db.execute("PRAGMA table_info(turns)")}
+        if "checks" not in columns:
+            db.execute("ALTER TABLE turns ADD COLUMN checks TEXT NOT NULL DEFAULT ''")
+        db.execute("COMMIT")
+    except BaseException:
+        db.execute("ROLLBACK")
+        raise
+
+
+def _turn(question: str, answer: str, sources: str, stats: str, query: str, checks: str, seq: int) -> Turn:
+    hits = [_hit(r) for r in json.loads(sources)]
+    review = AnswerChecks.from_dict(json.loads(checks)) if checks else None
+    return Turn(question, answer, hits, stats, query, review, seq)
 
 
 def _hit_record(hit: Hit) -> dict:

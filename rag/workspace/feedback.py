@@ -24,8 +24,8 @@ from pathlib import Path
 from typing import Literal
 
 from rag.review.checks import check_citations
-from rag.types import Hit
-from rag.workspace.conversations import ConversationStore
+from rag.types import AnswerChecks, Hit
+from rag.workspace.conversations import ConversationStore, Turn
 
 FEEDBACK_FILE = "feedback.jsonl"  # the log of earlier versions, read if present
 Vote = Literal["up", "down"]
@@ -88,7 +88,7 @@ def export_votes(store: ConversationStore) -> list[dict]:
             hits=record.turn.hits,
             answer=record.turn.answer,
             model=record.model,
-            checks=check_citations(record.turn.answer, record.turn.hits).to_dict(),
+            checks=_checks(record.turn).to_dict(),
             vote=record.vote,  # type: ignore[arg-type]
             owner=record.owner,
             key=key,
@@ -160,3 +160,8 @@ def summarize(entries: Iterable[dict], unreadable: int = 0, recent: int = 5) -> 
         down_with_failed_checks=failed,
         recent_down=[str(e.get("question", "")) for e in reversed(downs)][:recent],
     )
+
+
+def _checks(turn: Turn) -> AnswerChecks:
+    """The answer's saved review; for a turn saved without one, the citation checks of its text."""
+    return turn.checks or check_citations(turn.answer, turn.hits)

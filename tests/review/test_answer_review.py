@@ -1,7 +1,10 @@
-"""The per-answer review: marks, checks, panel HTML and linked answer, each text embedded once."""
+"""The per-answer review stage: marks and checks as plain data, each text embedded once."""
 
-from rag.review.answer_review import CachingEncoder, ReviewCache, review_answer
-from rag.types import Chunk, Hit
+import json
+from dataclasses import asdict
+
+from rag.review.answer_review import AnswerReviewer, CachingEncoder
+from rag.types import AnswerChecks, Chunk, EvidenceEvent, Hit, ReviewEvent
 
 HITS = [
     Hit(
@@ -28,21 +31,32 @@ class Counting:
         return self.embedder.embed_query(text)
 
 
-def test_a_review_while_streaming_then_when_complete_embeds_each_text_once(embedder):
+def test_the_question_marks_then_the_review_embed_each_text_once(embedder):
     counting = Counting(embedder)
-    cache = ReviewCache.for_answer(counting)
     question = "Which port does the quokka protocol use?"
-    early = review_answer(question, HITS, cache, answer="The port is")
-    assert early.checks.sentences == () and not early.checks.cites_anything
+    reviewer = AnswerReviewer(counting, question, HITS)
+    early = reviewer.question_marks()
+    assert isinstance(early, EvidenceEvent) and {m.by for m in early.marks[1]} == {"question"}
     answer = "The quokka protocol uses port 7341 [1]. Herons nest in tall trees [3]."
-    final = review_answer(question, HITS, cache, answer=answer, complete=True)
+    final = reviewer.review(answer)
+    assert isinstance(final, ReviewEvent)
     assert len(counting.texts) == len(set(counting.texts))  # nothing embedded twice
     assert final.checks.missing == (3,) and final.checks.valid == (1,)
-    panel = final.sources_html()
-    assert '<div class="rag-source rag-cited" id="rag-source-1"' in panel and "&lt;b&gt;Loud" in panel
-    assert "<mark" in panel.split('id="rag-source-2"')[0]  # the port sentence is marked in source 1
-    linked = final.answer_markdown(answer)
-    assert "[\\[1\\]](#rag-source-1)" in linked and "~~\\[3\\]~~ _(no source 3)_" in linked
+    port = "The quokka protocol listens on port 7341."
+    first = final.marks[1][0]
+    assert HITS[0].chunk.text[first.start : first.end] == port
+    assert first.by == "both"  # like the question and like the answer
+    # the herons sentence cites no real source, so it is held against [1], which doesn't support it
+    assert [s.supported for s in final.checks.sentences] == [True, False]
+
+
+def test_the_review_is_plain_data_that_survives_json(embedder):
+    reviewer = AnswerReviewer(embedder, "Where do herons nest?", HITS)
+    checks = reviewer.review("Herons nest in tall trees [2].").checks
+    assert checks.ok and checks.sentences[0].best_source == 2
+    again = AnswerChecks.from_dict(json.loads(json.dumps(checks.to_dict())))
+    assert again == checks and again.describe() == checks.describe()
+    assert asdict(again) == asdict(checks) and checks.threshold == 0.5
 
 
 def test_the_caching_encoder_keeps_the_order_of_repeated_texts(embedder):

@@ -13,8 +13,8 @@ import pytest
 
 from rag.generation.backends.fake import FakeBackend
 from rag.generation.llm import LLM
-from rag.review.evidence import answer_key
 from rag.web.handlers import WebApp
+from rag.web.sources import answer_key
 
 
 class Session:
@@ -236,3 +236,13 @@ def test_each_source_can_be_shown_in_context_with_its_neighbouring_chunks(app, t
     context = pruning[pruning.index("<details") :]
     assert "Show in context" in context and "this chunk" in context
     assert "Compost advice" in context and "Watering advice" in context
+
+
+def test_the_turn_is_saved_with_its_checks_as_data_and_reopens_with_the_same_lines(app, fake_backend):
+    fake_backend.reply = "The blue kettle boils a litre in ninety seconds [1]. Teapots stay hot [9]."
+    *_, (_, _, stats, _, conversation) = run_chat(app, "How fast does the blue kettle boil?")
+    (turn,) = app.assistant.conversation(app.owner("", ALICE, None), conversation).turns
+    assert turn.checks.missing == (9,) and turn.checks.valid == (1,)
+    assert "Checks" not in turn.stats and stats == f"{turn.stats}  \n{turn.checks.describe()}"
+    *_, restored_sources, restored_stats = app.open_conversation(conversation, "", ALICE, None)
+    assert restored_stats == stats and 'class="rag-source rag-cited"' in restored_sources

@@ -5,7 +5,8 @@ import pytest
 from rag.types import Chunk, DocumentInfo, Hit, IngestResult
 from rag.web.chat_stream import flatten
 from rag.web.layout import parse_auth
-from rag.web.render import document_choices, sources_html, upload_report
+from rag.web.render import document_choices, upload_report
+from rag.web.sources import sources_html
 from rag.workspace.conversations import ConversationStore
 from rag.workspace.owners import (
     WorkspaceJanitor,

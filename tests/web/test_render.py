@@ -2,8 +2,9 @@ import re
 
 import pytest
 
-from rag.types import Chunk, Hit
-from rag.web.render import chat_markdown, chat_text, sources_html
+from rag.types import AnswerChecks, Chunk, Hit
+from rag.web.render import chat_markdown, chat_text, stats_lines
+from rag.web.sources import sources_html
 
 
 def test_sources_show_the_section_path_above_the_chunk_escaped():
@@ -73,3 +74,12 @@ def test_a_message_from_the_browser_keeps_only_a_valid_turn_id():
     assert kept_metadata(forged) == {"metadata": {"id": f"turn:{CONVERSATION}:2"}}  # the extras are dropped
     assert kept_metadata({"role": "assistant", "content": "x", "metadata": {"title": "hi"}}) == {}
     assert kept_metadata({"role": "user", "content": "x", "metadata": {"id": f"turn:{CONVERSATION}:2"}}) == {}
+
+
+def test_the_lines_under_an_answer_draw_the_saved_checks_and_keep_an_old_saved_line():
+    checks = AnswerChecks((1, 3), (3,))
+    assert stats_lines("fake · 9 tokens", checks) == (
+        "fake · 9 tokens  \n⚠ Checks: cites [3] but there is no such source (cites [1])"
+    )
+    old = "fake · 9 tokens  \n✓ Checks: cites [1]"  # saved before the checks were kept as data
+    assert stats_lines(old, None) == old and stats_lines("Error: see the answer") == "Error: see the answer"

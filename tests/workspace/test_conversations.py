@@ -1,6 +1,9 @@
-"""Saved conversations in SQLite: per-owner, ordered, restorable with their sources, deletable."""
+"""Saved conversations in SQLite: per-owner, ordered, restorable with their sources and answer
+checks, deletable; files from before the checks were kept apart still open."""
 
-from rag.types import Chunk, Hit
+import sqlite3
+
+from rag.types import AnswerChecks, Chunk, Hit, SentenceSupport
 from rag.workspace.conversations import ConversationStore, Turn
 
 HIT = Hit(1, 0.81, Chunk("d1", "kettles.md", 0, 0, "The blue kettle boils in ninety seconds."))
@@ -94,3 +97,50 @@ def test_reads_do_not_wait_for_a_writer(tmp_path):
         reader.join(timeout=60)
     (summaries, conversation), *_ = results
     assert [s.id for s in summaries] == [mine] and conversation.turns[0].answer == "answer"
+
+
+CHECKS = AnswerChecks(
+    (1, 4), (4,), (SentenceSupport("Ninety seconds [1].", (1,), 1, 0.7312, True),), threshold=0.5
+)
+
+
+def test_the_answer_checks_are_kept_as_data(tmp_path):
+    store = ConversationStore(tmp_path / "c.db")
+    turn = Turn("How fast is the kettle?", "Ninety seconds [1]. See [4].", [HIT], "stats", "", CHECKS)
+    conversation = store.append("anon:a", None, turn)
+    again = ConversationStore(tmp_path / "c.db").load("anon:a", conversation).turns[0]
+    assert again.checks == CHECKS and again.stats == "stats"  # the line under the answer is drawn from it
+    assert again.checks.missing == (4,) and again.checks.sentences[0].score == 0.7312
+    stopped = store.append("anon:a", conversation, Turn("And?", "⚠️ error", [], "Error: see the answer"))
+    assert store.load("anon:a", stopped).turns[1].checks is None
+
+
+OLD_TURNS = """CREATE TABLE turns (
+    conversation TEXT NOT NULL REFERENCES conversations (id) ON DELETE CASCADE,
+    seq INTEGER NOT NULL, question TEXT NOT NULL, answer TEXT NOT NULL,
+    sources TEXT NOT NULL, stats TEXT NOT NULL, query TEXT NOT NULL DEFAULT '',
+    PRIMARY KEY (conversation, seq));"""
+OLD_STATS = "fake · retrieval 12 ms · first token 3 ms · 9 tokens · 80.0 tokens/s  \n✓ Checks: cites [1]"
+
+
+def test_a_file_saved_before_the_checks_were_kept_apart_still_opens(tmp_path):
+    """Its turns keep the checks' line inside `stats` (shown as saved) and get an empty column."""
+    path = tmp_path / "c.db"
+    db = sqlite3.connect(path)
+    db.execute(
+        "CREATE TABLE conversations (id TEXT PRIMARY KEY, owner TEXT NOT NULL, title TEXT NOT NULL, "
+        "created REAL NOT NULL, updated REAL NOT NULL)"
+    )
+    db.execute(OLD_TURNS)
+    db.execute("INSERT INTO conversations VALUES ('c1', 'anon:a', 'old', 1.0, 1.0)")
+    db.execute(
+        "INSERT INTO turns VALUES ('c1', 0, 'old question', 'old answer [1].', '[]', ?, '')", (OLD_STATS,)
+    )
+    db.commit()
+    db.close()
+    store = ConversationStore(path)
+    (old,) = store.load("anon:a", "c1").turns
+    assert old.stats == OLD_STATS and old.checks is None
+    store.append("anon:a", "c1", Turn("new question", "new answer [1].", [HIT], "stats", "", CHECKS))
+    assert store.load("anon:a", "c1").turns[1].checks == CHECKS
+    assert ConversationStore(path).load("anon:a", "c1").turns[0].stats == OLD_STATS  # opened again: no change
