@@ -171,48 +171,6 @@ def test_eval_scores_several_modes_in_one_run(tmp_path):
         assert answered[key] == searched[key], key
 
 
-KETTLES = (
-    "# Kettles\n\nKettles come in many colours and sizes.\n\n"
-    "The blue kettle boils a litre of water in exactly ninety seconds on the big stove.\n"
-)
-
-
-def test_ask_prints_the_answer_then_its_checks_then_the_sources(tmp_path):
-    (tmp_path / "kettles.md").write_text(KETTLES)
-    assert rag(tmp_path, "ingest", str(tmp_path / "kettles.md")).returncode == 0
-    # the scripted model quotes source [1] and cites it, and cites the [7] the question names
-    fake = {"RAG_LLM_BACKEND": "fake", "RAG_FAKE_DELAY_S": "0"}
-    out = rag(tmp_path, "ask", "How fast does the blue kettle boil? Compare [7].", **fake)
-    assert out.returncode == 0, out.stderr
-    answer, after = out.stdout.split("\n\n", 1)
-    checks, sources = after.split("\nSources", 1)
-    assert answer == f"{KETTLES.splitlines()[-1].rstrip('.')} [1]. See also [7]."
-    assert checks.strip() == (
-        "⚠ Checks: cites [7] but there is no such source (cites [1] · 1 of 1 sentences supported)"
-    )
-    assert sources.splitlines()[1].startswith("[1] kettles.md (score ")
-    assert "tokens/s" in out.stderr and "Checks" not in out.stderr  # the stats stay on standard error
-
-
-def test_eval_answers_reports_the_checks_of_the_asked_answers(tmp_path):
-    questions = Path(__file__).parent / "data" / "sample_questions.jsonl"
-    fake = {"RAG_LLM_BACKEND": "fake", "RAG_FAKE_DELAY_S": "0", "RAG_QUERY_REWRITE_S": "0"}
-    asked = ["eval", str(questions), "--corpus", str(SAMPLE), "--retrieval", "hybrid", "--answers"]
-    text = rag(tmp_path, *asked, **fake)
-    assert text.returncode == 0, text.stderr
-    n = len(questions.read_text().splitlines())
-    line = next(line.strip() for line in text.stdout.splitlines() if line.strip().startswith("answers ("))
-    assert line.startswith(
-        f"answers ({n}): citing 1.000  citations valid 1.000 (of {n})  sentences supported "
-    )
-    report = json.loads(rag(tmp_path, *asked, "--json", **fake).stdout)["modes"]["hybrid"]
-    assert report["answers_n"] == n and report["answers_citing"] == 1.0 and report["citations_n"] == n
-    assert report["sentences_n"] > 0 and 0 < report["sentences_supported"] <= 1  # a claim: 4 words or more
-    assert f"sentences supported {report['sentences_supported']:.3f} (of {report['sentences_n']})" in line
-    searched = json.loads(rag(tmp_path, *asked[:-1], "--json").stdout)["modes"]["hybrid"]
-    assert not any(key.startswith(("answers", "citations", "sentences")) for key in searched)
-
-
 def test_old_collection_is_refused_with_its_fix_then_reindexed(tmp_path):
     make_old = (  # in its own process: a Milvus Lite file is held by the process that opened it
         "from rag.settings import Settings; "
@@ -242,3 +200,30 @@ def test_ingest_a_url_and_refuse_a_private_one(tmp_path):
         assert out.stdout.strip() == f"{url}: added (1 chunks)"
     search = rag(tmp_path, "search", "How is the pump primed?", "-k", "1")
     assert search.stdout.startswith(f"[1] {url} (score ")
+
+
+def test_sync_a_folder_prints_exactly_what_it_did(tmp_path):
+    folder = tmp_path / "in"
+    folder.mkdir()
+    for name, text in {
+        "a.txt": "Apples ripen in autumn.",
+        "b.txt": "Bees make honey.",
+        "c.txt": "Cats nap.",
+    }.items():
+        (folder / name).write_text(text)
+    first = rag(tmp_path, "sync", str(folder))
+    assert first.returncode == 0, first.stderr
+    assert sorted(first.stdout.splitlines()) == [f"added {n}.txt (1 chunks)" for n in "abc"]
+    (folder / "a.txt").write_text("Apples ripen in late autumn, pears earlier.")  # changed
+    (folder / "b.txt").unlink()  # deleted
+    (folder / "d.txt").write_text("Dogs fetch sticks.")  # added
+    second = rag(tmp_path, "sync", str(folder))
+    assert second.returncode == 0, second.stderr
+    assert sorted(second.stdout.splitlines()) == [
+        "added d.txt (1 chunks)",
+        "removed b.txt",
+        "updated a.txt (1 chunks)",
+    ]
+    assert f"{folder}: 1 added, 1 updated, 1 removed, 1 unchanged" in second.stderr
+    docs = rag(tmp_path, "docs")
+    assert [line.split("\t")[0] for line in docs.stdout.splitlines()] == ["a.txt", "c.txt", "d.txt"]

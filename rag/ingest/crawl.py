@@ -10,12 +10,12 @@ from __future__ import annotations
 
 import html
 import re
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from html.parser import HTMLParser
 from urllib.parse import urljoin, urlsplit
 
-from rag.ingest.fetch import Fetched, Fetcher, FetchError, canonical
+from rag.ingest.fetch import Fetched, Fetcher, FetchError, Validators, canonical
 
 # "this page and the pages it links to" stops at 2 links away: deeper is a crawler, not an upload.
 MAX_DEPTH = 2
@@ -76,18 +76,30 @@ def same_site(url: str, start: str) -> bool:
     return (a.scheme, a.netloc.lower()) == (b.scheme, b.netloc.lower())
 
 
-def crawl(fetcher: Fetcher, start: str, follow: bool, max_pages: int) -> Iterator[PageResult]:
+def crawl(
+    fetcher: Fetcher,
+    start: str,
+    follow: bool,
+    max_pages: int,
+    known: Mapping[str, Validators] | None = None,
+) -> Iterator[PageResult]:
     """The pages `start` stands for, one at a time as they are fetched (so progress is per page):
     a sitemap (or sitemap index, one level) yields its pages; `follow` adds linked pages under the
     start's folder, breadth first, up to `MAX_DEPTH` links away; at most `max_pages` pages.
-    Raises FetchError when `start` itself cannot be fetched."""
+    `known` (`rag sync`): the validators of pages fetched before, sent so that an unchanged page
+    answers 304 (`Fetched.not_modified`); not with `follow`, whose pages must be read for their
+    links. Raises FetchError when `start` itself cannot be fetched."""
     start = canonical(start)
-    first = fetcher.fetch(start)
+    known = {} if follow or known is None else known
+    first = fetcher.fetch(start, known.get(start, Validators()))
+    if first.not_modified:
+        yield PageResult(start, first)
+        return
     listed = sitemap_urls(first.data) if first.filename.endswith(".xml") else None
     if listed is None and first.filename.endswith(".xml"):
         raise FetchError(start, "the XML is not a sitemap (<urlset> or <sitemapindex>)")
     if listed is not None:
-        yield from _sitemap_pages(fetcher, start, listed, max_pages)
+        yield from _sitemap_pages(fetcher, start, listed, max_pages, known)
         return
     yield PageResult(start, first)
     if not follow:
@@ -111,7 +123,11 @@ def crawl(fetcher: Fetcher, start: str, follow: bool, max_pages: int) -> Iterato
 
 
 def _sitemap_pages(
-    fetcher: Fetcher, start: str, listed: tuple[str, list[str]], max_pages: int
+    fetcher: Fetcher,
+    start: str,
+    listed: tuple[str, list[str]],
+    max_pages: int,
+    known: Mapping[str, Validators],
 ) -> Iterator[PageResult]:
     kind, urls = listed
     if kind == "sitemapindex":  # one level: the index's sitemaps, each read for its pages
@@ -128,11 +144,11 @@ def _sitemap_pages(
         urls = pages
     wanted = list(dict.fromkeys(canonical(u) for u in urls if same_site(u, start)))
     for url in wanted[:max_pages]:
-        yield _fetch_one(fetcher, url)
+        yield _fetch_one(fetcher, url, known.get(url, Validators()))
 
 
-def _fetch_one(fetcher: Fetcher, url: str) -> PageResult:
+def _fetch_one(fetcher: Fetcher, url: str, validators: Validators | None = None) -> PageResult:
     try:
-        return PageResult(url, fetcher.fetch(url))
+        return PageResult(url, fetcher.fetch(url, validators or Validators()))
     except FetchError as exc:
         return PageResult(url, error=exc)

@@ -55,7 +55,12 @@ GENERIC_TYPES = {"application/octet-stream", "binary/octet-stream", ""}
 
 
 class FetchError(LoadError):
-    """A URL that was not fetched: `source` is the URL, `reason` says why (the limit's setting)."""
+    """A URL that was not fetched: `source` is the URL, `reason` says why (the limit's setting);
+    `status` is the server's HTTP status when it answered with an error (404: the page is gone)."""
+
+    def __init__(self, source: str, reason: str, status: int = 0) -> None:
+        super().__init__(source, reason)
+        self.status = status
 
 
 @dataclass(frozen=True)
@@ -235,7 +240,8 @@ class Fetcher:
         if response.status_code == 304:
             return Fetched(final, "", b"", "", etag, modified, not_modified=True)
         if response.status_code >= 400:
-            raise FetchError(url, f"the server answered {response.status_code} {response.reason_phrase}")
+            status = response.status_code
+            raise FetchError(url, f"the server answered {status} {response.reason_phrase}", status)
         content_type = response.headers.get("content-type", "").split(";")[0].strip().lower()
         filename = file_name(final, content_type)
         if not filename:
