@@ -1,4 +1,5 @@
-"""Retrieval quality over a question file: hit@k, MRR@k and latency, with the questions missed.
+"""Retrieval quality over a question file: hit@k, MRR@k and latency, with the questions missed;
+with generated answers (`through_chat`), their checks too (`answer_figures`).
 
 A question is a hit when one of its gold sources is among the top k chunks; its reciprocal rank is
 1/rank of the first chunk from a gold source (`reciprocal_rank`, pure). `evaluate` asks every
@@ -33,7 +34,16 @@ from rag.errors import EvaluationError
 from rag.generation.prompts import Message
 from rag.retrieval.library import Library
 from rag.retrieval.query import user_turns
-from rag.types import SHARED_OWNER, DeltaEvent, ErrorEvent, Hit, HitsEvent, StatsEvent
+from rag.types import (
+    SHARED_OWNER,
+    AnswerChecks,
+    DeltaEvent,
+    ErrorEvent,
+    Hit,
+    HitsEvent,
+    ReviewEvent,
+    StatsEvent,
+)
 from rag.workspace.owners import visible_owners
 
 if TYPE_CHECKING:
@@ -82,6 +92,13 @@ class ModeReport:
     followup_alone_mrr_at_k: float | None = None
     distracted_hit_at_k: float | None = None
     distracted_mrr_at_k: float | None = None
+    answers_n: int | None = None  # the answer checks (`answer_figures`), where answers were generated
+    answers_citing: float | None = None
+    citations_n: int | None = None
+    citations_valid: float | None = None
+    sentences_n: int | None = None
+    sentences_supported: float | None = None
+    answers_passing: float | None = None
 
     def to_dict(self) -> dict:
         return {key: value for key, value in asdict(self).items() if value is not None}
@@ -153,11 +170,13 @@ def unrelated_question(conversations: Sequence[Conversation], index: int) -> str
 
 @dataclass(frozen=True)
 class Asked:
-    """What one turn gave: the ranked chunks, the retrieval time and the answer (empty if none)."""
+    """What one turn gave: the ranked chunks, the retrieval time, the answer (empty if none) and
+    its checks (None without an answer, or when its review failed)."""
 
     hits: list[Hit]
     elapsed_ms: float
     answer: str = ""
+    checks: AnswerChecks | None = None
 
 
 Ask = Callable[[str, list[Message], str], Asked]  # question, the conversation so far, retrieval mode
@@ -181,7 +200,7 @@ def through_chat(assistant: Assistant, owner: str, k: int, loop: asyncio.Abstrac
     that first used it): the rewrite step, retrieval and generation, as a user's chat runs them."""
 
     async def turn(question: str, history: list[Message], mode: str) -> Asked:
-        hits, parts, elapsed = [], [], 0.0
+        hits, parts, elapsed, checks = [], [], 0.0, None
         async for event in assistant.answer(question, owner, history, k=k, mode=mode):
             if isinstance(event, HitsEvent):
                 hits = event.hits
@@ -189,9 +208,11 @@ def through_chat(assistant: Assistant, owner: str, k: int, loop: asyncio.Abstrac
                 parts.append(event.text)
             elif isinstance(event, StatsEvent):
                 elapsed = event.stats.retrieval_ms
+            elif isinstance(event, ReviewEvent):
+                checks = event.checks
             elif isinstance(event, ErrorEvent):
                 raise EvaluationError(f"{question!r} could not be answered: {event.message}")
-        return Asked(hits, elapsed, "".join(parts))
+        return Asked(hits, elapsed, "".join(parts), checks)
 
     return lambda question, history, mode: loop.run_until_complete(turn(question, history, mode))
 
@@ -219,7 +240,7 @@ def _evaluate_mode(
     ask: Ask, search: Ask, conversations: list[Conversation], k: int, mode: str, unrelated: bool
 ) -> ModeReport:
     every, first, followup, alone, distracted = [], [], [], [], []
-    latencies, misses = [], []
+    latencies, misses, reviews = [], [], []
     for index, conversation in enumerate(conversations):
         history: list[Message] = []
         for number, turn in enumerate(conversation.turns):
@@ -227,6 +248,8 @@ def _evaluate_mode(
             latencies.append(retrieval.elapsed_ms)
             rr = reciprocal_rank(retrieval.hits, turn.gold_sources)
             every.append(rr)
+            if retrieval.checks is not None:
+                reviews.append(retrieval.checks)
             (followup if number else first).append(rr)
             if rr == 0.0:
                 multi = len(conversation.turns) > 1
@@ -261,6 +284,8 @@ def _evaluate_mode(
         extra["followup_alone_hit_at_k"], extra["followup_alone_mrr_at_k"] = _rates(alone)
     if distracted:
         extra["distracted_hit_at_k"], extra["distracted_mrr_at_k"] = _rates(distracted)
+    if reviews:
+        extra.update(answer_figures(reviews))
     return ModeReport(**{**asdict(report), "misses": misses, **extra})
 
 
@@ -269,3 +294,25 @@ def _rates(ranks: list[float]) -> tuple[float, float]:
     if not ranks:
         return 0.0, 0.0
     return round(sum(1 for r in ranks if r > 0) / len(ranks), 4), round(sum(ranks) / len(ranks), 4)
+
+
+def answer_figures(checks: Sequence[AnswerChecks]) -> dict:
+    """The answer checks over every reviewed answer: the share of answers citing a source, of
+    citations naming a retrieved source, of checked sentences supported by what they cite, and of
+    answers passing every check (`AnswerChecks.ok`). A share with nothing to count is left out."""
+    citations = sum(len(c.cited) for c in checks)
+    sentences = [s for c in checks for s in c.sentences]
+    figures = {
+        "answers_n": len(checks),
+        "answers_citing": _share(sum(c.cites_anything for c in checks), len(checks)),
+        "citations_n": citations,
+        "citations_valid": _share(sum(len(c.valid) for c in checks), citations),
+        "sentences_n": len(sentences),
+        "sentences_supported": _share(sum(s.supported for s in sentences), len(sentences)),
+        "answers_passing": _share(sum(c.ok for c in checks), len(checks)),
+    }
+    return {key: value for key, value in figures.items() if value is not None}
+
+
+def _share(count: int, total: int) -> float | None:
+    return round(count / total, 4) if total else None

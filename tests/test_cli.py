@@ -174,7 +174,7 @@ def test_eval_scores_several_modes_in_one_run(tmp_path):
 def test_old_collection_is_refused_with_its_fix_then_reindexed(tmp_path):
     make_old = (  # in its own process: a Milvus Lite file is held by the process that opened it
         "from rag.settings import Settings; "
-        "from tests.store.test_vector_store import _old_schema_collection; "
+        "from tests.store.test_migrations import _old_schema_collection; "
         f"_old_schema_collection(Settings.from_env({{}}, data_dir={str(tmp_path / 'data')!r}), 3, 384)"
     )
     made = run_python(make_old, [], cli_env(tmp_path), timeout=300)

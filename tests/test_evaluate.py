@@ -8,6 +8,7 @@ import pytest
 from rag.assistant import Assistant
 from rag.errors import EvaluationError
 from rag.evaluate import (
+    answer_figures,
     evaluate,
     percentile,
     read_questions,
@@ -16,7 +17,7 @@ from rag.evaluate import (
     unrelated_question,
 )
 from rag.generation.llm import LLM
-from rag.types import SHARED_OWNER, Chunk, Hit
+from rag.types import SHARED_OWNER, AnswerChecks, Chunk, Hit, SentenceSupport
 from rag.workspace.owners import user_owner
 
 
@@ -155,6 +156,60 @@ def test_through_the_chat_path_each_answer_becomes_the_assistants_turn(no_rewrit
             search.followup_hit_at_k,
         )
         assert chat.p50_ms > 0
+
+
+def test_the_answers_checks_are_reported_over_the_file(no_rewrite, fake_backend, tmp_path):
+    replies = iter(
+        [
+            "Green tea is steeped at eighty degrees for two minutes [1].",
+            "Sourdough rests in the fridge overnight before baking [2].",  # k=1: there is no [2]
+        ]
+    )
+    fake_backend.reply = lambda messages: next(replies)
+    loop = asyncio.new_event_loop()
+    try:
+        ask = through_chat(no_rewrite, SHARED_OWNER, 1, loop)
+        report = evaluate(no_rewrite.library, read_questions(tea_conversations(tmp_path)), 1, ask=ask)
+    finally:
+        loop.close()
+    figures = report.to_dict()
+    assert (figures["answers_n"], figures["answers_citing"]) == (2, 1.0)
+    assert (figures["citations_n"], figures["citations_valid"]) == (2, 0.5)
+    # the sourdough sentence is held against the tea chunk, the only one retrieved
+    assert (figures["sentences_n"], figures["sentences_supported"], figures["answers_passing"]) == (
+        2,
+        0.5,
+        0.5,
+    )
+    plain = evaluate(no_rewrite.library, read_questions(tea_conversations(tmp_path)), 1).to_dict()
+    assert "answers_n" not in plain  # retrieval alone: no answers to check
+
+
+def test_answer_figures_count_answers_citations_and_sentences():
+    supported = SentenceSupport("Tea is steeped at eighty degrees.", (1,), 1, 0.8, True)
+    weak = SentenceSupport("Bread is baked at noon.", (1,), 1, 0.2, False)
+    checks = [
+        AnswerChecks((1, 1), (), (supported,)),
+        AnswerChecks((1, 3), (3,), (supported, weak)),
+        AnswerChecks((), (), ()),  # "The documents don't say.": cites nothing, claims nothing
+    ]
+    assert answer_figures(checks) == {
+        "answers_n": 3,
+        "answers_citing": round(2 / 3, 4),
+        "citations_n": 4,
+        "citations_valid": 0.75,
+        "sentences_n": 3,
+        "sentences_supported": round(2 / 3, 4),
+        "answers_passing": round(1 / 3, 4),
+    }
+    silent = answer_figures([AnswerChecks((), (), ())])
+    assert silent == {
+        "answers_n": 1,
+        "answers_citing": 0.0,
+        "citations_n": 0,
+        "sentences_n": 0,
+        "answers_passing": 0.0,
+    }
 
 
 def test_a_turn_the_chat_path_cannot_answer_stops_the_evaluation(no_rewrite, fake_backend, tmp_path):

@@ -62,3 +62,38 @@ def test_a_child_lives_with_its_parent_and_ends_after_it(tmp_path, method):
         for pid in (parent.pid, child):
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGKILL)
+
+
+EXIT_AFTER_SHUTDOWN = """
+import atexit, sys, time
+from rag.lifecycle import exit_after_shutdown
+atexit.register(lambda: (print("atexit ran", flush=True), time.sleep(float(sys.argv[2]))))
+try:
+    if sys.argv[1] == "sigterm":
+        raise SystemExit(0)  # what exit_on_sigterm raises when uvicorn hands SIGTERM back
+    raise RuntimeError("the server failed")
+finally:
+    print("stopped", flush=True)
+    exit_after_shutdown()
+"""
+
+
+def test_after_the_shutdown_a_slow_interpreter_exit_is_skipped():
+    began = time.monotonic()
+    done = subprocess.run(
+        [sys.executable, "-c", EXIT_AFTER_SHUTDOWN, "sigterm", "60"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert (done.returncode, done.stdout) == (0, "stopped\n"), done.stderr
+    assert time.monotonic() - began < 30  # not the 60 s atexit handler
+
+
+def test_an_error_still_prints_its_traceback_and_runs_atexit():
+    done = subprocess.run(
+        [sys.executable, "-c", EXIT_AFTER_SHUTDOWN, "error", "0"], capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 1
+    assert done.stdout == "stopped\natexit ran\n"
+    assert "RuntimeError: the server failed" in done.stderr

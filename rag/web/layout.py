@@ -12,7 +12,7 @@ import os
 import gradio as gr
 
 from rag.assistant import Assistant
-from rag.lifecycle import exit_on_sigterm, exit_within
+from rag.lifecycle import exit_after_shutdown, exit_on_sigterm, exit_within
 from rag.private_files import browser_secret
 from rag.settings import Settings
 from rag.web.guard import check_login_methods, guard
@@ -305,3 +305,4 @@ def launch(settings: Settings) -> None:
         exit_within(SHUTDOWN_S)  # a model still loading must not keep the process (and its engine) alive
         app.assistant.close()
         log.info("stopped")
+        exit_after_shutdown()
