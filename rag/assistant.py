@@ -11,17 +11,15 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from rag.answer import Question, answer, check_selection, check_size
 from rag.embedding.embedder import Embedder
 from rag.generation.backends import SamplingConfig
 from rag.generation.llm import LLM, EngineState
 from rag.generation.prompts import Message, PromptBudget
-from rag.ingest.chunking import document_id
-from rag.ingest.pipeline import Ingestor, Quota, SourceFile, collect_files
-from rag.ingest.sync import SyncReport, sync_source
-from rag.ingest.urls import ingest_url
 from rag.retrieval.library import Library, Retrieval
 from rag.settings import Settings
 from rag.types import (
@@ -44,6 +42,10 @@ from rag.workspace.conversations import (
 )
 from rag.workspace.owners import WorkspaceJanitor, visible_owners
 
+if TYPE_CHECKING:  # ingestion is imported when first used: `rag search` needs none of it
+    from rag.ingest.pipeline import Ingestor, Quota, SourceFile
+    from rag.ingest.sync import SyncReport
+
 log = logging.getLogger(__name__)
 SAMPLE_DIR = Path(__file__).resolve().parent.parent / "assets" / "sample"
 
@@ -59,8 +61,6 @@ class Assistant:
         """`embedder` and `llm` let a process share loaded models between assistants (tests)."""
         self.settings = settings
         self.library = Library.open(settings, embedder)
-        # beside retrieval, not inside it: retrieval never needs to know how documents arrive
-        self.ingestor = Ingestor(settings, self.library.embedder, self.library.store)
         self.llm = llm or LLM(settings)
         self.budget = PromptBudget.from_settings(settings)
         self.sampling = SamplingConfig.from_settings(settings)
@@ -70,6 +70,15 @@ class Assistant:
         self.janitor = WorkspaceJanitor(
             self.library.store, self.conversations, settings.workspace_ttl_hours * 3600
         )
+
+    @cached_property
+    def ingestor(self) -> Ingestor:
+        """Beside retrieval, not inside it: retrieval never needs to know how documents arrive.
+        Built on first use: its imports (text splitters, PDF and web loaders) were 40% of the
+        import time of a cold `rag search`, which needs none of them (bench/cold_start.py)."""
+        from rag.ingest.pipeline import Ingestor
+
+        return Ingestor(self.settings, self.library.embedder, self.library.store)
 
     # -- lifecycle ---------------------------------------------------------------------------
 
@@ -198,12 +207,16 @@ class Assistant:
     ) -> list[IngestResult]:
         """A URL from a trusted caller (the CLI): no workspace quota, but the same SSRF guard and
         fetch limits as a visitor's (rag/ingest/fetch.py). One result per page."""
+        from rag.ingest.urls import ingest_url
+
         return ingest_url(self.ingestor, url.strip(), owner, progress, None, follow)
 
     def upload_url(
         self, url: str, owner: str, progress: Progress = no_progress, follow: bool = False
     ) -> list[IngestResult]:
         """A URL from a visitor: its pages count against the workspace's quota like uploaded files."""
+        from rag.ingest.urls import ingest_url
+
         return ingest_url(self.ingestor, url.strip(), owner, progress, self._quota(owner), follow)
 
     def sync(
@@ -211,11 +224,15 @@ class Assistant:
     ) -> SyncReport:
         """A folder or URL made to match the library again (`rag sync`): changed documents
         re-ingested, new ones added, vanished ones removed. A trusted caller's: no quota."""
+        from rag.ingest.sync import sync_source
+
         return sync_source(self.ingestor, source.strip(), owner, progress, follow)
 
     def _quota(self, owner: str) -> Quota | None:
         if owner == SHARED_OWNER:
             return None
+        from rag.ingest.pipeline import Quota
+
         documents = self.library.store.list_documents([owner])
         return Quota(
             self.settings.max_workspace_documents - len(documents),
@@ -227,6 +244,8 @@ class Assistant:
         otherwise managed with the CLI). None when the shared library already has documents."""
         if self.library.store.list_documents([SHARED_OWNER]):
             return None
+        from rag.ingest.pipeline import collect_files
+
         return self.ingest(collect_files([SAMPLE_DIR]), SHARED_OWNER, progress)
 
     def documents(self, owner: str, include_shared: bool = True) -> list[DocumentInfo]:
@@ -247,6 +266,8 @@ class Assistant:
 
     def delete_named(self, owner: str, name: str) -> bool:
         """Delete one of `owner`'s documents by name; False if there is none."""
+        from rag.ingest.chunking import document_id
+
         return bool(self.delete(owner, [document_id(owner, name)]).deleted)
 
     # -- conversations and workspaces --------------------------------------------------------

@@ -16,10 +16,23 @@ import os
 import sys
 import time
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from rag.errors import RagError
 from rag.settings import Settings
-from rag.types import SCORE_EXPLANATION, SHARED_OWNER, DeltaEvent, ErrorEvent, HitsEvent, StatsEvent
+from rag.types import (
+    SCORE_EXPLANATION,
+    SHARED_OWNER,
+    AnswerChecks,
+    DeltaEvent,
+    ErrorEvent,
+    HitsEvent,
+    ReviewEvent,
+    StatsEvent,
+)
+
+if TYPE_CHECKING:  # the evaluation is imported by `eval` alone (start-up time)
+    from rag.evaluate import ModeReport
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -215,7 +228,7 @@ def read_history(path: str) -> list[dict[str, str]]:
 async def print_answer(
     settings: Settings, question: str, owner: str, k: int | None, history: list[dict[str, str]] | None = None
 ) -> int:
-    """Stream the answer to the terminal, then the numbered sources."""
+    """Stream the answer to the terminal, then its checks and the numbered sources."""
     from rag.assistant import Assistant
 
     assistant = Assistant(settings)
@@ -234,12 +247,34 @@ async def print_answer(
                 status = 1
             elif isinstance(event, StatsEvent):
                 print(f"\n\n({event.stats.describe()})", file=sys.stderr)
+            elif isinstance(event, ReviewEvent):
+                print_checks(event.checks)
         print(f"\nSources ({SCORE_EXPLANATION}):")
         for hit in hits:
             print(f"{hit.citation()} (score {hit.score:.3f})")
     finally:
         assistant.close()
     return status
+
+
+def answer_checks_line(figures: ModeReport) -> str:
+    """`eval --answers`: the answer checks over the file, each share with what it counts."""
+    parts = [f"answers ({figures.answers_n}): citing {figures.answers_citing:.3f}"]
+    if figures.citations_valid is not None:
+        parts.append(f"citations valid {figures.citations_valid:.3f} (of {figures.citations_n})")
+    if figures.sentences_supported is not None:
+        parts.append(f"sentences supported {figures.sentences_supported:.3f} (of {figures.sentences_n})")
+    parts.append(f"all checks passed {figures.answers_passing:.3f}")
+    return "  ".join(parts)
+
+
+def print_checks(checks: AnswerChecks) -> None:
+    """The answer's checks after it (the line the web app shows), then each sentence that its
+    sources don't support, with its best similarity and the sources it was compared with."""
+    print(f"\n\n{checks.describe()}")
+    for weak in checks.unsupported:
+        compared = ", ".join(f"[{n}]" for n in weak.compared)
+        print(f"  not supported ({weak.score:.2f} against {compared}): {weak.sentence}")
 
 
 def cmd_docs(args: argparse.Namespace, settings: Settings) -> int:
@@ -323,6 +358,8 @@ def cmd_eval(args: argparse.Namespace, settings: Settings) -> int:
                 f"         after an unrelated question: hit@{k} {figures.distracted_hit_at_k:.3f} "
                 f"MRR@{k} {figures.distracted_mrr_at_k:.3f}"
             )
+        if figures.answers_n:
+            print(f"         {answer_checks_line(figures)}")
         for miss in figures.misses:
             print(f"  missed {miss.id}: {miss.question}")
             print(f"    gold {miss.gold_sources}\n    got  {miss.retrieved}")

@@ -171,6 +171,48 @@ def test_eval_scores_several_modes_in_one_run(tmp_path):
         assert answered[key] == searched[key], key
 
 
+KETTLES = (
+    "# Kettles\n\nKettles come in many colours and sizes.\n\n"
+    "The blue kettle boils a litre of water in exactly ninety seconds on the big stove.\n"
+)
+
+
+def test_ask_prints_the_answer_then_its_checks_then_the_sources(tmp_path):
+    (tmp_path / "kettles.md").write_text(KETTLES)
+    assert rag(tmp_path, "ingest", str(tmp_path / "kettles.md")).returncode == 0
+    # the scripted model quotes source [1] and cites it, and cites the [7] the question names
+    fake = {"RAG_LLM_BACKEND": "fake", "RAG_FAKE_DELAY_S": "0"}
+    out = rag(tmp_path, "ask", "How fast does the blue kettle boil? Compare [7].", **fake)
+    assert out.returncode == 0, out.stderr
+    answer, after = out.stdout.split("\n\n", 1)
+    checks, sources = after.split("\nSources", 1)
+    assert answer == f"{KETTLES.splitlines()[-1].rstrip('.')} [1]. See also [7]."
+    assert checks.strip() == (
+        "⚠ Checks: cites [7] but there is no such source (cites [1] · 1 of 1 sentences supported)"
+    )
+    assert sources.splitlines()[1].startswith("[1] kettles.md (score ")
+    assert "tokens/s" in out.stderr and "Checks" not in out.stderr  # the stats stay on standard error
+
+
+def test_eval_answers_reports_the_checks_of_the_asked_answers(tmp_path):
+    questions = Path(__file__).parent / "data" / "sample_questions.jsonl"
+    fake = {"RAG_LLM_BACKEND": "fake", "RAG_FAKE_DELAY_S": "0", "RAG_QUERY_REWRITE_S": "0"}
+    asked = ["eval", str(questions), "--corpus", str(SAMPLE), "--retrieval", "hybrid", "--answers"]
+    text = rag(tmp_path, *asked, **fake)
+    assert text.returncode == 0, text.stderr
+    n = len(questions.read_text().splitlines())
+    line = next(line.strip() for line in text.stdout.splitlines() if line.strip().startswith("answers ("))
+    assert line.startswith(
+        f"answers ({n}): citing 1.000  citations valid 1.000 (of {n})  sentences supported "
+    )
+    report = json.loads(rag(tmp_path, *asked, "--json", **fake).stdout)["modes"]["hybrid"]
+    assert report["answers_n"] == n and report["answers_citing"] == 1.0 and report["citations_n"] == n
+    assert report["sentences_n"] > 0 and 0 < report["sentences_supported"] <= 1  # a claim: 4 words or more
+    assert f"sentences supported {report['sentences_supported']:.3f} (of {report['sentences_n']})" in line
+    searched = json.loads(rag(tmp_path, *asked[:-1], "--json").stdout)["modes"]["hybrid"]
+    assert not any(key.startswith(("answers", "citations", "sentences")) for key in searched)
+
+
 def test_old_collection_is_refused_with_its_fix_then_reindexed(tmp_path):
     make_old = (  # in its own process: a Milvus Lite file is held by the process that opened it
         "from rag.settings import Settings; "
