@@ -22,6 +22,7 @@ Rules:
 - If the passages do not contain the answer, say plainly: "The documents don't say." Then stop.
 - Cite every passage you use by its number in square brackets, like [1] or [2][3], right after the \
 sentence it supports.
+- Answer in the question's language.
 - Be concise and precise."""
 
 NO_CONTEXT = "(No passages were found in the documents.)"

@@ -14,12 +14,15 @@ from pathlib import Path
 import numpy as np
 
 from rag.embedding.embedder import Embedder
+from rag.embedding.languages import covers
 from rag.errors import RagError
 from rag.ingest.chunking import chunk_document, document_id
 from rag.ingest.loaders import LoadLimits, load_document
 from rag.settings import Settings
 from rag.store.vector_store import VectorStore
-from rag.types import IngestResult, Progress, no_progress
+from rag.text.keywords import keyword_text
+from rag.text.languages import language_name, language_of
+from rag.types import Chunk, IngestResult, Progress, no_progress
 
 log = logging.getLogger(__name__)
 
@@ -142,11 +145,31 @@ class Ingestor:
             texts = [c.indexed_text for c in chunks[start : start + batch]]  # title › section + text
             vectors.extend(self.embedder.embed_passages(texts))
         progress(0.9, f"storing {len(chunks)} chunks")
-        self.store.add_document(chunks, np.vstack(vectors), owner, document.content_hash, document.page_count)
+        keywords = [keyword_text(c.indexed_text) for c in chunks]  # Japanese split into words
+        self.store.add_document(
+            chunks, np.vstack(vectors), owner, document.content_hash, document.page_count, keywords
+        )
         if quota is not None:
             quota.documents -= 0 if existing else 1
             quota.chunks -= added_chunks
-        return IngestResult(name, "replaced" if existing else "added", len(chunks), notes=document.notes)
+        notes = (*document.notes, *unread_languages(chunks, self.embedder.name))
+        return IngestResult(name, "replaced" if existing else "added", len(chunks), notes=notes)
+
+
+def unread_languages(chunks: list[Chunk], embed_model: str) -> list[str]:
+    """A note for each language of the chunks that the embedder doesn't read: those chunks are found
+    by keyword search only (a question in that language too; rag/retrieval/library.py)."""
+    counts: dict[str, int] = {}
+    for chunk in chunks:
+        language = language_of(chunk.text)
+        counts[language] = counts.get(language, 0) + 1
+    model = embed_model.split("/")[-1]
+    return [
+        f"{n} chunks in {language_name(language)}, which the embedder ({model}) doesn't read: "
+        "found by keyword search only"
+        for language, n in counts.items()
+        if not covers(embed_model, language)
+    ]
 
 
 def _full(what: str, limit: int) -> str:

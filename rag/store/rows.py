@@ -30,6 +30,9 @@ class NewDocument:
     owner: str
     content_hash: str
     n_pages: int
+    # what the keyword leg indexes, one per chunk (Japanese split into words by the caller, see
+    # rag/text/keywords.py); empty: each chunk's `indexed_text`, as stored before issue 23
+    keyword_texts: Sequence[str] = ()
 
 
 # -- reading ---------------------------------------------------------------------------------------
@@ -125,11 +128,14 @@ def stored(row: dict) -> dict:
 
 
 def chunk_rows(doc: NewDocument, now: int) -> list[dict]:
+    keywords = doc.keyword_texts or [chunk.indexed_text for chunk in doc.chunks]
+    if len(keywords) != len(doc.chunks):
+        raise ValueError(f"{len(keywords)} keyword texts for {len(doc.chunks)} chunks")
     return [
         {
             "vector": vector.tolist(),
             "text": chunk.text[:TEXT_MAX],
-            "search_text": chunk.indexed_text[:TEXT_MAX],
+            "search_text": keyword[:TEXT_MAX],
             "section": chunk.section[:SECTION_MAX],
             "title": chunk.title[:SECTION_MAX],
             "doc_id": doc.chunks[0].doc_id,
@@ -142,7 +148,7 @@ def chunk_rows(doc: NewDocument, now: int) -> list[dict]:
             "owner": doc.owner,
             "added_at": now,
         }
-        for chunk, vector in zip(doc.chunks, doc.vectors, strict=True)
+        for chunk, vector, keyword in zip(doc.chunks, doc.vectors, keywords, strict=True)
     ]
 
 

@@ -100,10 +100,18 @@ class VectorStore:
     # -- writing -------------------------------------------------------------------------------
 
     def add_document(
-        self, chunks: Sequence[Chunk], vectors: np.ndarray, owner: str, content_hash: str, n_pages: int
+        self,
+        chunks: Sequence[Chunk],
+        vectors: np.ndarray,
+        owner: str,
+        content_hash: str,
+        n_pages: int,
+        keyword_texts: Sequence[str] = (),
     ) -> None:
-        """Write every chunk of one document version, then retire the older versions."""
-        self.writes.add_documents([NewDocument(chunks, vectors, owner, content_hash, n_pages)])
+        """Write every chunk of one document version, then retire the older versions;
+        `keyword_texts` (one per chunk) are what the keyword leg indexes (default: `indexed_text`)."""
+        document = NewDocument(chunks, vectors, owner, content_hash, n_pages, keyword_texts)
+        self.writes.add_documents([document])
 
     def add_documents(self, documents: Sequence[NewDocument]) -> None:
         """Write many document versions in few inserts (bulk loads); see `DocumentVersions`."""

@@ -37,6 +37,7 @@ def test_prompt_has_system_rules_question_and_contexts():
     system, user = prompt.messages
     assert system == {"role": "system", "content": SYSTEM_PROMPT}
     assert "don't say" in SYSTEM_PROMPT and "[1]" in SYSTEM_PROMPT
+    assert "Answer in the question's language." in SYSTEM_PROMPT  # issue 23: Japanese in, Japanese out
     assert user["content"].rstrip().endswith("like [1].") and "Question: Why?" in user["content"]
     assert prompt.max_tokens == 100 and prompt.prompt_tokens == words(prompt.messages).n_tokens
 
