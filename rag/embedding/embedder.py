@@ -30,6 +30,7 @@ from rag.settings import DEFAULT_EMBED_MODEL, Settings
 
 log = logging.getLogger(__name__)
 BGE_QUERY_PROMPT = "Represent this sentence for searching relevant passages: "
+E5_QUERY_PREFIX, E5_PASSAGE_PREFIX = "query: ", "passage: "  # intfloat/(multilingual-)e5-*
 PACKAGED_MODEL_NAME = "sentence-transformers/all-MiniLM-L6-v2 (packaged)"
 
 
@@ -64,13 +65,14 @@ class Embedder:
         self.batch_size = batch_size
         self.dim = int(self.model.get_embedding_dimension())
         self.query_prompt = _query_prompt(self.model, model_ref)
+        self.passage_prompt = _passage_prompt(self.model, model_ref)
         self._direct = backend == "torch" and _has_direct_forward(self.model)
         if self._direct:
             self.model.eval()  # encode() sets it on every call; once is enough (nothing trains it)
             self._device = self.model.device
 
     def embed_passages(self, texts: list[str]) -> np.ndarray:
-        return self._encode(texts, prompt=None)
+        return self._encode(texts, prompt=self.passage_prompt)
 
     def embed_query(self, text: str) -> np.ndarray:
         return self.embed_queries([text])[0]
@@ -190,7 +192,25 @@ def _query_prompt(model: object, model_ref: str) -> str | None:
         return prompts["query"]
     if "bge-" in model_ref.lower() and "-en" in model_ref.lower():
         return BGE_QUERY_PROMPT
+    if _is_e5(model_ref):
+        return E5_QUERY_PREFIX
     return None
+
+
+def _passage_prompt(model: object, model_ref: str) -> str | None:
+    """What passages are prefixed with: the model's own "passage"/"document" prompt, else e5's
+    "passage: " (e5 models were trained with both prefixes and rank worse without them)."""
+    prompts = getattr(model, "prompts", None) or {}
+    for name in ("passage", "document"):
+        if prompts.get(name):
+            return prompts[name]
+    return E5_PASSAGE_PREFIX if _is_e5(model_ref) else None
+
+
+def _is_e5(model_ref: str) -> bool:
+    """intfloat/e5-*, multilingual-e5-* (not the -instruct ones, which ship their own prompts)."""
+    name = model_ref.lower().rsplit("/", 1)[-1]
+    return ("e5-" in name or name.startswith("e5")) and "instruct" not in name
 
 
 def _no_cuda() -> bool:

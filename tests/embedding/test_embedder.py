@@ -1,6 +1,12 @@
 import numpy as np
 
-from rag.embedding.embedder import BGE_QUERY_PROMPT, PACKAGED_MODEL_NAME, _query_prompt, normalise_rows
+from rag.embedding.embedder import (
+    BGE_QUERY_PROMPT,
+    PACKAGED_MODEL_NAME,
+    _passage_prompt,
+    _query_prompt,
+    normalise_rows,
+)
 
 
 def test_rows_are_normalised_one_by_one():
@@ -17,6 +23,22 @@ def test_bge_gets_its_query_instruction():
 
     assert _query_prompt(NoPrompts(), "BAAI/bge-large-en-v1.5") == BGE_QUERY_PROMPT
     assert _query_prompt(NoPrompts(), "all-MiniLM-L6-v2") is None
+    assert _passage_prompt(NoPrompts(), "BAAI/bge-large-en-v1.5") is None  # bge: passages as they are
+
+
+def test_e5_gets_query_and_passage_prefixes_and_a_model_s_own_prompts_win():
+    class Prompts:
+        def __init__(self, prompts: dict[str, str]) -> None:
+            self.prompts = prompts
+
+    for ref in ("intfloat/multilingual-e5-large", "intfloat/e5-base-v2"):
+        assert _query_prompt(Prompts({}), ref) == "query: "
+        assert _passage_prompt(Prompts({}), ref) == "passage: "
+    assert _query_prompt(Prompts({}), "BAAI/bge-m3") is None
+    assert _passage_prompt(Prompts({}), "BAAI/bge-m3") is None
+    own = Prompts({"query": "q> ", "document": "d> "})
+    assert _query_prompt(own, "intfloat/multilingual-e5-large-instruct") == "q> "
+    assert _passage_prompt(own, "intfloat/multilingual-e5-large-instruct") == "d> "
 
 
 def test_packaged_model_embeds_queries_and_passages(embedder):
