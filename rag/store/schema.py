@@ -18,7 +18,9 @@ from __future__ import annotations
 import logging
 import os
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import TypeVar
 
 from pymilvus import DataType, Function, FunctionType, MilvusClient, MilvusException
 from pymilvus.milvus_client.index import IndexParams
@@ -29,6 +31,7 @@ from rag.settings import Settings
 from rag.store.index_plans import IndexPlan
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 INSERT_BATCH = 500  # Milvus Lite 2.5 slows down sharply above ~1,000 rows per insert
 TEXT_MAX = 65535
 SECTION_MAX = 1024
@@ -41,7 +44,8 @@ INDEX_POLL_S = (0.01, 0.5)  # first and longest wait between checks of an index 
 INDEX_BUILD_S = 3600  # an index not built by then is reported, not waited on for ever (1M rows: ~560 s)
 # Milvus Lite 2.5 accepts requests before its engine has finished starting: on a busy machine its
 # first create_collection was answered "Mmap manager has not been init" and the app failed to start.
-STARTING_MARKERS = ("has not been init",)
+# A Lite server just started may not have made its socket yet ("Fail connecting to server").
+STARTING_MARKERS = ("has not been init", "Fail connecting to server")
 STARTING_WAIT_S = 60.0  # how long a store that is still starting is given (it starts in ~1 s idle)
 STARTING_PAUSE_S = (0.2, 2.0)  # first and longest pause between tries
 
@@ -72,7 +76,11 @@ def connect(settings: Settings) -> MilvusClient:
     try:
         if settings.uses_milvus_lite and lite_file_held_elsewhere(target):
             raise RuntimeError("another process holds it")  # asking milvus_lite would unlock it
-        return MilvusClient(uri=target, token=settings.milvus_token)
+        if not settings.uses_milvus_lite:
+            return MilvusClient(uri=target, token=settings.milvus_token)
+        # the Lite server this call starts may not have made its socket yet: at load 15 it took
+        # longer than pymilvus' retries ("Fail connecting to server"); the next call reuses it
+        return retry_while_starting(lambda: MilvusClient(uri=target, token=settings.milvus_token))
     except Exception as exc:  # pymilvus wraps Lite start failures in several exception types
         if settings.uses_milvus_lite:
             raise StoreError(
@@ -178,20 +186,30 @@ def create_chunks(client: MilvusClient, name: str, dim: int, embed_model: str) -
 
 def create_collection(client: MilvusClient, name: str, schema) -> None:
     """Create a collection, waiting (up to `STARTING_WAIT_S`) while the store is still starting."""
+    tried = False
+
+    def attempt() -> None:
+        nonlocal tried
+        if tried and client.has_collection(name):
+            return  # made after all, before the error came back
+        tried = True
+        client.create_collection(name, schema=schema, consistency_level="Strong")
+
+    retry_while_starting(attempt)
+
+
+def retry_while_starting(attempt: Callable[[], T]) -> T:
+    """`attempt()`, tried again (up to `STARTING_WAIT_S`) while Milvus answers that it is starting."""
     pause, started = STARTING_PAUSE_S[0], time.monotonic()
     while True:
         try:
-            client.create_collection(name, schema=schema, consistency_level="Strong")
-            return
+            return attempt()
         except MilvusException as exc:
-            waited = time.monotonic() - started
-            if not is_starting(exc) or waited > STARTING_WAIT_S:
+            if not is_starting(exc) or time.monotonic() - started > STARTING_WAIT_S:
                 raise
             log.warning("Milvus is still starting (%s); trying again in %.1f s", exc.message, pause)
             time.sleep(pause)
             pause = min(2 * pause, STARTING_PAUSE_S[1])
-            if client.has_collection(name):
-                return  # made after all, before the error came back
 
 
 def is_starting(exc: MilvusException) -> bool:

@@ -86,3 +86,23 @@ def test_a_store_that_never_starts_is_reported_without_a_wrong_hint(tmp_path, mo
         store_schema.create_chunks(client, "chunks", 4, "m")
     assert "Mmap manager has not been init" in str(info.value)
     assert "keyword search" not in str(info.value)  # the old message blamed the Milvus version
+
+
+def test_a_milvus_lite_server_slow_to_come_up_is_waited_for(tmp_path, monkeypatch):
+    """At load 15 the Lite server's socket appeared after pymilvus' default 10 s wait; here its
+    start is delayed 12 s (the binary runs after a sleep), and the store still opens."""
+    from milvus_lite.server import Server
+
+    from tests.conftest import make_settings
+
+    started = Server.args.fget
+
+    def delayed(server):
+        return ["sh", "-c", 'sleep 12; exec "$@"', "milvus", *started(server)]
+
+    monkeypatch.setattr(Server, "args", property(delayed))
+    client = store_schema.connect(make_settings(tmp_path / "data"))
+    try:
+        assert client.list_collections() == []
+    finally:
+        client.close()
