@@ -10,8 +10,6 @@ import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-import numpy as np
-
 from rag.embedding.embedder import Embedder, load_embedder
 from rag.embedding.languages import covers
 from rag.retrieval.query import KEYWORD_GATE, build_query, history_gate, order_hits
@@ -62,10 +60,9 @@ class Library:
         if mode != "keyword":
             embedded = self.embedder.embed_queries(query.texts)
             if query.earlier:  # does the question stand on its own, or does the conversation help?
-                own = self._closest(embedded[0], owners, doc_ids)
-                gate = history_gate(own)  # vague alone: fully open without asking what the joined text finds
-                if gate < 1.0:
-                    gate = history_gate(own, self._closest(embedded[1], owners, doc_ids))
+                # the best match of the question alone and of the joined text, in one request
+                own, joined = self.store.closest(embedded[:2], owners, doc_ids)
+                gate = history_gate(own, joined)
             vector = query.vector(embedded, gate)
         elif query.earlier:
             gate = KEYWORD_GATE  # no similarity to judge by: the joined text is searched
@@ -73,11 +70,6 @@ class Library:
         hits = self.store.search(vector, keywords, k, owners, doc_ids, mode=mode)
         hits = order_hits(hits, gate)
         return Retrieval(hits, (time.perf_counter() - start) * 1000, query.describe(gate))
-
-    def _closest(self, vector: np.ndarray, owners: Sequence[str], doc_ids: list[str]) -> float:
-        """The best cosine similarity `vector` finds among what the search would see."""
-        best = self.store.search(vector, "", 1, owners, doc_ids, mode="dense")
-        return best[0].score if best else 0.0
 
     def _mode(self, question: str, mode: str | None) -> str:
         """The mode asked for, except that the hybrid default searches by keywords alone when the

@@ -140,7 +140,7 @@ def record_existing_versions(versions: DocumentVersions) -> None:
         newest[head["doc_id"]] = head
     rows = [r.stored(h) | {"state": "live", "heartbeat": h["added_at"]} for h in newest.values()]
     for batch in r.batched(rows, 1000):
-        client.upsert(versions.table, list(batch))
+        versions.upsert(list(batch))
     stale = [h for h in complete if newest[h["doc_id"]] is not h] + partial
     versions.delete_versions([(h["doc_id"], h["content_hash"]) for h in stale])
     log.warning("recorded %d document versions of %s (%d stale removed)", len(rows), collection, len(stale))

@@ -17,7 +17,6 @@ from rag.errors import StoreError
 from rag.settings import RETRIEVAL_MODES
 from rag.store import rows as r
 from rag.store.index_plans import IndexPlan
-from rag.store.schema import DOC_FIELDS
 from rag.store.versions import DocumentVersions
 from rag.types import Hit
 
@@ -62,22 +61,10 @@ class ChunkSearch:
             raise StoreError(f"unknown retrieval mode {mode!r}; use one of {', '.join(RETRIEVAL_MODES)}")
         if vector is None and mode != "keyword":
             raise StoreError(f"{mode} search needs the embedded query")
-        conditions = [] if owners is None else [r.is_in("owner", owners)]
         doc_ids = list(doc_ids or [])
-        if doc_ids:
-            conditions.append(r.is_in("doc_id", doc_ids))
-        hidden = {
-            (row["doc_id"], row["content_hash"])
-            for row in r.query_all(self.client, self.versions.table, 'state != "live"', DOC_FIELDS)
-        }
-        if 0 < len(hidden) <= EXCLUDE_EXACT:
-            # `not (a and b)` is refused by Milvus Lite's planner; its De Morgan form is not
-            conditions += [
-                f'(doc_id != "{r.escape(d)}" or content_hash != "{r.escape(h)}")' for d, h in hidden
-            ]
-        depth = self.plan().limit(k) + (3 * k if len(hidden) > EXCLUDE_EXACT else 0)
+        flt, depth = self._filter(owners, doc_ids, k)
         try:
-            results = self._search(vector, text, depth, " and ".join(conditions), mode)
+            results = self._search(vector, text, depth, flt, mode)
         except MilvusException as exc:
             if mode != "dense" and "NaN or Inf" in str(exc):
                 # BM25 over a collection with no text yet divides by an average length of 0
@@ -92,13 +79,59 @@ class ChunkSearch:
             raise StoreError(f"{mode} search failed in {self.collection}: {exc}") from exc
         # shown only if its version is seen live: a `writing` row being renewed (an upsert, so a
         # delete then an insert in Milvus Lite) can be missing from `hidden` for a moment
-        live = {
-            (row["doc_id"], row["content_hash"])
-            for row in self.versions.live_rows({result["entity"]["doc_id"] for result in results})
-        }
+        live = self.versions.visibility.live({result["entity"]["doc_id"] for result in results})
         visible = [x for x in results if (x["entity"]["doc_id"], x["entity"]["content_hash"]) in live]
         best = sorted(visible, key=lambda x: -x["distance"])[:k]  # approximate plans fetch more than k
         return [r.hit(rank, result) for rank, result in enumerate(best, start=1)]
+
+    def closest(
+        self,
+        vectors: Sequence[np.ndarray],
+        owners: Sequence[str] | None,
+        doc_ids: Iterable[str] | None = None,
+    ) -> list[float]:
+        """The best cosine similarity each vector finds among the chunks a dense search would show
+        (0.0 when none): `search(vector, "", 1, …, mode="dense")[0].score` for each, in one request
+        to Milvus where the follow-up gate made two searches (rag/retrieval/query.py)."""
+        if not len(vectors):
+            return []
+        flt, depth = self._filter(owners, list(doc_ids or []), 1)
+        cosine = {"metric_type": "COSINE", "params": dict(self.plan().search_params)}
+        try:
+            results = self.client.search(
+                self.collection,
+                data=[np.asarray(v).tolist() for v in vectors],
+                anns_field="vector",
+                limit=depth,
+                filter=flt,
+                output_fields=["doc_id", "content_hash"],
+                search_params=cosine,
+            )
+        except MilvusException as exc:
+            raise StoreError(f"dense search failed in {self.collection}: {exc}") from exc
+        live = self.versions.visibility.live({x["entity"]["doc_id"] for rows in results for x in rows})
+        return [
+            max(
+                (x["distance"] for x in rows if (x["entity"]["doc_id"], x["entity"]["content_hash"]) in live),
+                default=0.0,
+            )
+            for rows in results
+        ]
+
+    def _filter(self, owners: Sequence[str] | None, doc_ids: list[str], k: int) -> tuple[str, int]:
+        """The Milvus filter for the owners', documents' and live versions' chunks, and how many
+        candidates to ask for to keep k (more when hidden versions are over-fetched, not filtered)."""
+        conditions = [] if owners is None else [r.is_in("owner", owners)]
+        if doc_ids:
+            conditions.append(r.is_in("doc_id", doc_ids))
+        hidden = self.versions.visibility.hidden()
+        if 0 < len(hidden) <= EXCLUDE_EXACT:
+            # `not (a and b)` is refused by Milvus Lite's planner; its De Morgan form is not
+            conditions += [
+                f'(doc_id != "{r.escape(d)}" or content_hash != "{r.escape(h)}")' for d, h in hidden
+            ]
+        depth = self.plan().limit(k) + (3 * k if len(hidden) > EXCLUDE_EXACT else 0)
+        return " and ".join(conditions), depth
 
     def _search(self, vector: np.ndarray | None, text: str, limit: int, flt: str, mode: str) -> list[dict]:
         dense = {"data": [vector.tolist() if vector is not None else []], "anns_field": "vector"}

@@ -166,6 +166,16 @@ class VectorStore:
         `ChunkSearch.search`."""
         return self.searcher.search(vector, text, k, owners, doc_ids, mode)
 
+    def closest(
+        self,
+        vectors: Sequence[np.ndarray],
+        owners: Sequence[str] | None,
+        doc_ids: Iterable[str] | None = None,
+    ) -> list[float]:
+        """The best cosine similarity each vector finds among what a dense search would show, in
+        one request; see `ChunkSearch.closest`."""
+        return self.searcher.closest(vectors, owners, doc_ids)
+
     def ping(self) -> bool:
         """Whether the store answers a query now (the /health endpoint)."""
         try:

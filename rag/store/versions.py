@@ -23,6 +23,7 @@ from rag.errors import StoreError
 from rag.store import rows as r
 from rag.store.rows import NewDocument
 from rag.store.schema import INSERT_BATCH
+from rag.store.visibility import Versions, Visibility
 
 log = logging.getLogger(__name__)
 LEASE_S = 600  # a `writing` version whose writer was silent this long belongs to a dead process
@@ -45,6 +46,8 @@ class DocumentVersions:
         self.table = table
         self.exclusive = exclusive
         self.lock = lock
+        # what searches may show; kept between writes where this process is the only writer
+        self.visibility = Visibility(self._read_hidden, self._read_live, cache=exclusive)
 
     # -- writing -------------------------------------------------------------------------------
 
@@ -61,14 +64,14 @@ class DocumentVersions:
             self.delete_versions(
                 [(h["doc_id"], h["content_hash"]) for h in heads]
             )  # an earlier try's leftovers
-            self.client.upsert(self.table, heads)
+            self.upsert(heads)
             try:
                 rows = [row for d in documents for row in r.chunk_rows(d, now)]
                 renewed = time.monotonic()
                 for start in range(0, len(rows), INSERT_BATCH):
                     self._insert_batch(rows[start : start + INSERT_BATCH])
                     if time.monotonic() - renewed > HEARTBEAT_S:  # keep the lease: we are alive
-                        self.client.upsert(self.table, [h | {"heartbeat": int(time.time())} for h in heads])
+                        self.upsert([h | {"heartbeat": int(time.time())} for h in heads])
                         renewed = time.monotonic()
                 self.client.flush(self.collection)
             except Exception as exc:
@@ -77,6 +80,20 @@ class DocumentVersions:
                 raise StoreError(f"storing {what} failed, nothing was kept: {exc}") from exc
             retired = self._commit_version(heads)
             self.delete_versions(retired)
+
+    def upsert(self, rows: list[dict]) -> None:
+        """Every write to the version table goes through here or `_delete` (what searches may
+        show changes with it: `rag.store.visibility`)."""
+        try:
+            self.client.upsert(self.table, rows)
+        finally:
+            self.visibility.changed()
+
+    def _delete(self, flt: str) -> None:
+        try:
+            self.client.delete(self.table, filter=flt)
+        finally:
+            self.visibility.changed()
 
     def _insert_batch(self, rows: list[dict]) -> None:
         self.client.insert(self.collection, rows)
@@ -87,8 +104,8 @@ class DocumentVersions:
         new = {h["doc_id"]: h["content_hash"] for h in heads}
         older = [row for row in self.live_rows(new) if new.get(row["doc_id"]) != row["content_hash"]]
         if older:
-            self.client.upsert(self.table, [r.stored(row) | {"state": "superseded"} for row in older])
-        self.client.upsert(self.table, [h | {"state": "live", "heartbeat": int(time.time())} for h in heads])
+            self.upsert([r.stored(row) | {"state": "superseded"} for row in older])
+        self.upsert([h | {"state": "live", "heartbeat": int(time.time())} for h in heads])
         return [(row["doc_id"], row["content_hash"]) for row in older]
 
     def delete_versions(self, versions: Sequence[tuple[str, str]]) -> None:
@@ -111,12 +128,12 @@ class DocumentVersions:
         self.client.flush(self.collection)
         keys = [f"{doc_id}:{h}" for doc_id, h in versions]
         for batch in r.batched(keys, 1000):
-            self.client.delete(self.table, filter=r.is_in("version", batch))
+            self._delete(r.is_in("version", batch))
 
     def delete_where(self, flt: str) -> None:
         """Every version and chunk matching `flt` (a document, an owner), whatever its state."""
         with self.lock:
-            self.client.delete(self.table, filter=flt)  # invisible first, then gone
+            self._delete(flt)  # invisible first, then gone
             self.client.delete(self.collection, filter=flt)
             self.client.flush(self.collection)
 
@@ -129,6 +146,13 @@ class DocumentVersions:
             flt = f'{r.is_in("doc_id", batch)} and state == "live"'
             rows += r.query_all(self.client, self.table, flt, r.VERSION_FIELDS)
         return rows
+
+    def _read_hidden(self) -> Versions:
+        rows = r.query_all(self.client, self.table, 'state != "live"', ["doc_id", "content_hash"])
+        return {(row["doc_id"], row["content_hash"]) for row in rows}
+
+    def _read_live(self, doc_ids: Iterable[str]) -> Versions:
+        return {(row["doc_id"], row["content_hash"]) for row in self.live_rows(doc_ids)}
 
     def count_version(self, doc_id: str, content_hash: str) -> int:
         """The chunks stored for one version (complete when it equals its `n_chunks`)."""
@@ -168,7 +192,7 @@ class DocumentVersions:
                     self.delete_versions([key])
                     done.append(f"removed the old version of {row['source']}")
                 else:  # its replacement was rolled back: it is the document again
-                    self.client.upsert(self.table, [r.stored(row) | {"state": "live"}])
+                    self.upsert([r.stored(row) | {"state": "live"}])
                     live.add(row["doc_id"])
                     done.append(f"restored {row['source']}")
         if done:
