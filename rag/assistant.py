@@ -228,6 +228,10 @@ class Assistant:
 
         return sync_source(self.ingestor, source.strip(), owner, progress, follow)
 
+    def stop_ingest(self, owner: str) -> int:
+        """Stop `owner`'s uploads before their next step (rag/ingest/fair.py); how many ran."""
+        return self.ingestor.stop(owner)
+
     def _quota(self, owner: str) -> Quota | None:
         if owner == SHARED_OWNER:
             return None

@@ -7,7 +7,9 @@ the same call go on.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
+import threading
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -17,6 +19,7 @@ from rag.embedding.embedder import Embedder
 from rag.embedding.languages import covers
 from rag.errors import RagError
 from rag.ingest.chunking import chunk_document, document_id
+from rag.ingest.fair import NEVER_STOPPED, FairSlots, StopSignal
 from rag.ingest.loaders import LoadLimits, load_document
 from rag.settings import Settings
 from rag.store.vector_store import VectorStore
@@ -70,6 +73,31 @@ class Ingestor:
             max_ocr_pages=settings.max_ocr_pages,
             ocr_seconds=settings.ocr_timeout_s,
         )
+        self.slots = FairSlots(settings.ingest_concurrency)  # rag/ingest/fair.py
+        self._stops: dict[str, set[StopSignal]] = {}
+        self._stops_lock = threading.Lock()
+
+    @contextmanager
+    def stoppable(self, owner: str) -> Iterator[StopSignal]:
+        """One upload's stop signal, tripped by `stop(owner)` while the upload runs."""
+        signal = StopSignal()
+        with self._stops_lock:
+            self._stops.setdefault(owner, set()).add(signal)
+        try:
+            yield signal
+        finally:
+            with self._stops_lock:
+                self._stops[owner].discard(signal)
+                if not self._stops[owner]:
+                    del self._stops[owner]
+
+    def stop(self, owner: str) -> int:
+        """Stop `owner`'s uploads before their next step; returns how many were running."""
+        with self._stops_lock:
+            signals = list(self._stops.get(owner, ()))
+        for signal in signals:
+            signal.trip()
+        return len(signals)
 
     def ingest_files(
         self,
@@ -78,20 +106,24 @@ class Ingestor:
         progress: Progress = no_progress,
         quota: Quota | None = None,
     ) -> list[IngestResult]:
+        """One result per file; after a Stop the files not yet stored fail with the reason."""
         results = []
-        for i, file in enumerate(files):
-            span = _Span(progress, i, len(files), file.name)
-            results.append(self._ingest_one(file, owner, span, quota))
+        with self.stoppable(owner) as stop:
+            for i, file in enumerate(files):
+                span = _Span(progress, i, len(files), file.name)
+                results.append(self._ingest_one(file, owner, span, quota, stop))
         progress(1.0, f"done: {len(files)} file(s)")
         return results
 
-    def _ingest_one(self, file: SourceFile, owner: str, span: _Span, quota: Quota | None) -> IngestResult:
+    def _ingest_one(
+        self, file: SourceFile, owner: str, span: _Span, quota: Quota | None, stop: StopSignal
+    ) -> IngestResult:
         try:
             span(0.0, "reading")
             data = file.path.read_bytes()
         except OSError as exc:
             return IngestResult(file.name, "failed", reason=f"cannot read the file ({exc.strerror})")
-        return self.ingest_bytes(file.name, data, owner, span, quota)
+        return self.ingest_bytes(file.name, data, owner, span, quota, stop=stop)
 
     def ingest_bytes(
         self,
@@ -101,11 +133,12 @@ class Ingestor:
         progress: Progress = no_progress,
         quota: Quota | None = None,
         filename: str = "",
+        stop: StopSignal = NEVER_STOPPED,
     ) -> IngestResult:
         """Ingest one file's content; every failure becomes a `failed` result naming the reason.
         `filename` is what the loaders read it as when `name` is not a file name (a URL)."""
         try:
-            return self._ingest(name, data, owner, progress, quota, filename)
+            return self._ingest(name, data, owner, progress, quota, filename, stop)
         except RagError as exc:
             reason = getattr(exc, "reason", str(exc))
             log.info("ingest of %s failed: %s", name, reason)
@@ -114,13 +147,26 @@ class Ingestor:
             log.exception("unexpected error ingesting %s", name)
             return IngestResult(name, "failed", reason=f"unexpected error: {type(exc).__name__}: {exc}")
 
+    def _embed(self, texts: list[str], owner: str, stop: StopSignal) -> list:
+        """One batch, one turn: other workspaces' steps come between a big document's batches."""
+        with self.slots.turn(owner, stop):
+            return list(self.embedder.embed_passages(texts))
+
     def _ingest(
-        self, name: str, data: bytes, owner: str, progress: Progress, quota: Quota | None, filename: str = ""
+        self,
+        name: str,
+        data: bytes,
+        owner: str,
+        progress: Progress,
+        quota: Quota | None,
+        filename: str = "",
+        stop: StopSignal = NEVER_STOPPED,
     ) -> IngestResult:
         progress(0.05, "parsing")
-        document = load_document(
-            filename or name, data, lambda f, m: progress(0.05 + 0.1 * f, m), self.limits
-        )
+        with self.slots.turn(owner, stop):  # each step in a fair turn (rag/ingest/fair.py)
+            document = load_document(
+                filename or name, data, lambda f, m: progress(0.05 + 0.1 * f, m), self.limits
+            )
         document = replace(document, source=name)
         doc_id = document_id(owner, name)
         existing = self.store.find_document(doc_id)
@@ -143,7 +189,7 @@ class Ingestor:
         for start in range(0, len(chunks), batch):
             progress(0.2 + 0.7 * start / len(chunks), f"embedding {start}/{len(chunks)} chunks")
             texts = [c.indexed_text for c in chunks[start : start + batch]]  # title › section + text
-            vectors.extend(self.embedder.embed_passages(texts))
+            vectors.extend(self._embed(texts, owner, stop))
         progress(0.9, f"storing {len(chunks)} chunks")
         keywords = [keyword_text(c.indexed_text) for c in chunks]  # Japanese split into words
         self.store.add_document(

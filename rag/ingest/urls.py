@@ -7,6 +7,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 from rag.ingest.crawl import PageResult, crawl
+from rag.ingest.fair import NEVER_STOPPED, StopSignal
 from rag.ingest.fetch import AddressPolicy, Fetcher, FetchError, FetchLimits
 from rag.ingest.pipeline import Ingestor, Quota
 from rag.settings import Settings
@@ -34,11 +35,13 @@ def ingest_url(
     to under its folder). One result per page; a start URL that cannot be fetched is one failure."""
     cap = ingestor.settings.max_crawl_pages
     results: list[IngestResult] = []
-    with fetcher_for(ingestor.settings) as fetcher:
+    with fetcher_for(ingestor.settings) as fetcher, ingestor.stoppable(owner) as stop:
         try:
             for page in crawl(fetcher, url, follow, cap):
                 span = _PageSpan(progress, len(results), cap, page.url)
-                results.append(ingest_page(ingestor, page, owner, span, quota))
+                results.append(ingest_page(ingestor, page, owner, span, quota, stop))
+                if stop.tripped:  # Stop: the pages stored so far stay, no more are fetched
+                    break
         except FetchError as exc:
             results.append(IngestResult(exc.source, "failed", reason=exc.reason))
     progress(1.0, f"done: {len(results)} page(s)")
@@ -46,13 +49,18 @@ def ingest_url(
 
 
 def ingest_page(
-    ingestor: Ingestor, page: PageResult, owner: str, progress: Progress, quota: Quota | None
+    ingestor: Ingestor,
+    page: PageResult,
+    owner: str,
+    progress: Progress,
+    quota: Quota | None,
+    stop: StopSignal = NEVER_STOPPED,
 ) -> IngestResult:
     if page.error or page.page is None:
         reason = page.error.reason if page.error else "not fetched"
         return IngestResult(page.url, "failed", reason=reason)
     fetched = page.page
-    return ingestor.ingest_bytes(page.url, fetched.data, owner, progress, quota, fetched.filename)
+    return ingestor.ingest_bytes(page.url, fetched.data, owner, progress, quota, fetched.filename, stop)
 
 
 class _PageSpan:

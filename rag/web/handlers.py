@@ -183,6 +183,11 @@ class WebApp:
         results = self.assistant.upload_url(url, owner, _progress(progress), follow=bool(follow))
         return upload_report(results), *self._list_updates(owner)
 
+    def stop_ingest(self, workspace: str, request: gr.Request, profile: Profile) -> None:
+        """Stop this workspace's uploads before their next step; what they stored stays."""
+        running = self.assistant.stop_ingest(self.owner(workspace, request, profile))
+        gr.Info("Stopping the upload after its current step…" if running else "No upload is running.")
+
     def load_sample(
         self,
         workspace: str,

@@ -69,6 +69,9 @@ INTRO = (
 )
 
 
+UPLOADS_AT_ONCE = 8
+
+
 def build_ui(app: WebApp, browser_secret: str) -> gr.Blocks:
     settings = app.settings
     # uploaded temp files: checked every 30 min, removed once an hour old (ingest has used them)
@@ -138,6 +141,7 @@ def build_ui(app: WebApp, browser_secret: str) -> gr.Blocks:
                 follow_links = gr.Checkbox(
                     label="and the pages it links to under the same path", elem_id="follow-links"
                 )
+                stop_upload = gr.Button("Stop upload", size="sm", elem_id="stop-upload")
                 upload_status = gr.Textbox(
                     label="Upload results", lines=2, max_lines=8, interactive=False, elem_id="upload-status"
                 )
@@ -157,7 +161,9 @@ def build_ui(app: WebApp, browser_secret: str) -> gr.Blocks:
         doc_outputs = [docs, sample]
         chat_view = [chatbot, sources, stats]
         identity = [workspace]
-        ingest_limits = {"concurrency_limit": settings.ingest_concurrency, "concurrency_id": "ingest"}
+        # uploads in progress at once (threads that mostly wait): their CPU steps take turns in the
+        # RAG_INGEST_CONCURRENCY slots, fairly between workspaces (rag/ingest/fair.py)
+        ingest_limits = {"concurrency_limit": UPLOADS_AT_ONCE, "concurrency_id": "ingest"}
         upload.upload(
             app.ingest, [upload, *identity], [upload_status, *doc_outputs], api_name="ingest", **ingest_limits
         ).then(lambda: None, None, upload, **private)
@@ -172,6 +178,7 @@ def build_ui(app: WebApp, browser_secret: str) -> gr.Blocks:
         sample.click(
             app.load_sample, identity, [upload_status, *doc_outputs], api_name="load_sample", **ingest_limits
         )
+        stop_upload.click(app.stop_ingest, identity, None, api_name="stop_ingest")
         delete.click(app.delete, [docs, *identity], [upload_status, *doc_outputs], api_name="delete_selected")
 
         chat_inputs = [question, chatbot, docs, only_selected, workspace, conversation]

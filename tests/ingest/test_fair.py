@@ -1,0 +1,104 @@
+"""Fair ingest slots and Stop, with real threads, real Milvus Lite and the packaged MiniLM: a big
+upload in one workspace doesn't make another workspace's small file wait for it, and a stopped
+upload keeps what it stored and nothing of the document it was on."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+from rag.ingest.fair import FairSlots, Stopped, StopSignal
+from rag.ingest.pipeline import SourceFile
+
+
+def wait_until(condition, timeout: float = 120.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "timed out waiting"
+        time.sleep(0.01)
+
+
+def test_a_waiting_workspace_gets_the_next_turn_even_behind_many_of_anothers():
+    """A has three uploads queued for the one slot; B's one step comes right after A's current
+    step, not after all of A's (arrival order would put it last)."""
+    slots, order = FairSlots(1), []
+    holding, release = threading.Event(), threading.Event()
+
+    def step(owner: str, hold: bool = False) -> None:
+        with slots.turn(owner):
+            order.append(owner)
+            if hold:
+                holding.set()
+                release.wait(30)
+
+    first = threading.Thread(target=step, args=("A", True))
+    first.start()
+    holding.wait(30)
+    others = [threading.Thread(target=step, args=("A",)) for _ in range(3)]
+    for thread in others:
+        thread.start()
+    wait_until(lambda: len(slots._waiting) == 3)
+    late = threading.Thread(target=step, args=("B",))
+    late.start()
+    wait_until(lambda: len(slots._waiting) == 4)
+    release.set()
+    for thread in [first, *others, late]:
+        thread.join(30)
+    assert order == ["A", "B", "A", "A", "A"]
+
+
+def test_a_stop_while_waiting_for_a_turn_raises_stopped():
+    slots, stop = FairSlots(1), StopSignal()
+    with slots.turn("A"):
+        outcome = []
+
+        def wait_for_turn() -> None:
+            try:
+                with slots.turn("B", stop):
+                    outcome.append("ran")
+            except Stopped:
+                outcome.append("stopped")
+
+        waiter = threading.Thread(target=wait_for_turn)
+        waiter.start()
+        wait_until(lambda: len(slots._waiting) == 1)
+        stop.trip()
+        waiter.join(10)
+    assert outcome == ["stopped"]
+
+
+def big_text(chunks: int) -> str:
+    return "\n\n".join(
+        f"Section {i}. The orchard ledger records row {i}: pruning, grafting and picking notes. " * 6
+        for i in range(chunks)
+    )
+
+
+def test_a_small_file_goes_in_while_a_big_one_runs_and_stop_keeps_only_whole_documents(ingestor, tmp_path):
+    small_a, big_a, small_b = tmp_path / "a-notes.txt", tmp_path / "a-ledger.txt", tmp_path / "b.txt"
+    small_a.write_text("Workspace A keeps its bees in the north meadow.")
+    big_a.write_text(big_text(400))
+    small_b.write_text("The lighthouse keeper logs every passing ship at dawn.")
+    a_messages: list[str] = []
+    a_results = []
+
+    def upload_a() -> None:
+        files = [SourceFile("notes.txt", small_a), SourceFile("ledger.txt", big_a)]
+        a_results.extend(ingestor.ingest_files(files, "A", lambda f, m: a_messages.append(m)))
+
+    a = threading.Thread(target=upload_a)
+    a.start()
+    wait_until(lambda: any("ledger.txt: embedding 32/" in m for m in a_messages))
+    [b_result] = ingestor.ingest_files([SourceFile("b.txt", small_b)], "B")
+    assert b_result.status == "added"
+    assert a.is_alive(), "A's big file finished before B's small one: B waited for all of it"
+    hits = ingestor.store.list_documents(["B"])
+    assert [d.source for d in hits] == ["b.txt"]
+
+    assert ingestor.stop("A") == 1
+    a.join(120)
+    assert not a.is_alive()
+    assert [(r.source, r.status) for r in a_results] == [("notes.txt", "added"), ("ledger.txt", "failed")]
+    assert "stopped" in a_results[1].reason
+    assert [d.source for d in ingestor.store.list_documents(["A"])] == ["notes.txt"]  # no partial ledger
+    assert ingestor.stop("A") == 0  # nothing left running
