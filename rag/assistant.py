@@ -256,6 +256,23 @@ class Assistant:
         owners = visible_owners(owner) if include_shared else [owner]
         return self.library.store.list_documents(owners)
 
+    def refresh(
+        self, owner: str, doc_ids: Sequence[str], progress: Progress = no_progress
+    ) -> list[IngestResult]:
+        """Fetch `owner`'s selected web pages again (the Refresh button): a page whose content
+        changed is replaced, one that didn't stays. Documents that are not from a URL, shared or
+        someone else's are left alone; the pages count against the quota like an upload."""
+        from rag.ingest.fetch import is_url
+        from rag.ingest.urls import ingest_url
+
+        check_selection(doc_ids, self.settings.max_selected_documents)
+        own = {d.doc_id: d.source for d in self.library.store.list_documents([owner])}
+        urls = [own[i] for i in dict.fromkeys(doc_ids) if i in own and is_url(own[i])]
+        results: list[IngestResult] = []
+        for url in urls:
+            results += ingest_url(self.ingestor, url, owner, progress, self._quota(owner))
+        return results
+
     def delete(self, owner: str, doc_ids: Sequence[str]) -> Deletion:
         """Delete `owner`'s own documents among `doc_ids`; the shared library is read-only unless
         `owner` is the shared library itself (the CLI). Raises LimitError for too many ids."""

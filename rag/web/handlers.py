@@ -222,6 +222,23 @@ class WebApp:
         ]
         return records, *_list_updates(docs)
 
+    def refresh(
+        self,
+        doc_ids: list[str] | None,
+        workspace: str,
+        request: gr.Request,
+        profile: Profile,
+        progress: gr.Progress = gr.Progress(),  # noqa: B008
+    ) -> tuple:
+        """Fetch the selected web pages again; changed ones are replaced (rag/ingest/urls.py)."""
+        owner = self.owner(workspace, request, profile)
+        try:
+            results = self.assistant.refresh(owner, doc_ids or [], _progress(progress))
+        except LimitError as exc:
+            raise gr.Error(str(exc)) from None
+        message = upload_report(results) if results else "Select pages of yours added from a URL."
+        return message, *self._list_updates(owner)
+
     def delete(
         self, doc_ids: list[str] | None, workspace: str, request: gr.Request, profile: Profile
     ) -> tuple:

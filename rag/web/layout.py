@@ -155,7 +155,9 @@ def build_ui(app: WebApp, browser_secret: str) -> gr.Blocks:
                     only_selected = gr.Checkbox(
                         label="Search only in the selected documents", elem_id="only-selected"
                     )
-                    delete = gr.Button("Delete selected", elem_id="delete", size="sm")
+                    with gr.Row():
+                        refresh = gr.Button("Refresh selected web pages", elem_id="refresh", size="sm")
+                        delete = gr.Button("Delete selected", elem_id="delete", size="sm")
 
         private = {"api_visibility": "private"}
         doc_outputs = [docs, sample]
@@ -179,6 +181,13 @@ def build_ui(app: WebApp, browser_secret: str) -> gr.Blocks:
             app.load_sample, identity, [upload_status, *doc_outputs], api_name="load_sample", **ingest_limits
         )
         stop_upload.click(app.stop_ingest, identity, None, api_name="stop_ingest")
+        refresh.click(
+            app.refresh,
+            [docs, *identity],
+            [upload_status, *doc_outputs],
+            api_name="refresh_selected",
+            **ingest_limits,
+        )
         delete.click(app.delete, [docs, *identity], [upload_status, *doc_outputs], api_name="delete_selected")
 
         chat_inputs = [question, chatbot, docs, only_selected, workspace, conversation]

@@ -8,6 +8,7 @@ import pytest
 
 from rag.assistant import Assistant
 from rag.generation.llm import LLM
+from rag.ingest.pipeline import SourceFile
 from rag.types import SHARED_OWNER
 from tests.conftest import make_settings
 from tests.ingest.web_site import Site, html_page, serve, sitemap
@@ -143,3 +144,20 @@ def test_a_visitors_url_counts_against_the_workspace_quota(site, tmp_path, embed
         small.close()
     assert [r.status for r in results[:3]] == ["added"] * 3
     assert all(r.status == "failed" and "RAG_MAX_WORKSPACE_DOCUMENTS" in r.reason for r in results[3:])
+
+
+def test_refresh_replaces_a_changed_page_and_leaves_the_rest(site, allowed, tmp_path):
+    page, pdf = site.base + "/docs/orchard.html", site.base + "/docs/manual"
+    allowed.upload_url(page, "visitor-1")
+    allowed.upload_url(pdf, "visitor-1")
+    allowed.upload_url(pdf, "visitor-2")
+    note = tmp_path / "note.txt"
+    note.write_text("A note that came from a file.")
+    allowed.upload([SourceFile("note.txt", note)], "visitor-1")
+    site.pages["/docs/orchard.html"] = ("text/html", html_page("Orchard care", "Pears are pruned in summer."))
+    ids = {d.source: d.doc_id for d in allowed.documents("visitor-1", include_shared=False)}
+    theirs = [d.doc_id for d in allowed.documents("visitor-2", include_shared=False)]
+    results = allowed.refresh("visitor-1", [*ids.values(), *theirs])
+    assert sorted((r.source, r.status) for r in results) == [(pdf, "unchanged"), (page, "replaced")]
+    hit = allowed.retrieve("When are pears pruned?", "visitor-1", k=1).hits[0]
+    assert hit.chunk.source == page and "summer" in hit.chunk.text
