@@ -44,7 +44,7 @@ from rag.workspace.owners import WorkspaceJanitor, visible_owners
 
 if TYPE_CHECKING:  # ingestion is imported when first used: `rag search` needs none of it
     from rag.ingest.pipeline import Ingestor, Quota, SourceFile
-    from rag.ingest.sync import SyncReport
+    from rag.ingest.sync import BackgroundSync, SyncReport
 
 log = logging.getLogger(__name__)
 SAMPLE_DIR = Path(__file__).resolve().parent.parent / "assets" / "sample"
@@ -70,6 +70,7 @@ class Assistant:
         self.janitor = WorkspaceJanitor(
             self.library.store, self.conversations, settings.workspace_ttl_hours * 3600
         )
+        self._syncer: BackgroundSync | None = None
 
     @cached_property
     def ingestor(self) -> Ingestor:
@@ -87,9 +88,16 @@ class Assistant:
         need no LLM are served meanwhile) and the janitor of abandoned workspaces."""
         self.llm.start_in_background()
         self.janitor.start()
+        if self.settings.sync_interval_s > 0:  # sources synced before, again (rag/ingest/sync.py)
+            from rag.ingest.sync import BackgroundSync
+
+            self._syncer = BackgroundSync(self.ingestor, self.settings.sync_interval_s)
+            self._syncer.start()
 
     def close(self) -> None:
         """Stop the janitor (writing the last uses), the engine and its children, then the store."""
+        if self._syncer is not None:
+            self._syncer.stop()
         self.janitor.stop()
         self.llm.shutdown()
         self.library.close()

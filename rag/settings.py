@@ -161,6 +161,10 @@ class Settings:
     max_crawl_pages: int = field(
         default=100, metadata={"doc": "most pages one URL (a sitemap, or a page and its links) ingests"}
     )
+    sync_interval_s: float = field(
+        default=0.0,
+        metadata={"doc": "re-sync every source synced before (`rag sync`) this often, in seconds; 0: never"},
+    )
     max_workspace_documents: int = field(default=1000, metadata={"doc": "most documents in one workspace"})
     max_workspace_chunks: int = field(default=100_000, metadata={"doc": "most chunks in one workspace"})
     max_question_chars: int = field(default=4000, metadata={"doc": "longest question, in characters"})

@@ -16,13 +16,16 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import os
 import tempfile
+import threading
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
+from rag.errors import RagError
 from rag.ingest.chunking import document_id
 from rag.ingest.crawl import PageResult, crawl
 from rag.ingest.fetch import FetchError, Validators, canonical, is_url
@@ -31,6 +34,7 @@ from rag.ingest.urls import fetcher_for
 from rag.private_files import PRIVATE_FILE_MODE, private_dir
 from rag.types import IngestResult, Progress, no_progress
 
+log = logging.getLogger(__name__)
 REGISTRY_FILE = "sources.json"
 GONE = {404, 410}
 
@@ -82,6 +86,10 @@ class SourceRegistry:
             json.dump(entries, out, ensure_ascii=False, indent=1, sort_keys=True)
         os.chmod(tmp, PRIVATE_FILE_MODE)
         os.replace(tmp, self.path)
+
+    def sources(self) -> list[tuple[str, str]]:
+        """Every (owner, source) synced before."""
+        return [(owner, source) for owner, _, source in (key.partition("\t") for key in self._read())]
 
     def _read(self) -> dict[str, dict[str, dict[str, str]]]:
         try:
@@ -204,3 +212,44 @@ def _remove(ingestor: Ingestor, owner: str, names: Iterable[str]) -> list[SyncAc
             ingestor.store.delete_document(doc_id)
             removed.append(SyncAction("removed", name))
     return removed
+
+
+class BackgroundSync:
+    """`RAG_SYNC_INTERVAL_S`: every so often, each source synced before (`rag sync`) is synced again
+    in a thread. Its ingest steps take turns in the fair slots (rag/ingest/fair.py) under the
+    source's owner, like an upload, so uploads and chats go on meanwhile. A source that fails (a
+    folder gone, a server down) is logged and tried again next time; nothing is removed for it."""
+
+    def __init__(self, ingestor: Ingestor, interval_s: float) -> None:
+        self.ingestor, self.interval_s = ingestor, interval_s
+        self._stopping = threading.Event()
+        self._thread = threading.Thread(target=self._loop, name="rag-sync", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self, timeout_s: float = 10.0) -> None:
+        """Stops before the next source; a sync under way gets `timeout_s` to finish."""
+        self._stopping.set()
+        if self._thread.is_alive():
+            self._thread.join(timeout_s)
+
+    def run_once(self) -> list[SyncReport]:
+        reports = []
+        for owner, source in SourceRegistry(self.ingestor.settings.data_dir).sources():
+            if self._stopping.is_set():
+                break
+            try:
+                reports.append(sync_source(self.ingestor, source, owner))
+            except (RagError, OSError, ValueError) as exc:
+                log.warning("background sync of %s failed: %s", source, exc)
+                continue
+            log.info("background sync: %s", reports[-1].summary())
+        return reports
+
+    def _loop(self) -> None:
+        while not self._stopping.wait(self.interval_s):
+            try:
+                self.run_once()
+            except Exception:  # a bug in one round must not end the syncs
+                log.exception("background sync round failed")

@@ -3,6 +3,9 @@ packaged MiniLM: exactly the changes are made, and reported."""
 
 from __future__ import annotations
 
+import hashlib
+import time
+
 import pytest
 
 from rag.assistant import Assistant
@@ -94,3 +97,27 @@ def test_a_page_that_is_gone_is_removed_and_one_that_fails_is_kept(syncing):
         failed = syncing.sync(b, SHARED_OWNER)
     assert [x.action for x in failed.actions] == ["failed"] and "metadata" in failed.actions[0].detail
     assert [d.source for d in syncing.documents(SHARED_OWNER)] == [b]
+
+
+def test_the_app_resyncs_registered_sources_in_the_background(tmp_path, embedder, fake_backend):
+    folder = tmp_path / "docs"
+    folder.mkdir()
+    (folder / "pump.txt").write_text("The pump is primed by opening the red valve twice.")
+    settings = make_settings(tmp_path / "data", sync_interval_s=0.2)
+    app = Assistant(settings, embedder, LLM(settings, fake_backend))
+    try:
+        assert changes(app.sync(str(folder), SHARED_OWNER)) == {"added pump.txt (1 chunks)"}
+        new = b"The pump is primed by opening the blue valve three times."
+        (folder / "pump.txt").write_bytes(new)
+        (folder / "hose.txt").write_text("The hose is rinsed after every use.")
+        app.start()
+        wanted = {("hose.txt", hashlib.sha256(b"The hose is rinsed after every use.").hexdigest()),
+                  ("pump.txt", hashlib.sha256(new).hexdigest())}  # fmt: skip
+        deadline = time.monotonic() + 120
+        while {(d.source, d.content_hash) for d in app.documents(SHARED_OWNER)} != wanted:
+            assert time.monotonic() < deadline, "the background sync never caught up with the folder"
+            time.sleep(0.1)
+        hit = app.retrieve("How is the pump primed?", SHARED_OWNER, k=1).hits[0]
+        assert "blue valve" in hit.chunk.text
+    finally:
+        app.close()
