@@ -6,7 +6,10 @@ import pytest
 from rag.store.rows import NewDocument, chunk_rows
 from rag.types import Chunk
 
-CHUNKS = [Chunk("d", "ja.md", 0, 0, "メモリを削減", "効率", "記事"), Chunk("d", "ja.md", 0, 1, "English text")]
+CHUNKS = [
+    Chunk("d", "ja.md", 0, 0, "メモリを削減", "効率", "記事"),
+    Chunk("d", "ja.md", 0, 1, "English text"),
+]
 VECTORS = np.zeros((2, 4), dtype=np.float32)
 
 
