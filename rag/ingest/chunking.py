@@ -4,7 +4,8 @@ Chunks never straddle pages, so every chunk can cite the one page and section it
 chunk index runs across the whole document. Inside a page, paragraphs are packed whole into
 chunks of at most `chunk_size` characters, and fenced code blocks and tables count as one paragraph,
 so they are only cut when they alone are too long (then by langchain's recursive splitter, with
-overlap, as for long plain text).
+overlap, as for long plain text; a table is cut between rows instead, its header on every piece:
+rag/ingest/tables.py).
 
 Japanese and Chinese have no spaces between words, so the splitter's last resorts after line breaks
 (a space, then any character) cut a block of CJK text in the middle of a word. A block in those
@@ -20,6 +21,7 @@ import re
 
 from langchain_text_splitters import RecursiveCharacterTextSplitter
 
+from rag.ingest.tables import split_tables  # a long table's header on every piece
 from rag.text.languages import language_of
 from rag.types import Chunk, Document
 
@@ -38,7 +40,7 @@ def chunk_document(document: Document, doc_id: str, chunk_size: int = 512, overl
     splitters = Splitters(chunk_size, overlap)
     chunks: list[Chunk] = []
     for page in document.pages:
-        for text in pack(blocks(page.text), chunk_size, splitters):
+        for text in pack(split_tables(blocks(page.text), chunk_size), chunk_size, splitters):
             if text.strip():
                 where = (page.number, len(chunks))
                 chunks.append(Chunk(doc_id, document.source, *where, text, page.section, document.title))

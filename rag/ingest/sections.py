@@ -149,7 +149,9 @@ def html_sections(html: str, budget: Budget | None = None) -> tuple[str, list[Se
             cells = [c.get_text(" ", strip=True) for c in _find(row, _CELLS, _CELLS | {"tr", "table"})]
             rows.append("| " + " | ".join(cells).replace("\x00", "") + " |")
             budget.check()  # cells are disjoint, so the rows are no longer than the markup
-        table.replace_with(NavigableString("\n\x00" + "\n".join(rows) + "\x00\n"))
+        found = table.find("caption", recursive=False)  # a "Table: …" line, repeated by split_tables
+        caption = "Table: " + found.get_text(" ", strip=True).replace("\x00", "") if found else ""
+        table.replace_with(NavigableString(f"\n\x00{caption}\x00" + "\n".join(rows) + "\x00\n"))
     outline = _Outline()
     buffer: list[str] = []
 
