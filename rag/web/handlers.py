@@ -31,6 +31,7 @@ from rag.web.render import (
     upload_report,
 )
 from rag.web.sources import answer_key, link_citations, sources_html
+from rag.web.views import ChatView, ConversationView, DocumentsView, PageView, UploadView
 from rag.workspace.conversations import Conversation, SavedTurn
 from rag.workspace.owners import WORKSPACE_COOKIE, hf_owner, key_owner, new_workspace_key, user_owner
 
@@ -75,17 +76,13 @@ class WebApp:
 
     def restore(
         self, stored_key: str, stored_conversation: str, request: gr.Request, profile: Profile
-    ) -> tuple:
-        """Page load: reopen this browser's workspace (or make one) and its current conversation.
-
-        Returns the workspace key (for the session and the browser), the conversation's id (same),
-        the chat, sources and stats, the conversation list, the document list and the sample button.
-        """
+    ) -> PageView:
+        """Page load: reopen this browser's workspace (or make one) and its current conversation."""
         key = stored_key if key_owner(stored_key) else new_workspace_key()
         owner = self.owner(key, request, profile)
         conversation = self.assistant.conversation(owner, stored_conversation or "")
         conversation_id = conversation.id if conversation else ""
-        return (
+        return PageView(
             key,
             key,
             conversation_id,
@@ -95,11 +92,11 @@ class WebApp:
             *self._list_updates(owner),
         )
 
-    def new_workspace(self, workspace: str, request: gr.Request, profile: Profile) -> tuple:
+    def new_workspace(self, workspace: str, request: gr.Request, profile: Profile) -> PageView:
         """A fresh, empty workspace for this browser; the old one is left to the idle clean-up."""
         key = new_workspace_key()
         owner = self.owner(key, request, profile)
-        return (
+        return PageView(
             key,
             key,
             "",
@@ -109,7 +106,7 @@ class WebApp:
             *self._list_updates(owner),
         )
 
-    def delete_workspace(self, workspace: str, request: gr.Request, profile: Profile) -> tuple:
+    def delete_workspace(self, workspace: str, request: gr.Request, profile: Profile) -> PageView:
         """Delete this workspace's documents, chunks and conversations, then start a new one."""
         owner = self.owner(workspace, request, profile)
         self.assistant.delete_workspace(owner)
@@ -124,20 +121,22 @@ class WebApp:
 
     def open_conversation(
         self, conversation_id: str | None, workspace: str, request: gr.Request, profile: Profile
-    ):
+    ) -> ConversationView:
         owner = self.owner(workspace, request, profile)
         conversation = self.assistant.conversation(owner, conversation_id or "")
         current = conversation.id if conversation else ""
-        return current, current, *conversation_view(conversation)
+        return ConversationView(
+            current, current, *conversation_view(conversation), self.conversation_list(owner, current)
+        )
 
     def delete_conversation(
         self, conversation_id: str, workspace: str, request: gr.Request, profile: Profile
-    ):
+    ) -> ConversationView:
         """Delete the open conversation and start a new chat."""
         owner = self.owner(workspace, request, profile)
         if conversation_id:
             self.assistant.delete_conversation(owner, conversation_id)
-        return "", "", *conversation_view(None), self.conversation_list(owner, "")
+        return ConversationView("", "", *conversation_view(None), self.conversation_list(owner, ""))
 
     def refresh_conversations(
         self, conversation_id: str, workspace: str, request: gr.Request, profile: Profile
@@ -155,13 +154,13 @@ class WebApp:
         request: gr.Request,
         profile: Profile,
         progress: gr.Progress = gr.Progress(),  # noqa: B008
-    ) -> tuple:
+    ) -> UploadView:
         owner = self.owner(workspace, request, profile)
         files = [SourceFile(Path(p).name, Path(p)) for p in paths or []]
         if not files:
-            return "No files received.", *self._list_updates(owner)
+            return UploadView("No files received.", *self._list_updates(owner))
         results = self.assistant.upload(files, owner, _progress(progress))
-        return upload_report(results), *self._list_updates(owner)
+        return UploadView(upload_report(results), *self._list_updates(owner))
 
     def ingest_url(
         self,
@@ -171,17 +170,19 @@ class WebApp:
         request: gr.Request,
         profile: Profile,
         progress: gr.Progress = gr.Progress(),  # noqa: B008
-    ) -> tuple:
+    ) -> UploadView:
         """A web page or sitemap into this visitor's workspace: the quota and the ingest slot of an
         upload, and the SSRF guard and fetch limits of rag/ingest/fetch.py."""
         owner = self.owner(workspace, request, profile)
         url = (url or "").strip()
         if not url:
-            return "Enter a web page's URL (https://…).", *self._list_updates(owner)
+            return UploadView("Enter a web page's URL (https://…).", *self._list_updates(owner))
         if len(url) > MAX_URL_CHARS:
-            return f"The URL is longer than {MAX_URL_CHARS} characters.", *self._list_updates(owner)
+            return UploadView(
+                f"The URL is longer than {MAX_URL_CHARS} characters.", *self._list_updates(owner)
+            )
         results = self.assistant.upload_url(url, owner, _progress(progress), follow=bool(follow))
-        return upload_report(results), *self._list_updates(owner)
+        return UploadView(upload_report(results), *self._list_updates(owner))
 
     def stop_ingest(self, workspace: str, request: gr.Request, profile: Profile) -> None:
         """Stop this workspace's uploads before their next step; what they stored stays."""
@@ -194,14 +195,16 @@ class WebApp:
         request: gr.Request,
         profile: Profile,
         progress: gr.Progress = gr.Progress(),  # noqa: B008
-    ) -> tuple:
+    ) -> UploadView:
         owner = self.owner(workspace, request, profile)
         results = self.assistant.load_sample(_progress(progress))
         if results is None:
-            return "The shared library already has documents; nothing loaded.", *self._list_updates(owner)
-        return upload_report(results), *self._list_updates(owner)
+            return UploadView(
+                "The shared library already has documents; nothing loaded.", *self._list_updates(owner)
+            )
+        return UploadView(upload_report(results), *self._list_updates(owner))
 
-    def documents(self, workspace: str, request: gr.Request, profile: Profile) -> tuple:
+    def documents(self, workspace: str, request: gr.Request, profile: Profile) -> DocumentsView:
         """The document list this visitor may see, and whether to offer the sample."""
         return self._list_updates(self.owner(workspace, request, profile))
 
@@ -229,7 +232,7 @@ class WebApp:
         request: gr.Request,
         profile: Profile,
         progress: gr.Progress = gr.Progress(),  # noqa: B008
-    ) -> tuple:
+    ) -> UploadView:
         """Fetch the selected web pages again; changed ones are replaced (rag/ingest/urls.py)."""
         owner = self.owner(workspace, request, profile)
         try:
@@ -237,11 +240,11 @@ class WebApp:
         except LimitError as exc:
             raise gr.Error(str(exc)) from None
         message = upload_report(results) if results else "Select pages of yours added from a URL."
-        return message, *self._list_updates(owner)
+        return UploadView(message, *self._list_updates(owner))
 
     def delete(
         self, doc_ids: list[str] | None, workspace: str, request: gr.Request, profile: Profile
-    ) -> tuple:
+    ) -> UploadView:
         """Delete the selected documents of this workspace; the shared library is read-only here."""
         owner = self.owner(workspace, request, profile)
         try:
@@ -253,7 +256,7 @@ class WebApp:
             message += (
                 f"\n{deletion.refused} shared or unknown document(s) left alone (shared ones: use the CLI)."
             )
-        return message, *self._list_updates(owner)
+        return UploadView(message, *self._list_updates(owner))
 
     def delete_by_name(self, name: str, workspace: str, request: gr.Request, profile: Profile) -> str:
         """API: delete one of this workspace's documents by its name."""
@@ -261,7 +264,7 @@ class WebApp:
             raise gr.Error(f"no document named {name!r} in your workspace")
         return f"Deleted: {name}"
 
-    def _list_updates(self, owner: str) -> tuple:
+    def _list_updates(self, owner: str) -> DocumentsView:
         return _list_updates(self.assistant.documents(owner))
 
     # -- chat --------------------------------------------------------------------------------
@@ -341,10 +344,10 @@ class WebApp:
         return f"{icon} **LLM {state.status}**{detail}{embed}"
 
 
-def conversation_view(conversation: Conversation | None) -> tuple[list[dict], str, str]:
+def conversation_view(conversation: Conversation | None) -> ChatView:
     """The chat, the sources of its last answer and that answer's stats."""
     if conversation is None or not conversation.turns:
-        return [], sources_html([]), ""
+        return ChatView([], sources_html([]), "")
     messages = []
     for turn in conversation.turns:
         ranks = [hit.rank for hit in turn.hits]
@@ -362,7 +365,7 @@ def conversation_view(conversation: Conversation | None) -> tuple[list[dict], st
     cited = (last.checks or check_citations(last.answer, last.hits)).valid  # a turn saved without checks
     key = answer_key(last.question, last.answer)
     sources = sources_html(last.hits, last.query, cited=cited, answer=key)
-    return messages, sources, stats_lines(last.stats, last.checks)
+    return ChatView(messages, sources, stats_lines(last.stats, last.checks))
 
 
 def _cookies(request: gr.Request | None) -> dict:
@@ -373,9 +376,9 @@ def _cookies(request: gr.Request | None) -> dict:
         return {}
 
 
-def _list_updates(docs: list) -> tuple:
+def _list_updates(docs: list) -> DocumentsView:
     """The document list's choices, and the sample button shown only while nothing is visible."""
-    return gr.update(choices=document_choices(docs), value=[]), gr.update(visible=not docs)
+    return DocumentsView(gr.update(choices=document_choices(docs), value=[]), gr.update(visible=not docs))
 
 
 def _progress(progress: gr.Progress | None):

@@ -17,6 +17,7 @@ from rag.private_files import browser_secret
 from rag.settings import Settings
 from rag.web.guard import check_login_methods, guard
 from rag.web.handlers import WebApp
+from rag.web.views import ConversationView, DocumentsView, PageView, UploadView, outputs
 
 log = logging.getLogger(__name__)
 # after SIGTERM uvicorn gives open requests up to 5 s; then the engine and the store get this long
@@ -160,35 +161,37 @@ def build_ui(app: WebApp, browser_secret: str) -> gr.Blocks:
                         delete = gr.Button("Delete selected", elem_id="delete", size="sm")
 
         private = {"api_visibility": "private"}
-        doc_outputs = [docs, sample]
-        chat_view = [chatbot, sources, stats]
+        # the components by their names here, which are the view types' field names (rag/web/views.py)
+        shown = {
+            name: value for name, value in locals().items() if isinstance(value, gr.components.Component)
+        }
+        doc_outputs = outputs(DocumentsView, shown)
+        upload_outputs = outputs(UploadView, shown)
         identity = [workspace]
         # uploads in progress at once (threads that mostly wait): their CPU steps take turns in the
         # RAG_INGEST_CONCURRENCY slots, fairly between workspaces (rag/ingest/fair.py)
         ingest_limits = {"concurrency_limit": UPLOADS_AT_ONCE, "concurrency_id": "ingest"}
         upload.upload(
-            app.ingest, [upload, *identity], [upload_status, *doc_outputs], api_name="ingest", **ingest_limits
+            app.ingest, [upload, *identity], upload_outputs, api_name="ingest", **ingest_limits
         ).then(lambda: None, None, upload, **private)
         gr.on(
             [add_url.click, url.submit],
             app.ingest_url,
             [url, follow_links, *identity],
-            [upload_status, *doc_outputs],
+            upload_outputs,
             api_name="ingest_url",
             **ingest_limits,
         )
-        sample.click(
-            app.load_sample, identity, [upload_status, *doc_outputs], api_name="load_sample", **ingest_limits
-        )
+        sample.click(app.load_sample, identity, upload_outputs, api_name="load_sample", **ingest_limits)
         stop_upload.click(app.stop_ingest, identity, None, api_name="stop_ingest")
         refresh.click(
             app.refresh,
             [docs, *identity],
-            [upload_status, *doc_outputs],
+            upload_outputs,
             api_name="refresh_selected",
             **ingest_limits,
         )
-        delete.click(app.delete, [docs, *identity], [upload_status, *doc_outputs], api_name="delete_selected")
+        delete.click(app.delete, [docs, *identity], upload_outputs, api_name="delete_selected")
 
         chat_inputs = [question, chatbot, docs, only_selected, workspace, conversation]
         chat_outputs = [chatbot, sources, stats, question, conversation]
@@ -204,32 +207,19 @@ def build_ui(app: WebApp, browser_secret: str) -> gr.Blocks:
         click.then(*remember, **private)
         stop.click(None, None, None, cancels=[submit, click])
 
-        conversation_outputs = [conversation, stored_conversation, *chat_view]
+        conversation_outputs = outputs(ConversationView, shown)
         new_chat.click(
-            lambda: ("", "", [], "", "", gr.update(value=None)),
+            lambda: ConversationView("", "", [], "", "", gr.update(value=None)),
             None,
-            [*conversation_outputs, conversations],
+            conversation_outputs,
             **private,
         )
         conversations.input(
             app.open_conversation, [conversations, workspace], conversation_outputs, **private
         )
-        delete_chat.click(
-            app.delete_conversation,
-            [conversation, workspace],
-            [*conversation_outputs, conversations],
-            **private,
-        )
+        delete_chat.click(app.delete_conversation, [conversation, workspace], conversation_outputs, **private)
 
-        everything = [
-            workspace,
-            stored_key,
-            conversation,
-            stored_conversation,
-            *chat_view,
-            conversations,
-            *doc_outputs,
-        ]
+        everything = outputs(PageView, shown)
         new_space.click(app.new_workspace, identity, everything, **private)
         delete_space.click(lambda: gr.update(visible=True), None, confirm_delete, **private)
         confirm_delete.click(app.delete_workspace, identity, everything, **private).then(

@@ -186,7 +186,8 @@ def test_a_citation_in_an_earlier_answer_never_opens_the_latest_answers_source(a
     ids = set(re.findall(r'id="(rag-source-[\w-]+)"', sources))
     assert links[1] and set(links[1]) <= ids  # the latest answer's links open its own sources
     assert not set(links[0]) & ids  # the earlier answer's (sent back as plain [n]) open nothing
-    _, _, restored, restored_sources, _ = app.open_conversation(second[4], "", ALICE, None)
+    reopened = app.open_conversation(second[4], "", ALICE, None)
+    restored, restored_sources = reopened.chatbot, reopened.sources
     restored_links = [re.findall(r"\(#(rag-source-[\w-]+)\)", m["content"]) for m in restored[1::2]]
     restored_ids = set(re.findall(r'id="(rag-source-[\w-]+)"', restored_sources))
     # reopened, every answer is linked: each to its own sources, so the earlier one's open nothing here
@@ -244,5 +245,6 @@ def test_the_turn_is_saved_with_its_checks_as_data_and_reopens_with_the_same_lin
     (turn,) = app.assistant.conversation(app.owner("", ALICE, None), conversation).turns
     assert turn.checks.missing == (9,) and turn.checks.valid == (1,)
     assert "Checks" not in turn.stats and stats == f"{turn.stats}  \n{turn.checks.describe()}"
-    *_, restored_sources, restored_stats = app.open_conversation(conversation, "", ALICE, None)
+    reopened = app.open_conversation(conversation, "", ALICE, None)
+    restored_sources, restored_stats = reopened.sources, reopened.stats
     assert restored_stats == stats and 'class="rag-source rag-cited"' in restored_sources

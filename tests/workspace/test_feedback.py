@@ -221,7 +221,7 @@ def test_clicking_the_same_thumb_again_takes_the_vote_back_instead_of_a_down_vot
 def test_a_reopened_conversation_can_still_be_rated_and_another_workspace_cannot_rate_it(app, assistant):
     key, intruder = new_workspace_key(), new_workspace_key()
     _, *_, conversation = chat(app, "Where do herons nest?", [], key)
-    messages, *_ = app.open_conversation(conversation, key, Session(key), None)[2:3]  # after a reload
+    messages = app.open_conversation(conversation, key, Session(key), None).chatbot  # after a reload
     app.feedback(Vote(1, True), messages, intruder, Session(intruder), None)
     assert assistant.conversations.votes() == []
     app.feedback(Vote(1, True), messages, key, Session(key), None)

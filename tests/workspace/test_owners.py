@@ -63,14 +63,14 @@ def test_a_reload_reopens_the_workspace_and_its_conversation(assistant, tmp_path
     assert conversation
 
     # a reload: a new session hash, the same key and conversation from the browser's storage
-    key2, _, conversation2, _, messages, sources, stats, conversations, docs, _ = app.restore(
-        key, conversation, Session("tab-2"), None
-    )
-    assert key2 == key and conversation2 == conversation
+    page = app.restore(key, conversation, Session("tab-2"), None)
+    assert page.workspace == page.stored_key == key
+    assert page.conversation == page.stored_conversation == conversation
+    messages = page.chatbot
     assert [m["role"] for m in messages] == ["user", "assistant"] and "kettle" in messages[0]["content"]
-    assert "kettles.md" in sources and stats.startswith("fake")
-    assert conversations["choices"] == [("How fast does the kettle boil?", conversation)]
-    assert [label for label, _ in docs["choices"]] == ["kettles.md (1 chunks)"]
+    assert "kettles.md" in page.sources and page.stats.startswith("fake")
+    assert page.conversations["choices"] == [("How fast does the kettle boil?", conversation)]
+    assert [label for label, _ in page.docs["choices"]] == ["kettles.md (1 chunks)"]
 
     # another browser (another key) sees neither
     other, *_ = app.restore("", "", Session("tab-3"), None)
