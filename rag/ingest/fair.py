@@ -8,9 +8,10 @@ PDF no longer makes another visitor's one-page file wait for all of it: that fil
 step of the big one, then gets its own steps in turn.
 
 Stop is cooperative (a thread can't be killed safely): `Ingestor.stop(owner)` trips the stop of
-every upload of that workspace, which checks it before each step. A document is written to the
-store in one step, after all its chunks are embedded, so a stopped upload keeps the documents it
-had fully stored and leaves no part of the one it was on.
+every upload of that workspace, which checks it before each step and, while a PDF is read, every
+25 pages (`PROGRESS_EVERY_PAGES` in rag/ingest/loaders.py; a 1,000-page PDF read in 1.9 s here).
+A document is written to the store in one step, after all its chunks are embedded, so a stopped
+upload keeps the documents it had fully stored and leaves no part of the one it was on.
 """
 
 from __future__ import annotations

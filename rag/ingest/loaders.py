@@ -25,6 +25,7 @@ from rag.ingest.office import load_docx, load_pptx, zip_kind
 from rag.ingest.sections import Section, html_sections, markdown_sections
 from rag.types import SECTION_SEPARATOR, Document, Page, Progress, no_progress
 
+PROGRESS_EVERY_PAGES = 25  # also how often an upload's Stop is looked at while a PDF is read
 ZIP_BYTES_PER_CHAR = 20  # Office XML carries ~5-10 bytes of markup per character of text
 
 SUPPORTED = "PDF, Word (.docx), PowerPoint (.pptx), HTML, Markdown or plain text"
@@ -70,7 +71,7 @@ def _load(name: str, data: bytes, progress: Progress, budget: Budget) -> Documen
     content_hash = hashlib.sha256(data).hexdigest()
     suffix = PurePath(name).suffix.lower()
     if data[:1024].lstrip().startswith(b"%PDF-"):
-        title, pages = _pdf_pages(name, data, budget)
+        title, pages = _pdf_pages(name, data, budget, progress)
         return _pdf_with_ocr(name, data, pages, content_hash, progress, budget, title)
     if suffix == ".pdf":
         raise LoadError(name, "named .pdf but the content is not a PDF")
@@ -114,7 +115,9 @@ def _section_pages(sections: list[Section], title: str) -> list[Page]:
     return [Page(0, section.text, section.path) for section in sections] or [Page(0, title)]
 
 
-def _pdf_pages(name: str, data: bytes, budget: Budget) -> tuple[str, list[Page]]:
+def _pdf_pages(
+    name: str, data: bytes, budget: Budget, progress: Progress = no_progress
+) -> tuple[str, list[Page]]:
     limits = budget.limits
     if b"%%EOF" not in data[-2048:]:
         raise LoadError(name, "the PDF is truncated or damaged (no end-of-file marker)")
@@ -132,6 +135,8 @@ def _pdf_pages(name: str, data: bytes, budget: Budget) -> tuple[str, list[Page]]
             )
         texts = []
         for i, page in enumerate(reader.pages):
+            if count > PROGRESS_EVERY_PAGES and i % PROGRESS_EVERY_PAGES == 0:  # long PDFs only
+                progress(i / count, f"reading page {i + 1} of {count}")
             texts.append(_clean(page.extract_text() or ""))
             budget.take(texts[-1], f" by page {i + 1}")
         title, sections = _pdf_title(reader), _pdf_sections(reader, len(texts))

@@ -163,10 +163,13 @@ class Ingestor:
         stop: StopSignal = NEVER_STOPPED,
     ) -> IngestResult:
         progress(0.05, "parsing")
+
+        def reading(fraction: float, message: str) -> None:  # page by page: Stop is looked at too
+            stop.check()
+            progress(0.05 + 0.1 * fraction, message)
+
         with self.slots.turn(owner, stop):  # each step in a fair turn (rag/ingest/fair.py)
-            document = load_document(
-                filename or name, data, lambda f, m: progress(0.05 + 0.1 * f, m), self.limits
-            )
+            document = load_document(filename or name, data, reading, self.limits)
         document = replace(document, source=name)
         doc_id = document_id(owner, name)
         existing = self.store.find_document(doc_id)

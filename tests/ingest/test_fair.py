@@ -9,6 +9,7 @@ import time
 
 from rag.ingest.fair import FairSlots, Stopped, StopSignal
 from rag.ingest.pipeline import SourceFile
+from tests.samples import make_pdf
 
 
 def wait_until(condition, timeout: float = 120.0) -> None:
@@ -102,3 +103,24 @@ def test_a_small_file_goes_in_while_a_big_one_runs_and_stop_keeps_only_whole_doc
     assert "stopped" in a_results[1].reason
     assert [d.source for d in ingestor.store.list_documents(["A"])] == ["notes.txt"]  # no partial ledger
     assert ingestor.stop("A") == 0  # nothing left running
+
+
+def test_a_long_pdf_reports_its_pages_and_stops_while_it_is_read(ingestor):
+    pdf = make_pdf([f"Page {i} of the ledger: row {i} was pruned." for i in range(200)])
+    messages: list[str] = []
+
+    def progress(fraction: float, message: str) -> None:
+        messages.append(message)
+        if message.startswith("reading page 51 of 200"):
+            ingestor.stop("A")
+
+    with ingestor.stoppable("A") as stop:  # the upload that Stop reaches
+        result = ingestor.ingest_bytes("ledger.pdf", pdf, "A", progress, stop=stop)
+    assert [m for m in messages if m.startswith("reading page")][:3] == [
+        "reading page 1 of 200",
+        "reading page 26 of 200",
+        "reading page 51 of 200",
+    ]
+    assert result.status == "failed" and "stopped" in result.reason
+    assert not any(m.startswith("reading page 76") for m in messages)  # stopped at the next look
+    assert ingestor.store.list_documents(["A"]) == []
