@@ -26,6 +26,7 @@ from rag.types import (
     ReviewEvent,
     StatsEvent,
 )
+from rag.web.answer_sources import group_html, panel_html, relink, saved_groups
 from rag.web.render import chat_markdown, chat_text, kept_metadata, stats_lines, turn_metadata
 from rag.web.sources import answer_key, link_citations, sources_html, unlink_citations
 from rag.workspace.conversations import Turn
@@ -53,7 +54,15 @@ async def stream_chat(
     shown += [{"role": "user", "content": chat_markdown(question)}, {"role": "assistant", "content": ""}]
     sources, reply, stats, hits, query, context = sources_html([]), "", "", [], "", {}
     checks, key = None, ""
-    yield shown, sources, "Retrieving…", "", conversation_id
+    saved_before = await asyncio.to_thread(assistant.conversation, owner, conversation_id)
+    relink(shown, history, saved_before)  # the earlier answers' [n] open their own sources
+    earlier_sources = saved_groups(saved_before.turns if saved_before else [])
+
+    def panel() -> str:  # this answer's sources after the earlier answers' (their [n] open them)
+        number = len(earlier_sources) + 1
+        return panel_html([*earlier_sources, group_html(sources, question, key, number, True)])
+
+    yield shown, panel(), "Retrieving…", "", conversation_id
     async for event in assistant.answer(question, owner, earlier, doc_ids):
         if isinstance(event, HitsEvent):
             hits, query = event.hits, getattr(event, "query", "")
@@ -62,7 +71,7 @@ async def stream_chat(
             ready = assistant.engine_state.status == "ready"
             yield (
                 shown,
-                sources,
+                panel(),
                 "Generating…" if ready else "Waiting for the model to load…",
                 "",
                 conversation_id,
@@ -72,7 +81,7 @@ async def stream_chat(
         elif isinstance(event, DeltaEvent):
             reply += event.text
             shown[-1]["content"] = chat_markdown(reply)
-            yield shown, sources, "Generating…", "", conversation_id
+            yield shown, panel(), "Generating…", "", conversation_id
         elif isinstance(event, ErrorEvent):
             reply = f"⚠️ The model could not answer: {event.message}"
             shown[-1]["content"] = chat_markdown(reply)
@@ -87,7 +96,7 @@ async def stream_chat(
     turn = Turn(question, reply, hits, stats, query, checks)
     saved = await asyncio.to_thread(assistant.save_turn, owner, conversation_id or None, turn)
     shown[-1]["metadata"] = turn_metadata(saved)
-    yield shown, sources, stats_lines(stats, checks), "", saved.conversation
+    yield shown, panel(), stats_lines(stats, checks), "", saved.conversation
 
 
 def neighbours(assistant: Assistant, owner: str, hits: Sequence[Hit]) -> Context:

@@ -17,8 +17,8 @@ import gradio as gr
 from rag.assistant import Assistant
 from rag.errors import LimitError
 from rag.ingest.pipeline import SourceFile
-from rag.review.checks import check_citations
 from rag.types import SHARED_OWNER, no_progress
+from rag.web.answer_sources import conversation_panel, linked_answer
 from rag.web.chat_stream import flatten, stream_chat
 from rag.web.render import (
     chat_markdown,
@@ -30,7 +30,7 @@ from rag.web.render import (
     turn_of,
     upload_report,
 )
-from rag.web.sources import answer_key, link_citations, sources_html
+from rag.web.sources import sources_html
 from rag.web.views import ChatView, ConversationView, DocumentsView, PageView, UploadView
 from rag.workspace.conversations import Conversation, SavedTurn
 from rag.workspace.owners import WORKSPACE_COOKIE, hf_owner, key_owner, new_workspace_key, user_owner
@@ -345,26 +345,21 @@ class WebApp:
 
 
 def conversation_view(conversation: Conversation | None) -> ChatView:
-    """The chat, the sources of its last answer and that answer's stats."""
+    """The chat, the sources of every answer (the last one's shown) and the last answer's stats."""
     if conversation is None or not conversation.turns:
         return ChatView([], sources_html([]), "")
     messages = []
     for turn in conversation.turns:
-        ranks = [hit.rank for hit in turn.hits]
         messages.append({"role": "user", "content": chat_markdown(turn.question)})
         messages.append(
             {
                 "role": "assistant",
-                "content": link_citations(
-                    chat_markdown(turn.answer), ranks, answer_key(turn.question, turn.answer)
-                ),
+                "content": linked_answer(turn),
                 "metadata": turn_metadata(SavedTurn(conversation.id, turn.seq)),
             }
         )
     last = conversation.turns[-1]
-    cited = (last.checks or check_citations(last.answer, last.hits)).valid  # a turn saved without checks
-    key = answer_key(last.question, last.answer)
-    sources = sources_html(last.hits, last.query, cited=cited, answer=key)
+    sources = conversation_panel(conversation.turns)  # every answer's sources: old [n] still open
     return ChatView(messages, sources, stats_lines(last.stats, last.checks))
 
 

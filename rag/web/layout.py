@@ -40,23 +40,37 @@ CSS = """
 .rag-context-label { font-size: 0.75em; opacity: 0.7; margin-top: 4px; }
 .rag-context-text { white-space: pre-wrap; font-size: 0.8em; margin: 0; opacity: 0.75; }
 .rag-context-self { opacity: 1; border-left: 3px solid var(--border-color-primary); padding-left: 4px; }
+.rag-answer-sources { display: none; }
+.rag-answer-sources.rag-current { display: block; }
+.rag-answer-of { font-size: 0.8em; font-weight: bold; margin: 0; }
 """
-# A click on a citation [n] in an answer brings source n of that answer into view and marks it; the
-# links point at the ids the Sources panel gives its items (rag-source-<answer>-n), so [n] in an
-# earlier answer finds nothing (it says so) instead of the latest answer's source n. No remote
-# resource is loaded.
+# A click on a citation [n] in an answer shows that answer's sources in the panel (every answer has
+# its group there, `answer_sources`; the latest is shown until then), brings source n into view and
+# marks it; "show the latest answer's" goes back. The links point at rag-source-<answer>-n, so [n]
+# of an earlier answer never opens the latest answer's source n. No remote resource is loaded.
 CITATION_JS = """<script>
 document.addEventListener("click", (event) => {
-  const link = event.target.closest ? event.target.closest('a[href*="#rag-source-"]') : null;
+  const wanted = 'a[href*="#rag-source-"], a.rag-show-latest';
+  const link = event.target.closest ? event.target.closest(wanted) : null;
   if (!link) return;
   event.preventDefault();
   event.stopPropagation();
-  const target = document.getElementById(link.getAttribute("href").split("#")[1]);
-  if (!target) {  // an earlier answer's source: the panel shows the latest answer's only
-    link.title = "A source of an earlier answer: Sources shows the latest answer's sources only.";
+  const groups = [...document.querySelectorAll("#sources .rag-answer-sources")];
+  const show = (group) => groups.forEach((g) => g.classList.toggle("rag-current", g === group));
+  if (link.classList.contains("rag-show-latest")) {
+    show(groups[groups.length - 1]);
+    return;
+  }
+  const id = link.getAttribute("href").split("#")[1];
+  const found = document.querySelectorAll('[id="' + CSS.escape(id) + '"]');
+  const target = found[found.length - 1];  // the same question and answer twice: the same sources
+  if (!target) {  // an answer that was never saved (stopped, or sent by the API) has no sources here
+    link.title = "This answer's sources are not in the panel (the answer was not saved).";
     link.classList.add("rag-earlier");
     return;
   }
+  const group = target.closest(".rag-answer-sources");
+  if (group) show(group);
   document.querySelectorAll(".rag-focus").forEach((e) => e.classList.remove("rag-focus"));
   target.classList.add("rag-focus");
   target.scrollIntoView({block: "center"});

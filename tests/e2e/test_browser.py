@@ -199,7 +199,7 @@ def wait_sources(page) -> list[dict]:
 
 
 def read_sources(page) -> list[dict]:
-    return page.locator("#sources .rag-source").evaluate_all(
+    return page.locator("#sources .rag-current .rag-source").evaluate_all(  # the shown answer's
         """items => items.map(item => ({
             name: item.querySelector('.rag-name').textContent,
             score: item.querySelector('.rag-score').textContent,

@@ -13,7 +13,7 @@ import pytest
 
 from rag.generation.backends.fake import FakeBackend
 from rag.generation.llm import LLM
-from rag.web.handlers import WebApp
+from rag.web.handlers import WebApp, conversation_view
 from rag.web.sources import answer_key
 
 
@@ -174,25 +174,25 @@ class Vote:
         self.index, self.liked = index, liked
 
 
-def test_a_citation_in_an_earlier_answer_never_opens_the_latest_answers_source(app):
-    """Issue 19 point 13: the panel shows the latest answer's sources; [1] of an earlier answer
-    pointed at the same id as the latest answer's [1], and opened a source it never cited."""
+def test_a_citation_in_any_answer_opens_that_answers_own_source_live_and_reopened(app):
+    """Issue 19 point 13 and issue 21 point 2: [1] of an earlier answer pointed at the latest
+    answer's source 1, then at nothing; now the panel holds every answer's sources in its own
+    group (the latest shown) and each answer's links open only its own group's sources."""
     first = run_chat(app, "How fast does the kettle boil?")[-1]
     second = run_chat(app, "Which teapot keeps water hot?", first[0], conversation=first[4])[-1]
-    messages, sources = second[0], second[1]
-    links = [
-        re.findall(r"\(#(rag-source-[\w-]+)\)", m["content"]) for m in messages if m["role"] == "assistant"
-    ]
-    ids = set(re.findall(r'id="(rag-source-[\w-]+)"', sources))
-    assert links[1] and set(links[1]) <= ids  # the latest answer's links open its own sources
-    assert not set(links[0]) & ids  # the earlier answer's (sent back as plain [n]) open nothing
-    reopened = app.open_conversation(second[4], "", ALICE, None)
-    restored, restored_sources = reopened.chatbot, reopened.sources
-    restored_links = [re.findall(r"\(#(rag-source-[\w-]+)\)", m["content"]) for m in restored[1::2]]
-    restored_ids = set(re.findall(r'id="(rag-source-[\w-]+)"', restored_sources))
-    # reopened, every answer is linked: each to its own sources, so the earlier one's open nothing here
-    assert restored_links[0] and not set(restored_links[0]) & restored_ids
-    assert restored_links[1] == links[1] and set(restored_links[1]) <= restored_ids
+    reopened = app.assistant.conversation(app.owner("", ALICE, None), second[4])
+    restored, restored_sources, _ = conversation_view(reopened)  # what opening it and a reload show
+    for messages, sources in ((second[0], second[1]), (restored, restored_sources)):
+        answers = [m["content"] for m in messages if m["role"] == "assistant"]
+        links = [re.findall(r"\(#(rag-source-[\w-]+)\)", answer) for answer in answers]
+        groups = sources.split('<section class="rag-answer-sources')[1:]
+        assert len(groups) == 2 and groups[1].startswith(' rag-current"')  # the latest one shown
+        assert not groups[0].startswith(" rag-current")
+        earlier, latest = (set(re.findall(r'id="(rag-source-[\w-]+)"', g)) for g in groups)
+        assert links[0] and set(links[0]) <= earlier and not set(links[0]) & latest
+        assert links[1] and set(links[1]) <= latest and not set(links[1]) & earlier
+        assert "Sources of answer 1: How fast does the kettle boil?" in groups[0]
+        assert "kettles.md" in groups[0].split('data-rank="2"')[0]  # its own source 1, not the teapot's
 
 
 def test_a_vote_is_kept_with_its_answer(app):
