@@ -32,7 +32,7 @@ from rag.types import (
 )
 
 if TYPE_CHECKING:  # the evaluation is imported by `eval` alone (start-up time)
-    from rag.evaluate import ModeReport
+    pass
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -257,17 +257,6 @@ async def print_answer(
     return status
 
 
-def answer_checks_line(figures: ModeReport) -> str:
-    """`eval --answers`: the answer checks over the file, each share with what it counts."""
-    parts = [f"answers ({figures.answers_n}): citing {figures.answers_citing:.3f}"]
-    if figures.citations_valid is not None:
-        parts.append(f"citations valid {figures.citations_valid:.3f} (of {figures.citations_n})")
-    if figures.sentences_supported is not None:
-        parts.append(f"sentences supported {figures.sentences_supported:.3f} (of {figures.sentences_n})")
-    parts.append(f"all checks passed {figures.answers_passing:.3f}")
-    return "  ".join(parts)
-
-
 def print_checks(checks: AnswerChecks) -> None:
     """The answer's checks after it (the line the web app shows), then each sentence that its
     sources don't support, with its best similarity and the sources it was compared with."""
@@ -339,30 +328,7 @@ def cmd_eval(args: argparse.Namespace, settings: Settings) -> int:
     if args.json:
         print(report.to_json())
         return 0
-    print(f"embedding model: {report.embed_model}; {len(conversations)} conversations, k={args.k}")
-    for mode, figures in report.modes.items():
-        k = figures.k
-        print(
-            f"{mode:8} hit@{k} {figures.hit_at_k:.3f}  MRR@{k} {figures.mrr_at_k:.3f}  "
-            f"p50 {figures.p50_ms:.1f} ms  p95 {figures.p95_ms:.1f} ms  ({figures.n} turns)"
-        )
-        if figures.followup_n:
-            print(
-                f"         first turns hit@{k} {figures.first_turn_hit_at_k:.3f} MRR@{k} "
-                f"{figures.first_turn_mrr_at_k:.3f}; follow-ups ({figures.followup_n}) hit@{k} "
-                f"{figures.followup_hit_at_k:.3f} MRR@{k} {figures.followup_mrr_at_k:.3f}, searched alone "
-                f"hit@{k} {figures.followup_alone_hit_at_k:.3f} MRR@{k} {figures.followup_alone_mrr_at_k:.3f}"
-            )
-        if figures.distracted_hit_at_k is not None:
-            print(
-                f"         after an unrelated question: hit@{k} {figures.distracted_hit_at_k:.3f} "
-                f"MRR@{k} {figures.distracted_mrr_at_k:.3f}"
-            )
-        if figures.answers_n:
-            print(f"         {answer_checks_line(figures)}")
-        for miss in figures.misses:
-            print(f"  missed {miss.id}: {miss.question}")
-            print(f"    gold {miss.gold_sources}\n    got  {miss.retrieved}")
+    print(report.describe(len(conversations)))
     return 0
 
 

@@ -103,6 +103,42 @@ class ModeReport:
     def to_dict(self) -> dict:
         return {key: value for key, value in asdict(self).items() if value is not None}
 
+    def describe(self, mode: str) -> str:
+        """What `rag eval` prints for this mode: the figures, then each missed question."""
+        k = self.k
+        lines = [
+            f"{mode:8} hit@{k} {self.hit_at_k:.3f}  MRR@{k} {self.mrr_at_k:.3f}  "
+            f"p50 {self.p50_ms:.1f} ms  p95 {self.p95_ms:.1f} ms  ({self.n} turns)"
+        ]
+        if self.followup_n:
+            lines.append(
+                f"         first turns hit@{k} {self.first_turn_hit_at_k:.3f} MRR@{k} "
+                f"{self.first_turn_mrr_at_k:.3f}; follow-ups ({self.followup_n}) hit@{k} "
+                f"{self.followup_hit_at_k:.3f} MRR@{k} {self.followup_mrr_at_k:.3f}, searched alone "
+                f"hit@{k} {self.followup_alone_hit_at_k:.3f} MRR@{k} {self.followup_alone_mrr_at_k:.3f}"
+            )
+        if self.distracted_hit_at_k is not None:
+            lines.append(
+                f"         after an unrelated question: hit@{k} {self.distracted_hit_at_k:.3f} "
+                f"MRR@{k} {self.distracted_mrr_at_k:.3f}"
+            )
+        if self.answers_n:
+            lines.append(f"         {self.answer_checks_line()}")
+        for miss in self.misses:
+            lines.append(f"  missed {miss.id}: {miss.question}")
+            lines.append(f"    gold {miss.gold_sources}\n    got  {miss.retrieved}")
+        return "\n".join(lines)
+
+    def answer_checks_line(self) -> str:
+        """`eval --answers`: the answer checks over the file, each share with what it counts."""
+        parts = [f"answers ({self.answers_n}): citing {self.answers_citing:.3f}"]
+        if self.citations_valid is not None:
+            parts.append(f"citations valid {self.citations_valid:.3f} (of {self.citations_n})")
+        if self.sentences_supported is not None:
+            parts.append(f"sentences supported {self.sentences_supported:.3f} (of {self.sentences_n})")
+        parts.append(f"all checks passed {self.answers_passing:.3f}")
+        return "  ".join(parts)
+
 
 @dataclass(frozen=True)
 class EvalReport:
@@ -122,6 +158,12 @@ class EvalReport:
 
     def to_json(self) -> str:
         return json.dumps(self.to_dict(), indent=None)
+
+    def describe(self, conversations: int) -> str:
+        """What `rag eval` prints: the embedder and the size of the file, then every mode."""
+        k = next(iter(self.modes.values())).k
+        header = f"embedding model: {self.embed_model}; {conversations} conversations, k={k}"
+        return "\n".join([header, *(report.describe(mode) for mode, report in self.modes.items())])
 
 
 def read_questions(path: str | Path) -> list[Conversation]:
