@@ -8,9 +8,9 @@ every row is normalised on its own so that cosine similarity and inner product a
 
 A question is embedded by the model's own modules directly (`_forward`), not through
 `SentenceTransformer.encode`: for one short query encode spent ~4x the Python calls of the forward
-pass itself (9,300 against 2,350 function calls a query, 2,600 of them `named_modules` walks: its
-device resolution and `eval()` on every call) for the same vector, bit for bit. See
-docs/BENCHMARKS.md ("Query latency", bench/query.py).
+pass itself (9,300 against 2,350 function calls a query, 2,100 of them in `named_modules`: its
+device resolution and `eval()` walk the model on every call) for the same vector, bit for bit. See
+docs/BENCHMARKS.md ("Query latency and cold start", bench/query.py).
 """
 
 from __future__ import annotations
