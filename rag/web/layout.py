@@ -18,6 +18,7 @@ from rag.settings import Settings
 from rag.web.guard import check_login_methods, guard
 from rag.web.handlers import WebApp
 from rag.web.views import ConversationView, DocumentsView, PageView, UploadView, outputs
+from rag.web.words import ui_words
 
 log = logging.getLogger(__name__)
 # after SIGTERM uvicorn gives open requests up to 5 s; then the engine and the store get this long
@@ -76,19 +77,13 @@ document.addEventListener("click", (event) => {
   target.scrollIntoView({block: "center"});
 }, true);
 </script>"""
-INTRO = (
-    "# RAG chat\nDrop PDF, HTML, Markdown or text files on the right, then ask. Answers cite the "
-    "retrieved chunks as [1], [2]… — the numbers under **Sources**. Your documents and conversations "
-    "stay in this browser's private workspace (or your account's, once signed in); the shared library "
-    "is visible to everyone."
-)
-
 
 UPLOADS_AT_ONCE = 8
 
 
 def build_ui(app: WebApp, browser_secret: str) -> gr.Blocks:
     settings = app.settings
+    words = ui_words(settings.max_upload_mb)
     # uploaded temp files: checked every 30 min, removed once an hour old (ingest has used them)
     with gr.Blocks(title="RAG chat", delete_cache=(1800, 3600)) as demo:
         # the workspace key and the open conversation: kept in this browser, copied into the
@@ -99,46 +94,46 @@ def build_ui(app: WebApp, browser_secret: str) -> gr.Blocks:
         workspace = gr.State("")
         conversation = gr.State("")
         with gr.Row():
-            gr.Markdown(INTRO)
+            gr.Markdown(words("intro"))
             if hf_oauth_enabled():
                 gr.LoginButton(elem_id="hf-login", scale=0, min_width=200)
         status = gr.Markdown(app.engine_status, elem_id="engine-status")  # computed on each page load
         with gr.Row():
             with gr.Column(scale=1, min_width=200):
-                new_chat = gr.Button("New chat", elem_id="new-chat", size="sm")
-                conversations = gr.Radio(label="Conversations", choices=[], elem_id="conversations")
-                delete_chat = gr.Button("Delete this chat", elem_id="delete-chat", size="sm")
-                with gr.Accordion("Workspace", open=False):
-                    new_space = gr.Button("New workspace", elem_id="new-workspace", size="sm")
+                new_chat = gr.Button(words("new_chat"), elem_id="new-chat", size="sm")
+                conversations = gr.Radio(label=words("conversations"), choices=[], elem_id="conversations")
+                delete_chat = gr.Button(words("delete_chat"), elem_id="delete-chat", size="sm")
+                with gr.Accordion(words("workspace"), open=False):
+                    new_space = gr.Button(words("new_workspace"), elem_id="new-workspace", size="sm")
                     delete_space = gr.Button(
-                        "Delete this workspace and everything in it",
+                        words("delete_workspace"),
                         variant="stop",
                         elem_id="delete-workspace",
                         size="sm",
                     )
                     confirm_delete = gr.Button(
-                        "Yes: delete all its documents and conversations",
+                        words("confirm_delete"),
                         variant="stop",
                         visible=False,
                         elem_id="confirm-delete-workspace",
                         size="sm",
                     )
             with gr.Column(scale=3):
-                chatbot = gr.Chatbot(elem_id="chatbot", height=520, label="Chat")
+                chatbot = gr.Chatbot(elem_id="chatbot", height=520, label=words("chat"))
                 question = gr.Textbox(
                     elem_id="question",
-                    placeholder="Ask about your documents… (Enter sends)",
+                    placeholder=words("question"),
                     show_label=False,
                     lines=1,
                     max_lines=6,
                 )
                 with gr.Row():
-                    send = gr.Button("Send", variant="primary", elem_id="send")
-                    stop = gr.Button("Stop", variant="stop", elem_id="stop")
+                    send = gr.Button(words("send"), variant="primary", elem_id="send")
+                    stop = gr.Button(words("stop"), variant="stop", elem_id="stop")
                 stats = gr.Markdown("", elem_id="stats")
             with gr.Column(scale=2):
                 upload = gr.File(
-                    label=f"Drop files: PDF, HTML, Markdown, text (≤ {settings.max_upload_mb} MB each)",
+                    label=words("upload"),
                     file_count="multiple",
                     type="filepath",
                     height=150,
@@ -146,33 +141,31 @@ def build_ui(app: WebApp, browser_secret: str) -> gr.Blocks:
                 )
                 with gr.Row(equal_height=True):
                     url = gr.Textbox(
-                        placeholder="…or a web page or sitemap: https://…",
+                        placeholder=words("url"),
                         show_label=False,
                         max_lines=1,
                         scale=4,
                         elem_id="url",
                     )
-                    add_url = gr.Button("Add URL", size="sm", scale=1, elem_id="add-url")
-                follow_links = gr.Checkbox(
-                    label="and the pages it links to under the same path", elem_id="follow-links"
-                )
-                stop_upload = gr.Button("Stop upload", size="sm", elem_id="stop-upload")
+                    add_url = gr.Button(words("add_url"), size="sm", scale=1, elem_id="add-url")
+                follow_links = gr.Checkbox(label=words("follow_links"), elem_id="follow-links")
+                stop_upload = gr.Button(words("stop_upload"), size="sm", elem_id="stop-upload")
                 upload_status = gr.Textbox(
-                    label="Upload results", lines=2, max_lines=8, interactive=False, elem_id="upload-status"
+                    label=words("upload_status"),
+                    lines=2,
+                    max_lines=8,
+                    interactive=False,
+                    elem_id="upload-status",
                 )
-                sample = gr.Button(
-                    "Load sample documents (Milvus docs)", visible=False, elem_id="load-sample"
-                )
-                gr.Markdown("**Sources**")
+                sample = gr.Button(words("sample"), visible=False, elem_id="load-sample")
+                gr.Markdown(words("sources"))
                 sources = gr.HTML("", elem_id="sources")
-                with gr.Accordion("Documents", open=True, elem_id="documents"):
-                    docs = gr.CheckboxGroup(label="Documents you can search", choices=[], elem_id="doc-list")
-                    only_selected = gr.Checkbox(
-                        label="Search only in the selected documents", elem_id="only-selected"
-                    )
+                with gr.Accordion(words("documents"), open=True, elem_id="documents"):
+                    docs = gr.CheckboxGroup(label=words("doc_list"), choices=[], elem_id="doc-list")
+                    only_selected = gr.Checkbox(label=words("only_selected"), elem_id="only-selected")
                     with gr.Row():
-                        refresh = gr.Button("Refresh selected web pages", elem_id="refresh", size="sm")
-                        delete = gr.Button("Delete selected", elem_id="delete", size="sm")
+                        refresh = gr.Button(words("refresh"), elem_id="refresh", size="sm")
+                        delete = gr.Button(words("delete"), elem_id="delete", size="sm")
 
         private = {"api_visibility": "private"}
         # the components by their names here, which are the view types' field names (rag/web/views.py)
@@ -311,6 +304,7 @@ def launch(settings: Settings) -> None:
         css=CSS,
         head=CITATION_JS,
         footer_links=["api"],
+        i18n=ui_words(settings.max_upload_mb),  # the same words build_ui used, in the page config
     )
     guard(server, settings, hf_oauth_enabled())  # origins, body sizes, uploads (rag/web/guard.py)
     log.info("serving on http://%s:%d", settings.host, settings.port)
