@@ -114,3 +114,11 @@ def test_a_conversation_orders_the_top_hits_by_document():
     ]
     assert [h.score for h in ordered] == [0.8, 0.6, 0.9, 0.7]  # scores kept, only the order changes
     assert order_hits(hits, gate=0.0) == hits  # a question that stands alone keeps the search's order
+
+
+def test_ordering_by_document_can_be_switched_off(monkeypatch):
+    """bench/followup_cv.py sweeps BY_DOCUMENT: off, even a fully open gate keeps the search's order."""
+    hits = [scored(1, 0.9, "glossary", 0), scored(2, 0.8, "mmap", 4), scored(3, 0.6, "mmap", 1)]
+    assert order_hits(hits, gate=1.0) != hits
+    monkeypatch.setattr(q, "BY_DOCUMENT", False)
+    assert order_hits(hits, gate=1.0) == hits
