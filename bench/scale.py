@@ -295,7 +295,7 @@ def main() -> None:
         )
         drop_collection(settings)
         store = VectorStore(settings, DIM, "minilm (bench)")
-        where = settings.milvus_target if not settings.uses_milvus_lite else "Milvus Lite file"
+        where = settings.store.milvus_target if not settings.store.uses_milvus_lite else "Milvus Lite file"
         print(
             f"{args.chunks} chunks, {docs} documents, {args.workspaces} workspaces on {where}",
             file=sys.stderr,
@@ -326,7 +326,7 @@ def main() -> None:
         "chunks": args.chunks,
         "documents": docs,
         "workspaces": args.workspaces,
-        "milvus": "server" if not settings.uses_milvus_lite else "lite",
+        "milvus": "server" if not settings.store.uses_milvus_lite else "lite",
         "retrieval": args.retrieval,
         "insert_rows_per_s": round(args.chunks / insert_s),
         "index_build_s": round(index_s, 1),

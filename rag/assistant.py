@@ -65,10 +65,10 @@ class Assistant:
         self.budget = PromptBudget.from_settings(settings)
         self.sampling = SamplingConfig.from_settings(settings)
         self.conversations = ConversationStore(
-            conversations_path(settings.data_dir), settings.max_conversations
+            conversations_path(settings.store.data_dir), settings.limits.max_conversations
         )
         self.janitor = WorkspaceJanitor(
-            self.library.store, self.conversations, settings.workspace_ttl_hours * 3600
+            self.library.store, self.conversations, settings.limits.workspace_ttl_hours * 3600
         )
         self._syncer: BackgroundSync | None = None
 
@@ -88,10 +88,10 @@ class Assistant:
         need no LLM are served meanwhile) and the janitor of abandoned workspaces."""
         self.llm.start_in_background()
         self.janitor.start()
-        if self.settings.sync_interval_s > 0:  # sources synced before, again (rag/ingest/sync.py)
+        if self.settings.ingest.sync_interval_s > 0:  # sources synced before, again (rag/ingest/sync.py)
             from rag.ingest.sync import BackgroundSync
 
-            self._syncer = BackgroundSync(self.ingestor, self.settings.sync_interval_s)
+            self._syncer = BackgroundSync(self.ingestor, self.settings.ingest.sync_interval_s)
             self._syncer.start()
 
     def close(self) -> None:
@@ -143,13 +143,13 @@ class Assistant:
         self.check_size(question, history, doc_ids)
         request = Question(question, visible_owners(owner), list(history), doc_ids, k, mode)
         return answer(
-            request, self.library, self.llm, self.budget, self.sampling, self.settings.query_rewrite_s
+            request, self.library, self.llm, self.budget, self.sampling, self.settings.search.query_rewrite_s
         )
 
     def check_size(
         self, question: str, history: Sequence[Message] = (), doc_ids: Sequence[str] | None = None
     ) -> None:
-        limits = self.settings
+        limits = self.settings.limits
         check_size(
             question,
             history,
@@ -182,7 +182,7 @@ class Assistant:
         """Files from a visitor, within the upload limits and the workspace's quota: a file over a
         limit fails with the limit's name as its reason, and the rest go in. Results keep the order
         of `files`."""
-        limits = self.settings
+        limits = self.settings.limits
         refused: dict[int, IngestResult] = {}
         seen: set[str] = set()
         request_bytes = 0
@@ -247,8 +247,8 @@ class Assistant:
 
         documents = self.library.store.list_documents([owner])
         return Quota(
-            self.settings.max_workspace_documents - len(documents),
-            self.settings.max_workspace_chunks - sum(d.chunks for d in documents),
+            self.settings.limits.max_workspace_documents - len(documents),
+            self.settings.limits.max_workspace_chunks - sum(d.chunks for d in documents),
         )
 
     def load_sample(self, progress: Progress = no_progress) -> list[IngestResult] | None:
@@ -273,7 +273,7 @@ class Assistant:
         from rag.ingest.fetch import is_url
         from rag.ingest.urls import ingest_url
 
-        check_selection(doc_ids, self.settings.max_selected_documents)
+        check_selection(doc_ids, self.settings.limits.max_selected_documents)
         own = {d.doc_id: d.source for d in self.library.store.list_documents([owner])}
         urls = [own[i] for i in dict.fromkeys(doc_ids) if i in own and is_url(own[i])]
         results: list[IngestResult] = []
@@ -284,7 +284,7 @@ class Assistant:
     def delete(self, owner: str, doc_ids: Sequence[str]) -> Deletion:
         """Delete `owner`'s own documents among `doc_ids`; the shared library is read-only unless
         `owner` is the shared library itself (the CLI). Raises LimitError for too many ids."""
-        check_selection(doc_ids, self.settings.max_selected_documents)
+        check_selection(doc_ids, self.settings.limits.max_selected_documents)
         own = {d.doc_id: d for d in self.library.store.list_documents([owner])}
         deleted = []
         for doc_id in dict.fromkeys(doc_ids):

@@ -151,7 +151,10 @@ def cmd_ingest(args: argparse.Namespace, settings: Settings) -> int:
     if missing:
         raise FileNotFoundError(f"no such file or folder: {', '.join(missing)}")
     with Assistant(settings) as assistant:
-        print(f"embedding model: {assistant.embed_model}; store: {settings.milvus_target}", file=sys.stderr)
+        print(
+            f"embedding model: {assistant.embed_model}; store: {settings.store.milvus_target}",
+            file=sys.stderr,
+        )
         start = time.perf_counter()
         with tqdm(total=len(files), unit="file", file=sys.stderr) as bar:
 
@@ -232,7 +235,11 @@ async def print_answer(
     from rag.assistant import Assistant
 
     assistant = Assistant(settings)
-    print(f"(starting {settings.llm_backend} model {assistant.model_name} …)", file=sys.stderr, flush=True)
+    print(
+        f"(starting {settings.generation.llm_backend} model {assistant.model_name} …)",
+        file=sys.stderr,
+        flush=True,
+    )
     hits, status = [], 0
     try:
         async for event in assistant.answer(question, owner, history or [], k=k):
@@ -296,7 +303,7 @@ def cmd_eval(args: argparse.Namespace, settings: Settings) -> int:
     from rag.ingest.pipeline import collect_files
     from rag.settings import RETRIEVAL_MODES
 
-    modes = [m.strip() for m in args.retrieval.split(",") if m.strip()] or [settings.retrieval]
+    modes = [m.strip() for m in args.retrieval.split(",") if m.strip()] or [settings.search.retrieval]
     unknown = [m for m in modes if m not in RETRIEVAL_MODES]
     if unknown:
         raise ValueError(f"unknown retrieval mode(s) {', '.join(unknown)}; use {', '.join(RETRIEVAL_MODES)}")
@@ -312,7 +319,7 @@ def cmd_eval(args: argparse.Namespace, settings: Settings) -> int:
                     print(result.describe(), file=sys.stderr)
             ask = None
             if args.answers:
-                model = f"{settings.llm_backend} model {assistant.model_name}"
+                model = f"{settings.generation.llm_backend} model {assistant.model_name}"
                 print(f"(answers by {model})", file=sys.stderr)
                 ask = through_chat(assistant, SHARED_OWNER, args.k, runner.get_loop())
             report = evaluate(
@@ -338,7 +345,10 @@ def cmd_reindex(args: argparse.Namespace, settings: Settings) -> int:
     from rag.store.migrations import convert_schema
     from rag.store.vector_store import rebuild_index
 
-    print(f"converting {settings.collection!r} in {settings.milvus_target} if needed", file=sys.stderr)
+    print(
+        f"converting {settings.store.collection!r} in {settings.store.milvus_target} if needed",
+        file=sys.stderr,
+    )
     with tqdm(total=100, unit="%", file=sys.stderr) as bar:
 
         def progress(fraction: float, message: str) -> None:
@@ -352,7 +362,10 @@ def cmd_reindex(args: argparse.Namespace, settings: Settings) -> int:
             "recovered for them (the original files aren't kept); upload those files again to add them."
         )
     rows, plan, rebuilt = rebuild_index(settings, force=args.force)
-    print(f"{settings.collection}: {rows} chunks, index {plan.describe()}{' (rebuilt)' if rebuilt else ''}")
+    print(
+        f"{settings.store.collection}: {rows} chunks, index {plan.describe()}"
+        + (" (rebuilt)" if rebuilt else "")
+    )
     return 0
 
 
@@ -360,8 +373,8 @@ def cmd_feedback(args: argparse.Namespace, settings: Settings) -> int:
     from rag.workspace.conversations import ConversationStore, conversations_path
     from rag.workspace.feedback import export_votes, feedback_path, read_feedback, summarize
 
-    path = conversations_path(settings.data_dir)
-    legacy = feedback_path(settings.data_dir)  # an earlier version's log, still counted
+    path = conversations_path(settings.store.data_dir)
+    legacy = feedback_path(settings.store.data_dir)  # an earlier version's log, still counted
     older, unreadable = read_feedback(legacy)
     entries = older + export_votes(ConversationStore(path))
     if args.export:
@@ -378,11 +391,12 @@ def cmd_reset(args: argparse.Namespace, settings: Settings) -> int:
 
     if not args.yes:
         print(
-            f"this deletes every document in {settings.collection!r}; run again with --yes", file=sys.stderr
+            f"this deletes every document in {settings.store.collection!r}; run again with --yes",
+            file=sys.stderr,
         )
         return 2
     drop_collection(settings)
-    print(f"dropped {settings.collection}")
+    print(f"dropped {settings.store.collection}")
     return 0
 
 

@@ -270,7 +270,7 @@ def evaluate(
 ) -> EvalReport:
     """Ask every turn in every mode (default: the configured one) and score the ranked sources;
     `ask` is how a turn is asked (default `retrieval_only`)."""
-    modes = list(modes) or [library.settings.retrieval]
+    modes = list(modes) or [library.settings.search.retrieval]
     report = EvalReport(library.embedder.name)
     search = retrieval_only(library, owner, k)
     for mode in modes:

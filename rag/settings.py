@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import importlib.metadata
 import os
-from dataclasses import dataclass, field, fields, replace
+from dataclasses import Field, dataclass, field, fields, replace
 from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -38,10 +38,9 @@ def _default_data_dir() -> str:
 
 
 @dataclass(frozen=True)
-class Settings:
-    """Every knob of the app. `env` names the variable, `doc` is the README description."""
+class StoreSettings:
+    """Where the chunks are kept: a Milvus Lite file or a Milvus server."""
 
-    device: str = field(default="", metadata={"doc": "`cpu` or `gpu`; empty: detected"})
     data_dir: str = field(default="", metadata={"doc": "where the Milvus Lite file lives"})
     milvus_uri: str = field(
         default="", metadata={"doc": "Milvus server URI; empty: Milvus Lite `<data dir>/milvus.db`"}
@@ -53,6 +52,21 @@ class Settings:
     index_type: str = field(
         default="", metadata={"doc": "vector index; empty: FLAT on Milvus Lite, AUTOINDEX on a server"}
     )
+
+    @property
+    def milvus_target(self) -> str:
+        """The URI handed to MilvusClient: a server URI, or the Milvus Lite file."""
+        return self.milvus_uri or str(Path(self.data_dir) / "milvus.db")
+
+    @property
+    def uses_milvus_lite(self) -> bool:
+        return not self.milvus_uri or self.milvus_uri.endswith(".db")
+
+
+@dataclass(frozen=True)
+class EmbeddingSettings:
+    """The model that turns texts into vectors."""
+
     embed_model: str = field(
         default="",
         metadata={"doc": f"hub id or local path; empty: `{DEFAULT_EMBED_MODEL}`, else packaged MiniLM"},
@@ -65,13 +79,59 @@ class Settings:
         },
     )
     embed_batch_size: int = field(default=32, metadata={"doc": "chunks per embedding batch"})
+
+
+@dataclass(frozen=True)
+class IngestSettings:
+    """How documents are cut and fetched, and how many are processed at once."""
+
     chunk_size: int = field(default=512, metadata={"doc": "characters per chunk"})
     chunk_overlap: int = field(default=51, metadata={"doc": "characters shared by neighbouring chunks"})
+    allow_private_urls: str = field(
+        default="",
+        metadata={"doc": "`1`: URLs may point at private addresses; or networks (`10.0.0.0/8,127.0.0.1`)"},
+    )
+    fetch_timeout_s: float = field(
+        default=30.0, metadata={"doc": "most seconds fetching one URL may take, redirects included"}
+    )
+    max_crawl_pages: int = field(
+        default=100, metadata={"doc": "most pages one URL (a sitemap, or a page and its links) ingests"}
+    )
+    sync_interval_s: float = field(
+        default=0.0,
+        metadata={"doc": "re-sync every source synced before (`rag sync`) this often, in seconds; 0: never"},
+    )
+    ingest_concurrency: int = field(default=1, metadata={"doc": "uploads processed at the same time"})
+
+
+@dataclass(frozen=True)
+class SearchSettings:
+    """What a question searches."""
+
     top_k: int = field(default=5, metadata={"doc": "chunks retrieved per question"})
     retrieval: str = field(
         default="hybrid",
         metadata={"doc": "`hybrid` (BM25 + embeddings, fused in Milvus), `dense` or `keyword`"},
     )
+    query_rewrite_s: float = field(
+        default=-1.0,
+        metadata={
+            "doc": "seconds the model may take to rewrite a follow-up into a standalone search; 0: off; "
+            "-1: 3 s with an LLM server or a GPU model, off on CPU"
+        },
+    )
+
+    def __post_init__(self) -> None:
+        if self.retrieval not in RETRIEVAL_MODES:
+            raise ValueError(
+                f"{env_name('retrieval')}={self.retrieval!r}: use one of {', '.join(RETRIEVAL_MODES)}"
+            )
+
+
+@dataclass(frozen=True)
+class GenerationSettings:
+    """The LLM: which backend and model, its context and its sampling."""
+
     llm_backend: str = field(
         default="",
         metadata={
@@ -101,14 +161,66 @@ class Settings:
         default=0.3,
         metadata={"doc": "penalises tokens the answer already repeated (stops small models looping)"},
     )
-    query_rewrite_s: float = field(
-        default=-1.0,
-        metadata={
-            "doc": "seconds the model may take to rewrite a follow-up into a standalone search; 0: off; "
-            "-1: 3 s with an LLM server or a GPU model, off on CPU"
-        },
-    )
     history_tokens: int = field(default=1024, metadata={"doc": "token budget for earlier turns"})
+
+
+@dataclass(frozen=True)
+class LimitSettings:
+    """How much one visitor, file or request may cost: the hostile-input budgets."""
+
+    max_request_mb: int = field(
+        default=2, metadata={"doc": "largest request body except uploads, in MB (larger: 413)"}
+    )
+    max_upload_mb: int = field(default=50, metadata={"doc": "largest accepted file, in MB"})
+    max_upload_request_mb: int = field(default=200, metadata={"doc": "most MB of files in one upload"})
+    max_files_per_upload: int = field(default=20, metadata={"doc": "most files in one upload"})
+    max_pages: int = field(default=2000, metadata={"doc": "most pages of one document"})
+    max_document_chars: int = field(
+        default=5_000_000, metadata={"doc": "most characters of text extracted from one document"}
+    )
+    parse_timeout_s: float = field(
+        default=180.0, metadata={"doc": "most seconds reading the text of one document may take (not OCR)"}
+    )
+    max_ocr_pages: int = field(default=300, metadata={"doc": "most scanned pages OCR reads in one document"})
+    ocr_timeout_s: float = field(
+        default=1800.0, metadata={"doc": "most seconds OCR may take on one document, all pages together"}
+    )
+    max_workspace_documents: int = field(default=1000, metadata={"doc": "most documents in one workspace"})
+    max_workspace_chunks: int = field(default=100_000, metadata={"doc": "most chunks in one workspace"})
+    max_question_chars: int = field(default=4000, metadata={"doc": "longest question, in characters"})
+    max_question_tokens: int = field(default=1000, metadata={"doc": "longest question, in tokens"})
+    max_history_chars: int = field(
+        default=200_000, metadata={"doc": "most characters of earlier messages a client may send"}
+    )
+    max_history_messages: int = field(
+        default=1000, metadata={"doc": "most earlier messages a client may send with a question"}
+    )
+    max_selected_documents: int = field(
+        default=1000, metadata={"doc": "most document ids in one selection (search or delete)"}
+    )
+    max_chats_per_session: int = field(
+        default=2, metadata={"doc": "chats one workspace may have streaming at once"}
+    )
+    workspace_ttl_hours: float = field(
+        default=24.0, metadata={"doc": "anonymous workspaces are deleted after this idle time"}
+    )
+    max_conversations: int = field(
+        default=500, metadata={"doc": "most saved conversations per workspace; more delete the oldest"}
+    )
+    chat_concurrency: int = field(default=16, metadata={"doc": "chats streamed at the same time"})
+    max_queue: int = field(default=64, metadata={"doc": "waiting requests before 'busy'"})
+
+    def __post_init__(self) -> None:
+        # 0 would refuse every file (or keep no conversation)
+        for budget in ("parse_timeout_s", "max_ocr_pages", "ocr_timeout_s", "max_conversations"):
+            if getattr(self, budget) <= 0:
+                raise ValueError(f"{env_name(budget)}={getattr(self, budget)!r}: must be more than 0")
+
+
+@dataclass(frozen=True)
+class WebSettings:
+    """The web server: address, login and the request policy."""
+
     host: str = field(
         default="127.0.0.1",
         metadata={"doc": "web server address (`0.0.0.0` in Docker); unset: `GRADIO_SERVER_NAME` if set"},
@@ -134,69 +246,30 @@ class Settings:
             "browser, besides its own and a Space's `https://$SPACE_HOST`; others get 403"
         },
     )
-    max_request_mb: int = field(
-        default=2, metadata={"doc": "largest request body except uploads, in MB (larger: 413)"}
-    )
-    max_upload_mb: int = field(default=50, metadata={"doc": "largest accepted file, in MB"})
-    max_upload_request_mb: int = field(default=200, metadata={"doc": "most MB of files in one upload"})
-    max_files_per_upload: int = field(default=20, metadata={"doc": "most files in one upload"})
-    max_pages: int = field(default=2000, metadata={"doc": "most pages of one document"})
-    max_document_chars: int = field(
-        default=5_000_000, metadata={"doc": "most characters of text extracted from one document"}
-    )
-    parse_timeout_s: float = field(
-        default=180.0, metadata={"doc": "most seconds reading the text of one document may take (not OCR)"}
-    )
-    max_ocr_pages: int = field(default=300, metadata={"doc": "most scanned pages OCR reads in one document"})
-    ocr_timeout_s: float = field(
-        default=1800.0, metadata={"doc": "most seconds OCR may take on one document, all pages together"}
-    )
-    allow_private_urls: str = field(
-        default="",
-        metadata={"doc": "`1`: URLs may point at private addresses; or networks (`10.0.0.0/8,127.0.0.1`)"},
-    )
-    fetch_timeout_s: float = field(
-        default=30.0, metadata={"doc": "most seconds fetching one URL may take, redirects included"}
-    )
-    max_crawl_pages: int = field(
-        default=100, metadata={"doc": "most pages one URL (a sitemap, or a page and its links) ingests"}
-    )
-    sync_interval_s: float = field(
-        default=0.0,
-        metadata={"doc": "re-sync every source synced before (`rag sync`) this often, in seconds; 0: never"},
-    )
-    max_workspace_documents: int = field(default=1000, metadata={"doc": "most documents in one workspace"})
-    max_workspace_chunks: int = field(default=100_000, metadata={"doc": "most chunks in one workspace"})
-    max_question_chars: int = field(default=4000, metadata={"doc": "longest question, in characters"})
-    max_question_tokens: int = field(default=1000, metadata={"doc": "longest question, in tokens"})
-    max_history_chars: int = field(
-        default=200_000, metadata={"doc": "most characters of earlier messages a client may send"}
-    )
-    max_history_messages: int = field(
-        default=1000, metadata={"doc": "most earlier messages a client may send with a question"}
-    )
-    max_selected_documents: int = field(
-        default=1000, metadata={"doc": "most document ids in one selection (search or delete)"}
-    )
-    max_chats_per_session: int = field(
-        default=2, metadata={"doc": "chats one workspace may have streaming at once"}
-    )
-    workspace_ttl_hours: float = field(
-        default=24.0, metadata={"doc": "anonymous workspaces are deleted after this idle time"}
-    )
-    max_conversations: int = field(
-        default=500, metadata={"doc": "most saved conversations per workspace; more delete the oldest"}
-    )
-    chat_concurrency: int = field(default=16, metadata={"doc": "chats streamed at the same time"})
-    ingest_concurrency: int = field(default=1, metadata={"doc": "uploads processed at the same time"})
-    max_queue: int = field(default=64, metadata={"doc": "waiting requests before 'busy'"})
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Every knob of the app, in sections that each component reads from (`settings.store`,
+    `settings.limits`, …). Every field keeps its variable, `RAG_<FIELD>`; `doc` is the README
+    description. Before the sections it was one flat 56-field object."""
+
+    device: str = field(default="", metadata={"doc": "`cpu` or `gpu`; empty: detected"})
+    store: StoreSettings = field(default_factory=StoreSettings)
+    embedding: EmbeddingSettings = field(default_factory=EmbeddingSettings)
+    ingest: IngestSettings = field(default_factory=IngestSettings)
+    search: SearchSettings = field(default_factory=SearchSettings)
+    generation: GenerationSettings = field(default_factory=GenerationSettings)
+    limits: LimitSettings = field(default_factory=LimitSettings)
+    web: WebSettings = field(default_factory=WebSettings)
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None, **overrides: object) -> Settings:
-        """Read `RAG_<FIELD>` for every field; explicit overrides win over the environment."""
+        """Read `RAG_<FIELD>` for every field; explicit overrides (by field name) win over the
+        environment."""
         env = os.environ if environ is None else environ
         values: dict[str, object] = {}
-        for f in fields(cls):
+        for _, f in all_fields():
             raw = env.get(env_name(f.name)) or env.get(GRADIO_FALLBACKS.get(f.name, ""))
             if raw is None or raw == "":
                 continue
@@ -206,42 +279,45 @@ class Settings:
             except ValueError as exc:
                 raise ValueError(f"{env_name(f.name)}={raw!r} is not a valid {kind.__name__}") from exc
         values.update(overrides)
-        return cls(**values).resolved()
+        return cls().replace(**values).resolved()
 
-    def __post_init__(self) -> None:
-        if self.retrieval not in RETRIEVAL_MODES:
-            raise ValueError(
-                f"{env_name('retrieval')}={self.retrieval!r}: use one of {', '.join(RETRIEVAL_MODES)}"
-            )
-        # 0 would refuse every file (or keep no conversation)
-        for budget in ("parse_timeout_s", "max_ocr_pages", "ocr_timeout_s", "max_conversations"):
-            if getattr(self, budget) <= 0:
-                raise ValueError(f"{env_name(budget)}={getattr(self, budget)!r}: must be more than 0")
+    def replace(self, **changes: object) -> Settings:
+        """A copy with some fields changed, named as in `RAG_<FIELD>` (`top_k=3`, not by section)."""
+        home = {f.name: section for section, f in all_fields()}
+        unknown = sorted(set(changes) - set(home))
+        if unknown:
+            raise TypeError(f"unknown setting(s): {', '.join(unknown)}")
+        by_section: dict[str, dict[str, object]] = {}
+        for name, value in changes.items():
+            by_section.setdefault(home[name], {})[name] = value
+        top = by_section.pop("", {})
+        sections = {s: replace(getattr(self, s), **values) for s, values in by_section.items()}
+        return replace(self, **top, **sections)
 
     def resolved(self) -> Settings:
         """Fill the machine-dependent defaults, so every consumer sees concrete values."""
         device = self.device or detect_device()
         gpu = device == "gpu"
-        return replace(
-            self,
+        llm = self.generation
+        return self.replace(
             device=device,
-            data_dir=self.data_dir or _default_data_dir(),
-            llm_backend=self.llm_backend or ("openai" if self.llm_url else "vllm"),
-            llm_model=self.llm_model or ("" if self.llm_url else GPU_DEFAULT_LLM if gpu else CPU_DEFAULT_LLM),
-            max_model_len=self.max_model_len or (8192 if gpu else 2048),
-            query_rewrite_s=self.query_rewrite_s
-            if self.query_rewrite_s >= 0
-            else (3.0 if gpu or self.llm_url else 0.0),
+            data_dir=self.store.data_dir or _default_data_dir(),
+            llm_backend=llm.llm_backend or ("openai" if llm.llm_url else "vllm"),
+            llm_model=llm.llm_model or ("" if llm.llm_url else GPU_DEFAULT_LLM if gpu else CPU_DEFAULT_LLM),
+            max_model_len=llm.max_model_len or (8192 if gpu else 2048),
+            query_rewrite_s=self.search.query_rewrite_s
+            if self.search.query_rewrite_s >= 0
+            else (3.0 if gpu or llm.llm_url else 0.0),
         )
 
-    @property
-    def milvus_target(self) -> str:
-        """The URI handed to MilvusClient: a server URI, or the Milvus Lite file."""
-        return self.milvus_uri or str(Path(self.data_dir) / "milvus.db")
 
-    @property
-    def uses_milvus_lite(self) -> bool:
-        return not self.milvus_uri or self.milvus_uri.endswith(".db")
+SECTIONS = ("store", "embedding", "ingest", "search", "generation", "limits", "web")
+
+
+def all_fields() -> list[tuple[str, Field]]:
+    """Every setting as (its section, or "" for the top level; its dataclass field)."""
+    top = [("", f) for f in fields(Settings) if f.name not in SECTIONS]
+    return top + [(s, f) for s in SECTIONS for f in fields(Settings.__dataclass_fields__[s].default_factory)]
 
 
 def env_name(field_name: str) -> str:

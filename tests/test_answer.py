@@ -117,11 +117,10 @@ def test_retrieval_failure_is_reported_not_raised(stocked, monkeypatch):
 
 
 def test_engine_that_cannot_start_names_the_setting(settings, embedder):
-    from dataclasses import replace
 
     from tests.engine_support import free_port
 
-    unreachable = replace(settings, llm_backend="openai", llm_url=f"http://127.0.0.1:{free_port()}/v1")
+    unreachable = settings.replace(llm_backend="openai", llm_url=f"http://127.0.0.1:{free_port()}/v1")
     assistant = Assistant(unreachable, embedder)
     try:
         out = answer_events(assistant.answer("Anything?", OWNER))

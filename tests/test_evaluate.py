@@ -1,6 +1,5 @@
 import asyncio
 import json
-from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -107,7 +106,7 @@ def test_single_turn_file_keeps_todays_keys_only(library, ingestor, tmp_path):
     path = tmp_path / "q.jsonl"
     path.write_text(json.dumps({"id": "1", "question": "green tea temperature", "gold_sources": ["tea.md"]}))
     data = json.loads(evaluate(library, read_questions(path), 5).to_json())
-    assert data["hit_at_k"] == 1.0 and data["mode"] == library.settings.retrieval
+    assert data["hit_at_k"] == 1.0 and data["mode"] == library.settings.search.retrieval
     assert not any(key.startswith(("followup", "first_turn", "distracted")) for key in data)
 
 
@@ -124,7 +123,7 @@ def tea_conversations(tmp_path) -> Path:
 @pytest.fixture
 def no_rewrite(settings, embedder, fake_backend):
     """The scripted model, and no rewrite step (on a GPU machine it would be on by default)."""
-    settings = replace(settings, query_rewrite_s=0)
+    settings = settings.replace(query_rewrite_s=0)
     built = Assistant(settings, embedder, LLM(settings, fake_backend))
     for name, text in TEA.items():
         built.ingestor.ingest_bytes(name, text.encode(), "shared")
@@ -225,7 +224,7 @@ def test_a_turn_the_chat_path_cannot_answer_stops_the_evaluation(no_rewrite, fak
 
 @pytest.mark.engine
 def test_through_the_chat_path_on_the_real_engine(settings, embedder, engine_llm, loop, tmp_path):
-    assistant = Assistant(replace(settings, query_rewrite_s=0), embedder, engine_llm)
+    assistant = Assistant(settings.replace(query_rewrite_s=0), embedder, engine_llm)
     try:
         for name, text in TEA.items():
             assistant.ingestor.ingest_bytes(name, text.encode(), "shared")
@@ -242,7 +241,7 @@ def test_through_the_chat_path_on_the_real_engine(settings, embedder, engine_llm
     (_, first_history), (_, second_history) = asked
     assert first_history == [] and second_history[0]["content"] == "What temperature is right for green tea?"
     assert second_history[1]["role"] == "assistant" and second_history[1]["content"].strip()  # generated
-    figures = report.modes[assistant.settings.retrieval]
+    figures = report.modes[assistant.settings.search.retrieval]
     assert figures.n == 2 and figures.followup_n == 1 and figures.first_turn_hit_at_k == 1.0
 
 
@@ -251,4 +250,4 @@ def test_a_workspace_is_scored_on_what_it_may_see_shared_library_included(librar
     path = tmp_path / "q.jsonl"
     path.write_text(json.dumps({"id": "1", "question": "green tea temperature", "gold_sources": ["tea.md"]}))
     report = evaluate(library, read_questions(path), 5, owner=user_owner("alice"))
-    assert report.modes[library.settings.retrieval].hit_at_k == 1.0  # as in her chat
+    assert report.modes[library.settings.search.retrieval].hit_at_k == 1.0  # as in her chat

@@ -119,5 +119,5 @@ def test_a_conversations_file_left_readable_by_an_earlier_version_is_made_privat
 
 
 def test_the_app_creates_its_data_dir_private(assistant, settings):
-    assert mode(Path(settings.data_dir)) == 0o700
-    assert mode(Path(settings.data_dir) / "conversations.db") == 0o600
+    assert mode(Path(settings.store.data_dir)) == 0o700
+    assert mode(Path(settings.store.data_dir) / "conversations.db") == 0o600

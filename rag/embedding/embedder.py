@@ -133,33 +133,35 @@ def normalise_rows(vectors: np.ndarray) -> np.ndarray:
 
 def load_embedder(settings: Settings) -> Embedder:
     """The configured model; the default falls back to the packaged MiniLM when bge can't load."""
-    if settings.embed_model:
-        if settings.embed_model in {"minilm", "packaged"}:
+    if settings.embedding.embed_model:
+        if settings.embedding.embed_model in {"minilm", "packaged"}:
             return Embedder(
                 packaged_minilm_path(),
                 PACKAGED_MODEL_NAME,
-                settings.embed_batch_size,
-                backend=settings.embed_backend,
+                settings.embedding.embed_batch_size,
+                backend=settings.embedding.embed_backend,
             )
         return Embedder(
-            settings.embed_model, batch_size=settings.embed_batch_size, backend=settings.embed_backend
+            settings.embedding.embed_model,
+            batch_size=settings.embedding.embed_batch_size,
+            backend=settings.embedding.embed_backend,
         )
     try:
         # from the local cache, else from the hub if it answers: an offline machine would otherwise
         # spend more than a minute in connection retries before falling back
         embedder = Embedder(
             DEFAULT_EMBED_MODEL,
-            batch_size=settings.embed_batch_size,
+            batch_size=settings.embedding.embed_batch_size,
             local_only=not hub_reachable(),
-            backend=settings.embed_backend,
+            backend=settings.embedding.embed_backend,
         )
     except EmbeddingError as exc:
         log.warning("%s; falling back to the packaged all-MiniLM-L6-v2", exc)
         embedder = Embedder(
             packaged_minilm_path(),
             PACKAGED_MODEL_NAME,
-            settings.embed_batch_size,
-            backend=settings.embed_backend,
+            settings.embedding.embed_batch_size,
+            backend=settings.embedding.embed_backend,
         )
     log.info("embedding model: %s (%d dims)", embedder.name, embedder.dim)
     return embedder

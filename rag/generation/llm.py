@@ -59,14 +59,16 @@ class LLM:
         if state.status != "loading":
             return state
         elapsed = time.perf_counter() - self._loading_since
-        downloaded = download_progress(self.settings.llm_model)
+        downloaded = download_progress(self.settings.generation.llm_model)
         return EngineState("loading", f"{state.detail} · {elapsed:.0f} s{downloaded}")
 
     @property
     def model_name(self) -> str:
         """The model's public name: a hub id as it is, a local folder by its own name (a path on
         this machine is nobody else's business)."""
-        name = self._backend.model_name if self._backend else self.settings.llm_model or "LLM server"
+        name = (
+            self._backend.model_name if self._backend else self.settings.generation.llm_model or "LLM server"
+        )
         return public_model_name(name)
 
     def start(self) -> Backend:

@@ -44,7 +44,10 @@ class PromptBudget:
     @classmethod
     def from_settings(cls, settings: Settings) -> PromptBudget:
         return cls(
-            settings.max_model_len, settings.max_tokens, settings.history_tokens, settings.max_question_tokens
+            settings.generation.max_model_len,
+            settings.generation.max_tokens,
+            settings.generation.history_tokens,
+            settings.limits.max_question_tokens,
         )
 
 

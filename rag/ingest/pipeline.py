@@ -67,13 +67,13 @@ class Ingestor:
         self.embedder = embedder
         self.store = store
         self.limits = LoadLimits(
-            max_pages=settings.max_pages,
-            max_chars=settings.max_document_chars,
-            parse_seconds=settings.parse_timeout_s,
-            max_ocr_pages=settings.max_ocr_pages,
-            ocr_seconds=settings.ocr_timeout_s,
+            max_pages=settings.limits.max_pages,
+            max_chars=settings.limits.max_document_chars,
+            parse_seconds=settings.limits.parse_timeout_s,
+            max_ocr_pages=settings.limits.max_ocr_pages,
+            ocr_seconds=settings.limits.ocr_timeout_s,
         )
-        self.slots = FairSlots(settings.ingest_concurrency)  # rag/ingest/fair.py
+        self.slots = FairSlots(settings.ingest.ingest_concurrency)  # rag/ingest/fair.py
         self._stops: dict[str, set[StopSignal]] = {}
         self._stops_lock = threading.Lock()
 
@@ -180,13 +180,17 @@ class Ingestor:
             return IngestResult(name, "unchanged", twin.chunks, reason=f"same content as {twin.source}")
         if quota is not None and not existing and quota.documents <= 0:
             return IngestResult(
-                name, "failed", reason=_full("documents", self.settings.max_workspace_documents)
+                name, "failed", reason=_full("documents", self.settings.limits.max_workspace_documents)
             )
         progress(0.15, "chunking")
-        chunks = chunk_document(document, doc_id, self.settings.chunk_size, self.settings.chunk_overlap)
+        chunks = chunk_document(
+            document, doc_id, self.settings.ingest.chunk_size, self.settings.ingest.chunk_overlap
+        )
         added_chunks = len(chunks) - (existing.chunks if existing else 0)
         if quota is not None and added_chunks > quota.chunks:
-            return IngestResult(name, "failed", reason=_full("chunks", self.settings.max_workspace_chunks))
+            return IngestResult(
+                name, "failed", reason=_full("chunks", self.settings.limits.max_workspace_chunks)
+            )
         vectors = []
         batch = self.embedder.batch_size
         for start in range(0, len(chunks), batch):

@@ -110,7 +110,7 @@ def sync_source(
     ingestor: Ingestor, source: str, owner: str, progress: Progress = no_progress, follow: bool = False
 ) -> SyncReport:
     """Sync a folder or a URL into `owner`'s documents; see the module's docstring."""
-    registry = SourceRegistry(ingestor.settings.data_dir)
+    registry = SourceRegistry(ingestor.settings.store.data_dir)
     if is_url(source):
         key = canonical(source)
         before = registry.load(owner, key)
@@ -154,7 +154,7 @@ def _sync_url(
     known = {name: Validators(v.get("etag", ""), v.get("last_modified", "")) for name, v in before.items()}
     actions: list[SyncAction] = []
     now: dict[str, dict[str, str]] = {}
-    cap = ingestor.settings.max_crawl_pages
+    cap = ingestor.settings.ingest.max_crawl_pages
     with fetcher_for(ingestor.settings) as fetcher:
         try:
             for i, page in enumerate(crawl(fetcher, url, follow, cap, known)):
@@ -236,7 +236,7 @@ class BackgroundSync:
 
     def run_once(self) -> list[SyncReport]:
         reports = []
-        for owner, source in SourceRegistry(self.ingestor.settings.data_dir).sources():
+        for owner, source in SourceRegistry(self.ingestor.settings.store.data_dir).sources():
             if self._stopping.is_set():
                 break
             try:

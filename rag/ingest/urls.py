@@ -18,8 +18,10 @@ from rag.types import IngestResult, Progress, no_progress
 def fetcher_for(settings: Settings) -> Iterator[Fetcher]:
     """A Fetcher under the server's policy: public addresses only unless RAG_ALLOW_PRIVATE_URLS, an
     upload's size limit (RAG_MAX_UPLOAD_MB) and RAG_FETCH_TIMEOUT_S."""
-    limits = FetchLimits(max_bytes=settings.max_upload_mb * 1024 * 1024, seconds=settings.fetch_timeout_s)
-    with Fetcher(AddressPolicy.from_setting(settings.allow_private_urls), limits) as fetcher:
+    limits = FetchLimits(
+        max_bytes=settings.limits.max_upload_mb * 1024 * 1024, seconds=settings.ingest.fetch_timeout_s
+    )
+    with Fetcher(AddressPolicy.from_setting(settings.ingest.allow_private_urls), limits) as fetcher:
         yield fetcher
 
 
@@ -33,7 +35,7 @@ def ingest_url(
 ) -> list[IngestResult]:
     """Ingest what `url` stands for (one page, a sitemap's pages, or with `follow` the pages it links
     to under its folder). One result per page; a start URL that cannot be fetched is one failure."""
-    cap = ingestor.settings.max_crawl_pages
+    cap = ingestor.settings.ingest.max_crawl_pages
     results: list[IngestResult] = []
     with fetcher_for(ingestor.settings) as fetcher, ingestor.stoppable(owner) as stop:
         try:

@@ -53,7 +53,7 @@ class Library:
         (default RAG_RETRIEVAL)."""
         start = time.perf_counter()
         mode = self._mode(question, mode)
-        k = k or self.settings.top_k
+        k = k or self.settings.search.top_k
         doc_ids = list(doc_ids or [])
         query = build_query(question, history)
         vector, gate = None, 0.0
@@ -75,7 +75,7 @@ class Library:
         """The mode asked for, except that the hybrid default searches by keywords alone when the
         embedder doesn't read the question's language (rag/embedding/languages.py): MiniLM's
         vectors for Japanese questions outvoted the keyword leg (hybrid hit@5 0.10, keyword 0.80)."""
-        mode = mode or self.settings.retrieval
+        mode = mode or self.settings.search.retrieval
         if mode == "hybrid" and not covers(self.embedder.name, language_of(question)):
             return "keyword"
         return mode

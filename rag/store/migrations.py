@@ -28,13 +28,14 @@ log = logging.getLogger(__name__)
 
 def check_dimension(client: MilvusClient, settings: Settings, dim: int, embed_model: str) -> None:
     """Refuse a collection whose vectors another model made (closing the client)."""
-    info = client.describe_collection(settings.collection)
+    info = client.describe_collection(settings.store.collection)
     have = schema.dimension_of(info)
     if have != dim:
         client.close()
         made_with = schema.embed_model_of(info) or "another model"
         raise StoreError(
-            f"collection {settings.collection!r} in {settings.milvus_target} holds {have}-dimensional "
+            f"collection {settings.store.collection!r} in {settings.store.milvus_target} "
+            f"holds {have}-dimensional "
             f"vectors (made with {made_with}), but the embedding model {embed_model or ''} gives {dim}. "
             f"Set RAG_EMBED_MODEL back to that model, or choose a new RAG_COLLECTION "
             f"(or delete the collection with `python -m rag reset`) and ingest again."
@@ -44,12 +45,12 @@ def check_dimension(client: MilvusClient, settings: Settings, dim: int, embed_mo
 def check_schema(client: MilvusClient, settings: Settings) -> None:
     """A collection from before keyword search and section paths can't serve them: say how to
     convert it, rather than failing at the first search (closing the client)."""
-    name = settings.collection
+    name = settings.store.collection
     if schema.is_old_schema(client, name):
         chunks = r.count(client, name, r.EVERY_CHUNK)
         client.close()
         raise StoreError(
-            f"collection {name!r} in {settings.milvus_target} was made by an earlier version of this "
+            f"collection {name!r} in {settings.store.milvus_target} was made by an earlier version of this "
             f"app (no keyword index, no section paths; {chunks} chunks). Run "
             "`python -m rag reindex` once to convert it in place from the stored chunks (no upload "
             "needed, the embeddings are kept). Section paths can't be recovered for documents stored "
@@ -68,7 +69,7 @@ def convert_schema(settings: Settings, progress: Progress = no_progress) -> int:
     Each new collection gets the index of an empty one; opening the store then fits it to the size.
     """
     client = schema.connect(settings)
-    name, staging = settings.collection, schema.staging_of(settings.collection)
+    name, staging = settings.store.collection, schema.staging_of(settings.store.collection)
     try:
         has_staging = client.has_collection(staging)
         if client.has_collection(name) and not has_staging and not schema.is_old_schema(client, name):
@@ -91,14 +92,14 @@ def convert_schema(settings: Settings, progress: Progress = no_progress) -> int:
         progress(1.0, f"converted {copied} chunks")
         return copied
     except MilvusException as exc:
-        raise StoreError(f"converting {name!r} in {settings.milvus_target} failed: {exc}") from exc
+        raise StoreError(f"converting {name!r} in {settings.store.milvus_target} failed: {exc}") from exc
     finally:
         client.close()
 
 
 def _build_index(client: MilvusClient, name: str, settings: Settings) -> None:
-    lite = settings.uses_milvus_lite or schema.is_lite_server(client)
-    schema.create_indexes(client, name, schema.vector_index(plan_index(0, lite, settings.index_type)))
+    lite = settings.store.uses_milvus_lite or schema.is_lite_server(client)
+    schema.create_indexes(client, name, schema.vector_index(plan_index(0, lite, settings.store.index_type)))
 
 
 _OLD_FIELDS = ["vector", "text", *DOC_FIELDS, "page", "chunk_index"]

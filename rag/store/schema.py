@@ -70,19 +70,19 @@ def staging_of(collection: str) -> str:
 
 
 def connect(settings: Settings) -> MilvusClient:
-    target = settings.milvus_target
-    if settings.uses_milvus_lite:
+    target = settings.store.milvus_target
+    if settings.store.uses_milvus_lite:
         private_dir(Path(target).parent)  # the data dir, 0700
     try:
-        if settings.uses_milvus_lite and lite_file_held_elsewhere(target):
+        if settings.store.uses_milvus_lite and lite_file_held_elsewhere(target):
             raise RuntimeError("another process holds it")  # asking milvus_lite would unlock it
-        if not settings.uses_milvus_lite:
-            return MilvusClient(uri=target, token=settings.milvus_token)
+        if not settings.store.uses_milvus_lite:
+            return MilvusClient(uri=target, token=settings.store.milvus_token)
         # the Lite server this call starts may not have made its socket yet: at load 15 it took
         # longer than pymilvus' retries ("Fail connecting to server"); the next call reuses it
-        return retry_while_starting(lambda: MilvusClient(uri=target, token=settings.milvus_token))
+        return retry_while_starting(lambda: MilvusClient(uri=target, token=settings.store.milvus_token))
     except Exception as exc:  # pymilvus wraps Lite start failures in several exception types
-        if settings.uses_milvus_lite:
+        if settings.store.uses_milvus_lite:
             raise StoreError(
                 f"cannot open the embedded Milvus Lite file {target}: {exc}. A Milvus Lite file can be "
                 "opened by one process only; if another app or CLI process uses it, stop it, or run a "
@@ -295,7 +295,7 @@ def dimension_of(info: dict) -> int:
 def drop_collection(settings: Settings) -> None:
     """Remove the collection with every document in it (`python -m rag reset`)."""
     client = connect(settings)
-    name = settings.collection
+    name = settings.store.collection
     try:
         for collection in (
             name,

@@ -45,24 +45,25 @@ class VectorStore:
     def __init__(
         self, settings: Settings, dim: int, embed_model: str = "", rebuild_index_at_open: bool = True
     ) -> None:
-        self.collection = settings.collection
+        self.collection = settings.store.collection
         self.versions = schema.versions_of(self.collection)
         self.dim = dim
         self.client = schema.connect(settings)
         if self.client.has_collection(schema.staging_of(self.collection)):
             self.client.close()
             raise StoreError(
-                f"a schema conversion of collection {self.collection!r} in {settings.milvus_target} was "
+                f"a schema conversion of collection {self.collection!r} in "
+                f"{settings.store.milvus_target} was "
                 "interrupted; "
                 "run `python -m rag reindex` again to finish it (nothing is lost)"
             )
-        lite = settings.uses_milvus_lite or schema.is_lite_server(self.client)
-        self.index = VectorIndex(self.client, self.collection, lite, settings.index_type)
+        lite = settings.store.uses_milvus_lite or schema.is_lite_server(self.client)
+        self.index = VectorIndex(self.client, self.collection, lite, settings.store.index_type)
         # an embedded Milvus Lite file is open in this process only: any write in progress found at
         # open belongs to a dead process; on a server another process may be writing right now
         lock = threading.Lock()
         self.writes = DocumentVersions(
-            self.client, self.collection, self.versions, settings.uses_milvus_lite, lock
+            self.client, self.collection, self.versions, settings.store.uses_milvus_lite, lock
         )
         self.listings = Listings(self.writes)
         self.searcher = ChunkSearch(self.client, self.collection, self.writes, lambda: self.index.plan)
@@ -207,9 +208,11 @@ def rebuild_index(settings: Settings, force: bool = False) -> tuple[int, IndexPl
     """
     client = schema.connect(settings)
     try:
-        if not client.has_collection(settings.collection):
-            raise StoreError(f"there is no collection {settings.collection!r} in {settings.milvus_target}")
-        dim = schema.dimension_of(client.describe_collection(settings.collection))
+        if not client.has_collection(settings.store.collection):
+            raise StoreError(
+                f"there is no collection {settings.store.collection!r} in {settings.store.milvus_target}"
+            )
+        dim = schema.dimension_of(client.describe_collection(settings.store.collection))
     finally:
         client.close()
     store = VectorStore(settings, dim, rebuild_index_at_open=False)

@@ -90,13 +90,13 @@ def allowed_origins(settings: Settings, environ: MutableMapping[str, str] | None
     """The origins allowed besides the request's own: `RAG_ALLOWED_ORIGINS`, the Space's, and the
     configured address when it is a specific one (not 0.0.0.0)."""
     env = os.environ if environ is None else environ
-    allowed = parse_allowed_origins(settings.allowed_origins)
+    allowed = parse_allowed_origins(settings.web.allowed_origins)
     space_host = env.get("SPACE_HOST", "").strip()
     if space_host:
         allowed.add(("https", space_host.lower(), 443))
-    if settings.host not in ("0.0.0.0", "::", ""):
-        host = settings.host.lower().strip("[]")
-        allowed.add(("http", host, settings.port))
+    if settings.web.host not in ("0.0.0.0", "::", ""):
+        host = settings.web.host.lower().strip("[]")
+        allowed.add(("http", host, settings.web.port))
     return allowed
 
 
@@ -134,8 +134,8 @@ class WebGuard:
 
     @classmethod
     def limits(cls, settings: Settings) -> dict[str, int]:
-        upload_mb = settings.max_upload_request_mb + settings.max_upload_mb + 1
-        return {"max_request_bytes": settings.max_request_mb * MB, "max_upload_bytes": upload_mb * MB}
+        upload_mb = settings.limits.max_upload_request_mb + settings.limits.max_upload_mb + 1
+        return {"max_request_bytes": settings.limits.max_request_mb * MB, "max_upload_bytes": upload_mb * MB}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] not in ("http", "websocket"):
@@ -272,7 +272,7 @@ async def _plain(send: Send, status: int, text: str) -> None:
 
 def check_login_methods(settings: Settings, hf_oauth: bool) -> None:
     """`RAG_REQUIRE_LOGIN=true` needs a way to sign in; without one every page load would fail."""
-    if settings.require_login and not settings.auth.strip() and not hf_oauth:
+    if settings.web.require_login and not settings.web.auth.strip() and not hf_oauth:
         raise LoginConfigError(
             "RAG_REQUIRE_LOGIN=true but no login method is configured: set RAG_AUTH=user:password,... "
             "or run on a Hugging Face Space with `hf_oauth: true` in its README front matter "
@@ -351,7 +351,7 @@ def request_cookies(headers: dict[str, str]) -> dict[str, str]:
 
 def guard(server: Any, settings: Settings, hf_oauth: bool) -> None:
     """Apply the whole policy to the FastAPI server that has the Gradio app mounted."""
-    if settings.require_login and not settings.auth.strip() and hf_oauth:
+    if settings.web.require_login and not settings.web.auth.strip() and hf_oauth:
         close_anonymous_uploads(server)
     server.add_middleware(WorkspaceCookie)  # inside the guard: refused requests get no key
     server.add_middleware(WebGuard, allowed=allowed_origins(settings), **WebGuard.limits(settings))

@@ -59,7 +59,7 @@ class WebApp(DocumentEvents):
                 raise gr.Error(f"{exc}: sign out and in again") from None
         if request is not None and request.username:
             return user_owner(request.username)
-        if self.settings.require_login:
+        if self.settings.web.require_login:
             raise gr.Error("Sign in first: this app keeps documents per signed-in user.")
         owner = key_owner(workspace) or key_owner(_cookies(request).get(WORKSPACE_COOKIE, ""))
         if owner is None:
@@ -169,9 +169,9 @@ class WebApp(DocumentEvents):
         except LimitError as exc:
             raise gr.Error(str(exc)) from None
         owner = self.owner(workspace, request, profile)
-        if self._in_flight.get(owner, 0) >= self.settings.max_chats_per_session:
+        if self._in_flight.get(owner, 0) >= self.settings.limits.max_chats_per_session:
             raise gr.Error(
-                f"You already have {self.settings.max_chats_per_session} answers streaming "
+                f"You already have {self.settings.limits.max_chats_per_session} answers streaming "
                 "(RAG_MAX_CHATS_PER_SESSION): wait for one to finish, or press Stop."
             )
         if only_selected and not selected:

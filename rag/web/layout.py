@@ -83,7 +83,7 @@ UPLOADS_AT_ONCE = 8
 
 def build_ui(app: WebApp, browser_secret: str) -> gr.Blocks:
     settings = app.settings
-    words = ui_words(settings.max_upload_mb)
+    words = ui_words(settings.limits.max_upload_mb)
     # uploaded temp files: checked every 30 min, removed once an hour old (ingest has used them)
     with gr.Blocks(title="RAG chat", delete_cache=(1800, 3600)) as demo:
         # the workspace key and the open conversation: kept in this browser, copied into the
@@ -202,7 +202,7 @@ def build_ui(app: WebApp, browser_secret: str) -> gr.Blocks:
 
         chat_inputs = [question, chatbot, docs, only_selected, workspace, conversation]
         chat_outputs = [chatbot, sources, stats, question, conversation]
-        chat_limits = {"concurrency_limit": settings.chat_concurrency, "concurrency_id": "chat"}
+        chat_limits = {"concurrency_limit": settings.limits.chat_concurrency, "concurrency_id": "chat"}
         remember = (
             app.refresh_conversations,
             [conversation, workspace],
@@ -270,12 +270,14 @@ def parse_auth(spec: str) -> list[tuple[str, str]] | None:
 
 def create_app(settings: Settings) -> tuple[gr.Blocks, WebApp]:
     """Build the assistant, start the engine loading in the background, build the UI."""
-    secret = browser_secret(settings.browser_secret, settings.data_dir)  # refused before anything starts
+    secret = browser_secret(
+        settings.web.browser_secret, settings.store.data_dir
+    )  # refused before anything starts
     assistant = Assistant(settings)
     assistant.start()
     app = WebApp(assistant)
     demo = build_ui(app, secret)
-    demo.queue(max_size=settings.max_queue, default_concurrency_limit=settings.chat_concurrency)
+    demo.queue(max_size=settings.limits.max_queue, default_concurrency_limit=settings.limits.chat_concurrency)
     return demo, app
 
 
@@ -298,22 +300,26 @@ def launch(settings: Settings) -> None:
         server,
         demo,
         path="",
-        auth=parse_auth(settings.auth),
-        max_file_size=f"{settings.max_upload_mb}mb",
+        auth=parse_auth(settings.web.auth),
+        max_file_size=f"{settings.limits.max_upload_mb}mb",
         show_error=False,  # gr.Error messages still show; other exceptions only in the log
         css=CSS,
         head=CITATION_JS,
         footer_links=["api"],
-        i18n=ui_words(settings.max_upload_mb),  # the same words build_ui used, in the page config
+        i18n=ui_words(settings.limits.max_upload_mb),  # the same words build_ui used, in the page config
     )
     guard(server, settings, hf_oauth_enabled())  # origins, body sizes, uploads (rag/web/guard.py)
-    log.info("serving on http://%s:%d", settings.host, settings.port)
+    log.info("serving on http://%s:%d", settings.web.host, settings.web.port)
     exit_on_sigterm()
     try:
         # uvicorn handles SIGTERM and SIGINT (docker stop, Spaces, Ctrl-C): it stops serving, then
         # returns here, and the engine and the store are shut down before the process exits
         uvicorn.run(
-            server, host=settings.host, port=settings.port, log_level="warning", timeout_graceful_shutdown=5
+            server,
+            host=settings.web.host,
+            port=settings.web.port,
+            log_level="warning",
+            timeout_graceful_shutdown=5,
         )
     finally:
         exit_within(SHUTDOWN_S)  # a model still loading must not keep the process (and its engine) alive

@@ -79,7 +79,7 @@ def check(data: Path, embedder: Embedder, *probes: str) -> dict:
     test process has the model loaded already (a process costs ~6 s of imports), and it lets the
     file go again before the next process opens it."""
     settings = Settings.from_env(env_for(data))  # the store the processes wrote
-    wait_released(settings.milvus_target)  # a killed process's server may still be stopping
+    wait_released(settings.store.milvus_target)  # a killed process's server may still be stopping
     library = None
     try:
         library = Library(settings, embedder, VectorStore(settings, embedder.dim, embedder.name))
@@ -95,8 +95,8 @@ def check(data: Path, embedder: Embedder, *probes: str) -> dict:
     finally:
         if library is not None:
             library.close()
-        server_manager_instance.release_server(settings.milvus_target)
-        wait_released(settings.milvus_target)  # before the next process opens the file
+        server_manager_instance.release_server(settings.store.milvus_target)
+        wait_released(settings.store.milvus_target)  # before the next process opens the file
 
 
 def ingest(data: Path, *paths: Path) -> subprocess.CompletedProcess:

@@ -31,7 +31,7 @@ def filled(library: Library, ingestor: Ingestor) -> Library:
 
 
 def test_a_japanese_question_finds_its_passage_in_the_default_mode(filled: Library):
-    assert filled.settings.retrieval == "hybrid"
+    assert filled.settings.search.retrieval == "hybrid"
     hits = filled.retrieve("vLLMはGPUメモリ使用量をどれだけ削減しますか？", ["anon:a"], k=3).hits
     assert ANSWER in hits[0].chunk.text, [h.chunk.text[:40] for h in hits]
 

@@ -77,9 +77,9 @@ def test_the_record_keeps_the_newest_use_of_each_workspace_and_few_rows(settings
 
 def test_a_store_with_the_old_activity_table_keeps_its_uses(settings: Settings):
     """Stores from before the append-only record had one row per owner, keyed by the owner."""
-    Path(settings.data_dir).mkdir(parents=True, exist_ok=True)
-    client = MilvusClient(settings.milvus_target)
-    old = f"{settings.collection}_activity"
+    Path(settings.store.data_dir).mkdir(parents=True, exist_ok=True)
+    client = MilvusClient(settings.store.milvus_target)
+    old = f"{settings.store.collection}_activity"
     schema = MilvusClient.create_schema(auto_id=False)
     schema.add_field("owner", DataType.VARCHAR, is_primary=True, max_length=256)
     schema.add_field("last_used", DataType.INT64)

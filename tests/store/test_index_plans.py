@@ -56,6 +56,6 @@ def test_cli_reindex_reports_the_index(settings: Settings, monkeypatch, capsys):
     from rag.cli import main
 
     VectorStore(settings, 8, "m").close()
-    monkeypatch.setenv("RAG_DATA_DIR", settings.data_dir)
+    monkeypatch.setenv("RAG_DATA_DIR", settings.store.data_dir)
     assert main(["reindex"]) == 0
     assert "0 chunks, index FLAT" in capsys.readouterr().out

@@ -25,8 +25,8 @@ def _old_schema_collection(settings: Settings, rows: int, dim: int = 4) -> None:
 
     from pymilvus import DataType, MilvusClient
 
-    Path(settings.data_dir).mkdir(parents=True, exist_ok=True)
-    client = MilvusClient(settings.milvus_target)
+    Path(settings.store.data_dir).mkdir(parents=True, exist_ok=True)
+    client = MilvusClient(settings.store.milvus_target)
     schema = MilvusClient.create_schema(auto_id=True, description="embed_model=m")
     schema.add_field("pk", DataType.INT64, is_primary=True)
     schema.add_field("vector", DataType.FLOAT_VECTOR, dim=dim)
@@ -39,10 +39,10 @@ def _old_schema_collection(settings: Settings, rows: int, dim: int = 4) -> None:
         schema.add_field(name, DataType.INT64)
     index = MilvusClient.prepare_index_params()
     index.add_index("vector", index_type="FLAT", metric_type="COSINE")
-    client.create_collection(settings.collection, schema=schema, index_params=index)
+    client.create_collection(settings.store.collection, schema=schema, index_params=index)
     words = ["walrus", "heron", "otter"]
     client.insert(
-        settings.collection,
+        settings.store.collection,
         [
             {
                 "vector": np.eye(dim, dtype=np.float32)[i % 4].tolist(),
@@ -60,7 +60,7 @@ def _old_schema_collection(settings: Settings, rows: int, dim: int = 4) -> None:
             for i in range(rows)
         ],
     )
-    client.flush(settings.collection)
+    client.flush(settings.store.collection)
     client.close()
 
 

@@ -54,7 +54,7 @@ def test_listing_cleanup_and_counts_page_past_the_query_limit(settings: Settings
         assert sorted(last_added) == anon
 
         # half the workspaces are still in use; the sweep deletes exactly the other half
-        conversations = ConversationStore(Path(settings.data_dir) / "conversations.db")
+        conversations = ConversationStore(Path(settings.store.data_dir) / "conversations.db")
         janitor = WorkspaceJanitor(store, conversations, ttl_s=3600, clock=lambda: time.time() + 7200)
         for owner in anon[::2]:
             janitor.touch(owner)

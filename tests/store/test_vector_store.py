@@ -39,7 +39,7 @@ def test_second_process_on_embedded_file_gets_clear_message(settings: Settings, 
             from rag.store.vector_store import VectorStore
             from rag.errors import StoreError
             try:
-                VectorStore(Settings.from_env({{}}, data_dir={settings.data_dir!r}), 4, "m")
+                VectorStore(Settings.from_env({{}}, data_dir={settings.store.data_dir!r}), 4, "m")
             except StoreError as exc:
                 print("STORE-ERROR", exc)
         """)

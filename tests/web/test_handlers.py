@@ -111,11 +111,10 @@ class LoggedIn:
 
 
 def test_upload_refuses_oversized_and_duplicate_names_but_ingests_the_rest(assistant, tmp_path):
-    from dataclasses import replace
 
     from rag.web.handlers import WebApp
 
-    assistant.settings = replace(assistant.settings, max_upload_mb=1)
+    assistant.settings = assistant.settings.replace(max_upload_mb=1)
     app = WebApp(assistant)
     (tmp_path / "one").mkdir()
     (tmp_path / "two").mkdir()

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-from dataclasses import replace
 
 import gradio as gr
 import pytest
@@ -139,7 +138,7 @@ def test_an_api_client_reusing_another_clients_session_hash_does_not_get_its_wor
 
 
 def test_require_login_refuses_anonymous_visitors(assistant):
-    assistant.settings = replace(assistant.settings, require_login=True)
+    assistant.settings = assistant.settings.replace(require_login=True)
     app = WebApp(assistant)
     with pytest.raises(gr.Error, match="Sign in"):
         app.restore("", "", Session("t"), None)

@@ -11,16 +11,18 @@ __all__ = ["Backend", "SamplingConfig", "TokenizedPrompt", "backend_class"]
 
 def backend_class(settings: Settings) -> type[Backend]:
     """The configured backend's class (imported lazily: vLLM takes seconds to import)."""
-    if settings.llm_backend == "vllm":
+    if settings.generation.llm_backend == "vllm":
         from rag.generation.backends.vllm_inproc import VllmBackend
 
         return VllmBackend
-    if settings.llm_backend == "openai":
+    if settings.generation.llm_backend == "openai":
         from rag.generation.backends.openai_compat import OpenAIBackend
 
         return OpenAIBackend
-    if settings.llm_backend == "fake":
+    if settings.generation.llm_backend == "fake":
         from rag.generation.backends.fake import FakeBackend
 
         return FakeBackend
-    raise EngineError(f"unknown RAG_LLM_BACKEND {settings.llm_backend!r}; use 'vllm', 'openai' or 'fake'")
+    raise EngineError(
+        f"unknown RAG_LLM_BACKEND {settings.generation.llm_backend!r}; use 'vllm', 'openai' or 'fake'"
+    )

@@ -27,7 +27,12 @@ class SamplingConfig:
 
     @classmethod
     def from_settings(cls, settings: Settings) -> SamplingConfig:
-        return cls(settings.temperature, settings.top_p, settings.max_tokens, settings.frequency_penalty)
+        return cls(
+            settings.generation.temperature,
+            settings.generation.top_p,
+            settings.generation.max_tokens,
+            settings.generation.frequency_penalty,
+        )
 
 
 @dataclass(frozen=True)

@@ -44,7 +44,9 @@ class FakeBackend:
         self.model_name = "fake"
         # built from settings (the app): quote the best passage; built by a test: a fixed text
         self.reply = reply if reply is not None else quote_best_passage if settings else DEFAULT_REPLY
-        self.delay_s = delay_s if delay_s is not None else settings.fake_delay_s if settings else 0.01
+        self.delay_s = (
+            delay_s if delay_s is not None else settings.generation.fake_delay_s if settings else 0.01
+        )
         self.fail_after = fail_after  # raise `error` after this many deltas
         self.error = error or RuntimeError("the engine died")
         self.tokenize_calls = 0

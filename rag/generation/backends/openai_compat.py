@@ -39,19 +39,22 @@ class OpenAIBackend:
 
     @classmethod
     def describe_failure(cls, settings: Settings, exc: Exception) -> str:
-        return (
-            f"cannot use the LLM server at {settings.llm_url} ({type(exc).__name__}: {exc}); fix RAG_LLM_URL"
-        )
+        url = settings.generation.llm_url
+        return f"cannot use the LLM server at {url} ({type(exc).__name__}: {exc}); fix RAG_LLM_URL"
 
     def __init__(self, settings: Settings) -> None:
         import openai
 
-        self.url = settings.llm_url
-        self.api_key = settings.llm_api_key or "EMPTY"
+        self.url = settings.generation.llm_url
+        self.api_key = settings.generation.llm_api_key or "EMPTY"
         # connect: how long a dead host may keep us; read: the longest silence inside a stream
-        self.timeout = openai.Timeout(settings.llm_read_timeout, connect=settings.llm_connect_timeout)
+        self.timeout = openai.Timeout(
+            settings.generation.llm_read_timeout, connect=settings.generation.llm_connect_timeout
+        )
         # probes (start, /health) wait at most twice the connect time: a slow server is not a dead one
-        quick = openai.Timeout(settings.llm_connect_timeout * 2, connect=settings.llm_connect_timeout)
+        quick = openai.Timeout(
+            settings.generation.llm_connect_timeout * 2, connect=settings.generation.llm_connect_timeout
+        )
         self._probe = openai.OpenAI(base_url=self.url, api_key=self.api_key, timeout=quick, max_retries=0)
         self._clients: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, openai.AsyncOpenAI] = (
             weakref.WeakKeyDictionary()
@@ -64,7 +67,7 @@ class OpenAIBackend:
         except EngineError:
             self._probe.close()
             raise
-        self.model_name = settings.llm_model or served[0]
+        self.model_name = settings.generation.llm_model or served[0]
         self.tokenizer = _local_tokenizer(self.model_name)
 
     def _check_served(self, settings: Settings) -> list[str]:
@@ -78,9 +81,10 @@ class OpenAIBackend:
                 f"cannot reach the LLM server at {self.url} ({type(exc).__name__}: {exc}); "
                 "check RAG_LLM_URL (e.g. http://host:8000/v1) and RAG_LLM_API_KEY"
             ) from exc
-        if settings.llm_model and settings.llm_model not in served:
+        if settings.generation.llm_model and settings.generation.llm_model not in served:
             raise EngineError(
-                f"the server at {self.url} serves {served}, not {settings.llm_model!r}; fix RAG_LLM_MODEL"
+                f"the server at {self.url} serves {served}, "
+                f"not {settings.generation.llm_model!r}; fix RAG_LLM_MODEL"
             )
         if not served:
             raise EngineError(f"the server at {self.url} serves no model")

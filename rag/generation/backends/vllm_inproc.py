@@ -35,7 +35,7 @@ class VllmBackend:
     @classmethod
     def describe_failure(cls, settings: Settings, exc: Exception) -> str:
         return (
-            f"cannot start vLLM with model {settings.llm_model!r} ({type(exc).__name__}: {exc}); "
+            f"cannot start vLLM with model {settings.generation.llm_model!r} ({type(exc).__name__}: {exc}); "
             "set RAG_LLM_MODEL to a model vLLM can load (a hub id, with HF_TOKEN if gated, or a local "
             "folder)"
         )
@@ -44,9 +44,11 @@ class VllmBackend:
         from vllm import AsyncEngineArgs
         from vllm.v1.engine.async_llm import AsyncLLM
 
-        self.model_name = settings.llm_model
+        self.model_name = settings.generation.llm_model
         args = AsyncEngineArgs(
-            model=settings.llm_model, max_model_len=settings.max_model_len, **_device_args(settings)
+            model=settings.generation.llm_model,
+            max_model_len=settings.generation.max_model_len,
+            **_device_args(settings),
         )
         self.engine = AsyncLLM.from_engine_args(args)
         self.tokenizer = self.engine.tokenizer
@@ -108,4 +110,4 @@ def _device_args(settings: Settings) -> dict:
     if settings.device == "cpu":
         # bf16 is slower than fp32 on AVX2 machines; CUDA graphs don't exist on CPU
         return {"dtype": "float32", "enforce_eager": True}
-    return {"dtype": "bfloat16", "gpu_memory_utilization": settings.gpu_memory_utilization}
+    return {"dtype": "bfloat16", "gpu_memory_utilization": settings.generation.gpu_memory_utilization}
