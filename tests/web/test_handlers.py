@@ -138,7 +138,7 @@ def test_sample_loads_only_into_an_empty_shared_library(assistant, tmp_path, mon
     sample = tmp_path / "sample" / "reference"  # a small stand-in: the real one takes 15 s to embed
     sample.mkdir(parents=True)
     (sample / "index.md").write_text("# Index\n\nHNSW is a graph index.")
-    monkeypatch.setattr("rag.assistant.SAMPLE_DIR", sample.parent)
+    monkeypatch.setattr("rag.documents.SAMPLE_DIR", sample.parent)
     app = WebApp(assistant)
     first, *_ = app.load_sample("", LoggedIn(), None, progress=lambda *a, **k: None)
     assert "reference/index.md: added" in first
