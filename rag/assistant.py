@@ -57,7 +57,10 @@ class Assistant(DocumentUseCases):
             conversations_path(settings.store.data_dir), settings.limits.max_conversations
         )
         self.janitor = WorkspaceJanitor(
-            self.library.store, self.conversations, settings.limits.workspace_ttl_hours * 3600
+            self.library.store,
+            self.conversations,
+            settings.limits.workspace_ttl_hours * 3600,
+            originals=self.originals,
         )
         self._syncer: BackgroundSync | None = None
 

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 from rag.answer import check_selection
 from rag.retrieval.library import Library
 from rag.settings import Settings
+from rag.store.originals import Originals
 from rag.types import SHARED_OWNER, DocumentInfo, IngestResult, Progress, no_progress
 from rag.workspace.owners import visible_owners
 
@@ -32,6 +33,11 @@ class Deletion:
 class DocumentUseCases:
     settings: Settings
     library: Library
+
+    @cached_property
+    def originals(self) -> Originals:
+        """Each document's original file, for the source viewer (rag/store/originals.py)."""
+        return Originals.from_settings(self.settings)
 
     @cached_property
     def ingestor(self) -> Ingestor:
@@ -162,6 +168,7 @@ class DocumentUseCases:
         for doc_id in dict.fromkeys(doc_ids):
             if doc_id in own:
                 self.library.store.delete_document(doc_id)
+                self.originals.remove(owner, doc_id)
                 deleted.append(own[doc_id].source)
         return Deletion(deleted, sum(1 for d in set(doc_ids) if d not in own))
 

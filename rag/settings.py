@@ -187,6 +187,10 @@ class LimitSettings:
     )
     max_workspace_documents: int = field(default=1000, metadata={"doc": "most documents in one workspace"})
     max_workspace_chunks: int = field(default=100_000, metadata={"doc": "most chunks in one workspace"})
+    max_workspace_originals_mb: int = field(
+        default=500,
+        metadata={"doc": "most MB of original files one workspace keeps for the source viewer (0: none)"},
+    )
     max_question_chars: int = field(default=4000, metadata={"doc": "longest question, in characters"})
     max_question_tokens: int = field(default=1000, metadata={"doc": "longest question, in tokens"})
     max_history_chars: int = field(

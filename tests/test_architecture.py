@@ -104,7 +104,7 @@ STAGE_IMPORTS = {
     "review": {"text"},
     "workspace": {"store", "review"},
     "answer": {"retrieval", "generation", "review", "text"},
-    "documents": {"answer", "ingest", "retrieval", "workspace", "text"},
+    "documents": {"answer", "ingest", "retrieval", "workspace", "store", "text"},  # store: the originals
     "assistant": {
         "answer",
         "documents",

@@ -22,6 +22,7 @@ from rag.ingest.chunking import chunk_document, document_id
 from rag.ingest.fair import NEVER_STOPPED, FairSlots, StopSignal
 from rag.ingest.loaders import LoadLimits, load_document
 from rag.settings import Settings
+from rag.store.originals import Originals
 from rag.store.vector_store import VectorStore
 from rag.text.keywords import keyword_text
 from rag.text.languages import language_name, language_of
@@ -74,6 +75,7 @@ class Ingestor:
             ocr_seconds=settings.limits.ocr_timeout_s,
         )
         self.slots = FairSlots(settings.ingest.ingest_concurrency)  # rag/ingest/fair.py
+        self.originals = Originals.from_settings(settings)
         self._stops: dict[str, set[StopSignal]] = {}
         self._stops_lock = threading.Lock()
 
@@ -174,7 +176,11 @@ class Ingestor:
         doc_id = document_id(owner, name)
         existing = self.store.find_document(doc_id)
         if existing and existing.content_hash == document.content_hash:
-            return IngestResult(name, "unchanged", existing.chunks)
+            # uploaded before originals were kept (or over the bound then): uploading again keeps it
+            content_hash = document.content_hash
+            kept = self.originals.has(owner, doc_id, content_hash)
+            note = "" if kept else self._keep(owner, doc_id, name, data, content_hash, filename, quota)
+            return IngestResult(name, "unchanged", existing.chunks, notes=(note,) if note else ())
         twin = None if existing else self.store.find_by_hash([owner], document.content_hash)
         if twin and twin.source != name:
             return IngestResult(name, "unchanged", twin.chunks, reason=f"same content as {twin.source}")
@@ -205,8 +211,27 @@ class Ingestor:
         if quota is not None:
             quota.documents -= 0 if existing else 1
             quota.chunks -= added_chunks
-        notes = (*document.notes, *unread_languages(chunks, self.embedder.name))
+        kept = self._keep(owner, doc_id, name, data, document.content_hash, filename, quota)
+        notes = (*document.notes, *unread_languages(chunks, self.embedder.name), *([kept] if kept else []))
         return IngestResult(name, "replaced" if existing else "added", len(chunks), notes=notes)
+
+    def _keep(
+        self,
+        owner: str,
+        doc_id: str,
+        name: str,
+        data: bytes,
+        content_hash: str,
+        filename: str,
+        quota: Quota | None,
+    ) -> str:
+        """Keep the original for the source viewer; a visitor's (`quota`) within the workspace's
+        bound. Returns the note when it is not kept; a disk error is logged, not a failed ingest."""
+        try:
+            return self.originals.keep(owner, doc_id, name, data, content_hash, filename, quota is not None)
+        except OSError as exc:
+            log.warning("the original of %s was not kept: %s", name, exc)
+            return f"the original is not kept for the source viewer ({exc.strerror})"
 
 
 def unread_languages(chunks: list[Chunk], embed_model: str) -> list[str]:

@@ -210,6 +210,7 @@ def _remove(ingestor: Ingestor, owner: str, names: Iterable[str]) -> list[SyncAc
         doc_id = document_id(owner, name)
         if ingestor.store.find_document(doc_id):
             ingestor.store.delete_document(doc_id)
+            ingestor.originals.remove(owner, doc_id)
             removed.append(SyncAction("removed", name))
     return removed
 

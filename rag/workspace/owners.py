@@ -23,6 +23,7 @@ from rag.types import SHARED_OWNER
 from rag.workspace.activity import WorkspaceActivity
 
 if TYPE_CHECKING:
+    from rag.store.originals import Originals
     from rag.store.vector_store import VectorStore
     from rag.workspace.conversations import ConversationStore
 
@@ -83,8 +84,11 @@ class WorkspaceJanitor:
         conversations: ConversationStore,
         ttl_s: float,
         clock: Callable[[], float] = time.time,
+        originals: Originals | None = None,
     ) -> None:
+        """`originals`: the workspaces' kept files (rag/store/originals.py), removed with them."""
         self.store = store
+        self.originals = originals
         self.conversations = conversations
         self.ttl_s = ttl_s
         self.clock = clock
@@ -116,6 +120,8 @@ class WorkspaceJanitor:
         """Documents and chunks, conversations (with their votes), and the record of its use."""
         self.activity.forget(owner)
         self.store.delete_owner(owner)
+        if self.originals is not None:
+            self.originals.remove_owner(owner)
         self.conversations.delete_owner(owner)
         self.activity.erase(owner)
 

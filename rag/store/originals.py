@@ -1,0 +1,149 @@
+"""Each document's original bytes, kept so the source viewer can show the cited page.
+
+Files live in `<data dir>/originals/<owner key>/<doc id>` (the bytes) and `<doc id>.json` (the
+name, the name the loaders read it as, its content hash), 0700 folders and 0600 files like the rest
+of the data dir (rag/private_files.py). The owner key is a hash of the owner, so a workspace's files
+sit in one folder (counted and removed together) and a name from a browser never becomes a path:
+the doc id must be the 32 hex digits `document_id` makes, and reads go through the owner the store
+says the document has (`rag.viewer.source_viewer`), never one a visitor names.
+
+A workspace's originals are bounded by `RAG_MAX_WORKSPACE_ORIGINALS_MB` (the documents themselves
+by `RAG_MAX_WORKSPACE_DOCUMENTS`): 1,000 documents of up to 50 MB each would be 50 GB on disk per
+anonymous visitor. Over it a document is still searchable; only its original is not kept, and the
+ingest report says so. Documents ingested before originals were kept have none until uploaded again.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import secrets
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+from rag.private_files import PRIVATE_FILE_MODE, private_dir
+from rag.settings import Settings
+
+FOLDER = "originals"
+DOC_ID = re.compile(r"[0-9a-f]{32}")
+
+
+@dataclass(frozen=True)
+class Original:
+    """One document's kept file: `filename` is what the loaders read it as (a URL's page is read
+    as the name its content type gave it), `content_hash` the version it belongs to."""
+
+    doc_id: str
+    name: str
+    filename: str
+    content_hash: str
+    data: bytes
+
+
+class Originals:
+    """The kept originals under one data dir; stateless, so any number may share a folder."""
+
+    def __init__(self, data_dir: str | Path, max_workspace_bytes: int | None = None) -> None:
+        """`max_workspace_bytes`: what one workspace's originals may take; None: no bound."""
+        self.root = Path(data_dir) / FOLDER
+        self.max_workspace_bytes = max_workspace_bytes
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> Originals:
+        """The data dir's originals, with the workspace bound (`RAG_MAX_WORKSPACE_ORIGINALS_MB`)."""
+        return cls(settings.store.data_dir, settings.limits.max_workspace_originals_mb << 20)
+
+    def keep(
+        self,
+        owner: str,
+        doc_id: str,
+        name: str,
+        data: bytes,
+        content_hash: str,
+        filename: str = "",
+        bounded: bool = True,
+    ) -> str:
+        """Keep (or replace) `doc_id`'s original; returns "" or, when the workspace's bound keeps
+        it out, the note that says so (`bounded`: False for the shared library and the CLI)."""
+        folder, doc_id = self._folder(owner), _checked(doc_id)
+        if bounded and self.max_workspace_bytes is not None:
+            used = self.used_bytes(owner) - self._size(folder / doc_id)
+            if used + len(data) > self.max_workspace_bytes:
+                self.remove(owner, doc_id)  # an older version's original would show the wrong page
+                mb = self.max_workspace_bytes / (1 << 20)
+                return (
+                    f"the original is not kept for the source viewer: the workspace's originals would pass "
+                    f"{mb:g} MB (RAG_MAX_WORKSPACE_ORIGINALS_MB); the viewer shows the text only"
+                )
+        private_dir(folder)
+        meta = {"name": name, "filename": filename or name, "content_hash": content_hash}
+        _write(folder / doc_id, data)
+        _write(folder / f"{doc_id}.json", json.dumps(meta).encode())
+        return ""
+
+    def has(self, owner: str, doc_id: str, content_hash: str) -> bool:
+        """Whether this version's original is kept (its record read, not its bytes)."""
+        path = self._folder(owner) / f"{_checked(doc_id)}.json"
+        try:
+            return json.loads(path.read_text()).get("content_hash") == content_hash
+        except (OSError, ValueError, AttributeError):
+            return False
+
+    def read(self, owner: str, doc_id: str) -> Original | None:
+        """`owner`'s original of `doc_id`, or None when none is kept (or it is damaged)."""
+        folder, doc_id = self._folder(owner), _checked(doc_id)
+        try:
+            meta = json.loads((folder / f"{doc_id}.json").read_text())
+            data = (folder / doc_id).read_bytes()
+            return Original(doc_id, meta["name"], meta["filename"], meta["content_hash"], data)
+        except (OSError, ValueError, KeyError, TypeError):
+            return None
+
+    def remove(self, owner: str, doc_id: str) -> None:
+        folder = self._folder(owner)
+        for path in (folder / f"{_checked(doc_id)}.json", folder / doc_id):
+            path.unlink(missing_ok=True)
+
+    def remove_owner(self, owner: str) -> None:
+        shutil.rmtree(self._folder(owner), ignore_errors=True)
+
+    def used_bytes(self, owner: str) -> int:
+        folder = self._folder(owner)
+        try:
+            return sum(self._size(path) for path in folder.iterdir())
+        except OSError:
+            return 0
+
+    def _folder(self, owner: str) -> Path:
+        return self.root / hashlib.sha256(owner.encode()).hexdigest()[:32]
+
+    @staticmethod
+    def _size(path: Path) -> int:
+        try:
+            return path.stat().st_size
+        except OSError:
+            return 0
+
+
+def _checked(doc_id: str) -> str:
+    """A doc id is 32 hex digits (`rag.ingest.chunking.document_id`); anything else is refused
+    before it comes near a path."""
+    if not DOC_ID.fullmatch(doc_id):
+        raise ValueError(f"not a document id: {doc_id[:40]!r}")
+    return doc_id
+
+
+def _write(path: Path, data: bytes) -> None:
+    """Write atomically (a private temporary file renamed over it): a reader sees the old or the new
+    file, never half of one."""
+    temporary = path.with_name(f".{path.name}.{secrets.token_hex(4)}")
+    fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, PRIVATE_FILE_MODE)
+    try:
+        with os.fdopen(fd, "wb") as out:
+            out.write(data)
+        os.replace(temporary, path)
+    finally:
+        temporary.unlink(missing_ok=True)
