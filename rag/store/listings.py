@@ -9,7 +9,7 @@ from pymilvus import MilvusException
 
 from rag.errors import StoreError
 from rag.store import rows as r
-from rag.store.schema import DOC_FIELDS
+from rag.store.known_versions import KnownVersions, newest
 from rag.store.versions import DocumentVersions
 from rag.types import Chunk, Context, DocumentInfo
 
@@ -21,6 +21,7 @@ class Listings:
         self.versions = versions
         self.client = versions.client
         self.collection = versions.collection
+        self.known = KnownVersions(self.client, versions.table)
 
     def find_document(self, doc_id: str) -> DocumentInfo | None:
         """The live version of a document, or None (a version being written doesn't count)."""
@@ -32,10 +33,10 @@ class Listings:
         return r.info(rows[0]) if rows else None
 
     def list_documents(self, owners: Sequence[str]) -> list[DocumentInfo]:
-        """Every live document of these owners, however many there are."""
+        """Every live document of these owners, however many there are (only the live versions'
+        keys are read each time: `known_versions`)."""
         flt = f'{r.is_in("owner", owners)} and state == "live"'
-        rows = r.query_all(self.client, self.versions.table, flt, DOC_FIELDS)
-        return sorted(r.newest(rows).values(), key=lambda d: (d.owner, d.source))
+        return sorted(newest(self.known.matching(flt)).values(), key=lambda d: (d.owner, d.source))
 
     def owners_last_added(self, prefix: str) -> dict[str, int]:
         """Owner → newest `added_at` for owners whose id starts with `prefix` (workspace clean-up)."""

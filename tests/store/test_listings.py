@@ -29,3 +29,69 @@ def test_neighbours_come_from_the_live_version_of_a_document_the_owner_may_see(s
         assert store.neighbours([], ["alice"]) == {}
     finally:
         store.close()
+
+
+def _doc(doc_id: str, source: str, owner: str, content_hash: str) -> tuple:
+    return (
+        [Chunk(doc_id, source, 0, 0, f"{source} {content_hash}")],
+        np.ones((1, 4), np.float32),
+        owner,
+        content_hash,
+        1,
+    )
+
+
+def _fields_asked(store: VectorStore, monkeypatch) -> list[list[str]]:
+    """The output fields of each query the store's client makes from now on."""
+    asked: list[list[str]] = []
+    query = store.client.query
+
+    def recording(collection, **kwargs):
+        asked.append(list(kwargs.get("output_fields") or []))
+        return query(collection, **kwargs)
+
+    monkeypatch.setattr(store.client, "query", recording)
+    return asked
+
+
+def test_a_listing_reads_only_the_keys_of_versions_it_has_read_before(settings: Settings, monkeypatch):
+    store = VectorStore(settings, 4, "m")
+    try:
+        for i in range(3):
+            store.add_document(*_doc(f"d{i}", f"{i}.txt", "alice", "h"))
+        first = store.list_documents(["alice"])
+        asked = _fields_asked(store, monkeypatch)
+
+        assert store.list_documents(["alice"]) == first
+        assert asked == [["version", "added_at"]]  # nothing but the keys: the rest is known
+
+        store.add_document(*_doc("d3", "3.txt", "alice", "h"))
+        asked.clear()
+        assert [d.source for d in store.list_documents(["alice"])] == ["0.txt", "1.txt", "2.txt", "3.txt"]
+        assert len(asked) == 2 and asked[0] == ["version", "added_at"]  # then the one new version
+    finally:
+        store.close()
+
+
+def test_a_listing_shows_every_change_made_since_it_was_first_read(settings: Settings, monkeypatch):
+    store = VectorStore(settings, 4, "m")
+    try:
+        store.add_document(*_doc("d1", "a.txt", "alice", "v1"))
+        store.add_document(*_doc("d2", "b.txt", "alice", "h"))
+        before = {d.doc_id: d for d in store.list_documents(["alice"])}
+
+        later = before["d1"].added_at + 100
+        monkeypatch.setattr("rag.store.versions.time.time", lambda: later)
+        store.add_document(*_doc("d1", "a.txt", "alice", "v1"))  # the same content written again
+        store.add_document(*_doc("d2", "b.txt", "alice", "h2"))  # a new version
+        store.add_document(*_doc("d3", "c.txt", "alice", "h"))
+        after = {d.doc_id: d for d in store.list_documents(["alice"])}
+
+        assert after["d1"].added_at == later  # keyed by the version alone, this stays the old time
+        assert after["d2"].content_hash == "h2" and after["d2"].added_at == later
+        assert sorted(after) == ["d1", "d2", "d3"]
+        store.delete_document("d3")
+        store.delete_owner("alice")
+        assert store.list_documents(["alice"]) == []
+    finally:
+        store.close()
