@@ -105,7 +105,9 @@ STAGE_IMPORTS = {
     "workspace": {"store", "review"},
     "answer": {"retrieval", "generation", "review", "text"},
     "documents": {"answer", "ingest", "retrieval", "workspace", "store", "text"},  # store: the originals
+    "viewer": {"ingest", "store", "text"},
     "assistant": {
+        "viewer",
         "answer",
         "documents",
         "embedding",
@@ -117,7 +119,7 @@ STAGE_IMPORTS = {
         "text",
     },
     "evaluate": {"assistant", "answer", "generation", "retrieval", "review", "workspace", "text"},
-    "web": {"assistant", "ingest", "review", "workspace", "text"},
+    "web": {"assistant", "ingest", "review", "workspace", "text", "viewer"},
     "cli": {"assistant", "evaluate", "ingest", "store", "review", "workspace", "text"},
     "__main__": {"cli"},
 }

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from functools import cache
 
 from rag.errors import LoadError
+from rag.settings import LimitSettings
 
 # Pixels on the longer side of a rendered page: 300 dpi on A3 (16.5 in) is 4,961, so 6,000 never
 # shrinks a real scan; a 200 x 200 inch page at 150 dpi would be 30,000 (0.8 GiB grey) without it.
@@ -44,6 +45,17 @@ class LoadLimits:
     parse_seconds: float = 180.0
     max_ocr_pages: int = 300
     ocr_seconds: float = 1800.0
+
+    @classmethod
+    def from_settings(cls, limits: LimitSettings) -> LoadLimits:
+        """The settings' budgets (`settings.limits`), for ingestion and the source viewer alike."""
+        return cls(
+            max_pages=limits.max_pages,
+            max_chars=limits.max_document_chars,
+            parse_seconds=limits.parse_timeout_s,
+            max_ocr_pages=limits.max_ocr_pages,
+            ocr_seconds=limits.ocr_timeout_s,
+        )
 
 
 DEFAULT_LIMITS = LoadLimits()

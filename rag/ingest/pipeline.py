@@ -67,13 +67,7 @@ class Ingestor:
         self.settings = settings
         self.embedder = embedder
         self.store = store
-        self.limits = LoadLimits(
-            max_pages=settings.limits.max_pages,
-            max_chars=settings.limits.max_document_chars,
-            parse_seconds=settings.limits.parse_timeout_s,
-            max_ocr_pages=settings.limits.max_ocr_pages,
-            ocr_seconds=settings.limits.ocr_timeout_s,
-        )
+        self.limits = LoadLimits.from_settings(settings.limits)
         self.slots = FairSlots(settings.ingest.ingest_concurrency)  # rag/ingest/fair.py
         self.originals = Originals.from_settings(settings)
         self._stops: dict[str, set[StopSignal]] = {}

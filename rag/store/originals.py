@@ -40,7 +40,16 @@ class Original:
     name: str
     filename: str
     content_hash: str
-    data: bytes
+    path: Path
+
+    @property
+    def data(self) -> bytes:
+        return self.path.read_bytes()
+
+    def head(self, size: int = 1024) -> bytes:
+        """The file's first bytes (what kind of file it is), without reading all of it."""
+        with self.path.open("rb") as file:
+            return file.read(size)
 
 
 class Originals:
@@ -97,8 +106,9 @@ class Originals:
         folder, doc_id = self._folder(owner), _checked(doc_id)
         try:
             meta = json.loads((folder / f"{doc_id}.json").read_text())
-            data = (folder / doc_id).read_bytes()
-            return Original(doc_id, meta["name"], meta["filename"], meta["content_hash"], data)
+            if not (folder / doc_id).is_file():
+                return None
+            return Original(doc_id, meta["name"], meta["filename"], meta["content_hash"], folder / doc_id)
         except (OSError, ValueError, KeyError, TypeError):
             return None
 

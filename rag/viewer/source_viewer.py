@@ -1,0 +1,134 @@
+"""The source viewer: a cited chunk's original page (PDF) or section (HTML, Markdown, Word,
+PowerPoint), with the passage marked.
+
+Who may see what: `view` is given the owners the visitor may read (their workspace and the shared
+library, from the session, never from the request) and shows a document only when the store says
+its owner is one of them; a document of another workspace and one that doesn't exist get the same
+answer, so ids can't be probed. The original is then read from the owner's folder of kept files
+(rag/store/originals.py), and only when it is the version the store holds.
+
+A text document is read again with the ingest loaders (and their budgets) and the section the
+chunk came from is shown: the page with the chunk's number and section, and among those the one
+holding the passage. The last `KEEP_PARSED` parsed documents are kept, so a second source of the
+same file doesn't parse it again. A PDF page is drawn by the render workers
+(rag/viewer/render_worker.py).
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+from collections.abc import Sequence
+
+from rag.errors import LoadError, OcrUnavailableError
+from rag.ingest.budgets import LoadLimits
+from rag.ingest.loaders import load_document
+from rag.store.originals import Original, Originals
+from rag.store.vector_store import VectorStore
+from rag.types import Document, page_unit
+from rag.viewer.passages import find_span
+from rag.viewer.pdf_render import Box
+from rag.viewer.render_worker import RenderWorkers, ViewerError
+from rag.viewer.views import NotKept, PageView, SectionView, SourceView, ViewRequest
+
+BASE_WIDTH = 900  # pixels of a page image at zoom 1: the viewer column's width on a laptop screen
+KEEP_PARSED = 4
+# of a longer section, this much around the passage (a 5 M-character file is not sent whole)
+SHOWN_CHARS = 20_000
+NOT_FOUND = "no such document in this workspace or the shared library"
+
+
+class SourceViewer:
+    def __init__(self, store: VectorStore, originals: Originals, limits: LoadLimits) -> None:
+        self.store, self.originals, self.limits = store, originals, limits
+        self.workers = RenderWorkers()
+        self._parsed: OrderedDict[tuple[str, str], Document] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def view(self, owners: Sequence[str], request: ViewRequest) -> SourceView:
+        """`request`'s source as the visitor who may read `owners`' documents sees it. Raises
+        ViewerError for a document they can't see (or that doesn't exist) and for a page that
+        can't be drawn."""
+        request = request.bounded()
+        try:
+            info = self.store.find_document(request.doc_id)
+        except Exception:  # a malformed id is no document either
+            info = None
+        if info is None or info.owner not in owners:
+            raise ViewerError(NOT_FOUND)
+        try:
+            original = self.originals.read(info.owner, request.doc_id)
+        except ValueError:
+            raise ViewerError(NOT_FOUND) from None
+        if original is None or original.content_hash != info.content_hash:
+            return NotKept(
+                info.source,
+                "The original file of this document is not kept: it was added before the app kept "
+                "originals, or the workspace's originals had reached RAG_MAX_WORKSPACE_ORIGINALS_MB. "
+                "Upload it again to see its pages here.",
+            )
+        if original.head(5) == b"%PDF-":
+            return self._pdf_page(info.source, original, request)
+        return self._section(info.source, original, request)
+
+    def close(self) -> None:
+        self.workers.close()
+
+    def _pdf_page(self, source: str, original: Original, request: ViewRequest) -> PageView:
+        width = round(BASE_WIDTH * request.zoom)
+        drawn = self.workers.render(original.path, request.page or 1, width, request.passages)
+        boxes = [Box(**box) for box in drawn["boxes"]]
+        return PageView(
+            source,
+            drawn["number"],
+            drawn["pages"],
+            drawn["png"],
+            drawn["width"],
+            drawn["height"],
+            boxes,
+            drawn["found_by"],
+            drawn["scanned"],
+        )
+
+    def _section(self, source: str, original: Original, request: ViewRequest) -> SectionView:
+        document = self._parse(original)
+        same = [p for p in document.pages if p.number == request.page and p.section == request.section]
+        candidates = same or document.pages
+        for page in candidates:
+            for passage in request.passages:
+                span = find_span(page.text, passage)
+                if span is not None:
+                    return _shown(source, _location(source, page.number, page.section), page.text, span)
+        page = candidates[0]
+        return _shown(source, _location(source, page.number, page.section), page.text, None)
+
+    def _parse(self, original: Original) -> Document:
+        key = (original.doc_id, original.content_hash)
+        with self._lock:
+            if key in self._parsed:
+                self._parsed.move_to_end(key)
+                return self._parsed[key]
+        try:  # OCR is not needed: scans are PDFs, which never come here
+            document = load_document(original.filename, original.data, limits=self.limits)
+        except (LoadError, OcrUnavailableError) as exc:
+            raise ViewerError(f"{original.name} cannot be read again: {exc}") from None
+        with self._lock:
+            self._parsed[key] = document
+            while len(self._parsed) > KEEP_PARSED:
+                self._parsed.popitem(last=False)
+        return document
+
+
+def _location(source: str, number: int, section: str) -> str:
+    where = f"{page_unit(source)} {number}" if number else ""
+    return " · ".join(part for part in (where, section) if part)
+
+
+def _shown(source: str, location: str, text: str, span: tuple[int, int] | None) -> SectionView:
+    """The section, or `SHOWN_CHARS` of it around the passage when it is longer."""
+    if len(text) <= SHOWN_CHARS:
+        return SectionView(source, location, text, span)
+    middle = span[0] if span else 0
+    start = max(0, min(middle - SHOWN_CHARS // 2, len(text) - SHOWN_CHARS))
+    moved = (span[0] - start, span[1] - start) if span else None
+    return SectionView(source, location, text[start : start + SHOWN_CHARS], moved, cut=True)
