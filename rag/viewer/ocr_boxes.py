@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 from rag.ingest.budgets import limited
 from rag.ingest.ocr import LANGUAGE_ENV, TESSERACT
-from rag.viewer.passages import find_span
+from rag.viewer.passages import marked_spans
 
 log = logging.getLogger(__name__)
 OCR_TIMEOUT_S = 30.0  # one page; ingestion took 2-6 s a Letter page at 200 dpi on the busy 2-core machine
@@ -34,18 +34,18 @@ class Word:
 
 
 def passage_rects(
-    png: bytes, width: int, height: int, passages: Sequence[str], timeout: float = OCR_TIMEOUT_S
+    png: bytes, width: int, height: int, marks: Sequence[str], chunk: str = "", timeout: float = OCR_TIMEOUT_S
 ) -> list[tuple[float, float, float, float]]:
-    """(left, top, width, height) fractions of the image, one per line of the first passage
-    Tesseract's words show; [] when none is found or Tesseract is missing or fails."""
+    """(left, top, width, height) fractions of the image, one per line of the marked passages
+    (`rag.viewer.passages.marked_spans`) in Tesseract's words; [] when none is found or Tesseract
+    is missing or fails."""
     words = read_words(png, timeout)
     text, spans = words_text(words)
-    for passage in passages:
-        found = find_span(text, passage)
-        if found is not None:
-            covered = [w for w, (s, e) in zip(words, spans, strict=True) if s < found[1] and e > found[0]]
-            return [_fraction(rect, width, height) for rect in line_rects(covered)]
-    return []
+    rects = []
+    for start, end in marked_spans(text, marks, chunk):
+        covered = [w for w, (s, e) in zip(words, spans, strict=True) if s < end and e > start]
+        rects += [_fraction(rect, width, height) for rect in line_rects(covered)]
+    return rects
 
 
 def read_words(png: bytes, timeout: float = OCR_TIMEOUT_S) -> list[Word]:

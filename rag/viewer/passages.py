@@ -13,6 +13,7 @@ rather than a box in the wrong place.
 from __future__ import annotations
 
 import unicodedata
+from collections.abc import Sequence
 from difflib import SequenceMatcher
 
 MIN_RUN = 8  # a shorter common run ("the ", "tion") says nothing about where the passage is
@@ -82,3 +83,12 @@ def _common_runs(page: str, wanted: str) -> list[tuple[int, int]]:
     high = min(len(page), longest.a + 2 * len(wanted))
     matcher = SequenceMatcher(None, page[low:high], wanted, autojunk=False)
     return [(low + block.a, block.size) for block in matcher.get_matching_blocks() if block.size >= MIN_RUN]
+
+
+def marked_spans(page_text: str, marks: Sequence[str], chunk: str = "") -> list[tuple[int, int]]:
+    """The spans to mark on a page: each of `marks` (the sentences the answer check found
+    supporting) found there, in page order; the `chunk`'s own span only when none of them is."""
+    spans = sorted(span for mark in marks if (span := find_span(page_text, mark)) is not None)
+    if not spans and chunk and (span := find_span(page_text, chunk)) is not None:
+        spans = [span]
+    return spans

@@ -25,7 +25,7 @@ from dataclasses import asdict, dataclass, field
 import pypdfium2 as pdfium
 import pypdfium2.raw as pdfium_c
 
-from rag.viewer.passages import find_span
+from rag.viewer.passages import marked_spans
 
 # 3,000 px a side: an A4 page at 250 dpi; 27 MB of RGB at most (9 M pixels), ~0.5 s to encode
 MAX_VIEW_SIDE = 3000
@@ -66,12 +66,14 @@ def render_page(
     pdf: pdfium.PdfDocument,
     number: int,
     width: int,
-    passages: Sequence[str] = (),
+    marks: Sequence[str] = (),
+    chunk: str = "",
     ocr: OcrBoxes | None = None,
 ) -> PageImage:
     """Page `number` (1-based, clamped to the document) at `width` pixels (bounded by
-    `MAX_VIEW_SIDE`), boxed around the first of `passages` found on it. `ocr` finds boxes on a
-    page without a text layer (None: such a page gets none)."""
+    `MAX_VIEW_SIDE`), with a box around each of `marks` found on it, or around `chunk` when none
+    is (`rag.viewer.passages.marked_spans`). `ocr` finds boxes on a page without a text layer
+    (None: such a page gets none)."""
     number = max(1, min(number, len(pdf)))
     page = pdf[number - 1]
     try:
@@ -86,12 +88,12 @@ def render_page(
             text = text_page.get_text_range()
             rendered.scanned = len(text.strip()) < MIN_TEXT_CHARS
             if not rendered.scanned:
-                rendered.boxes = _text_layer_boxes(page, text_page, text, passages)
+                rendered.boxes = _text_layer_boxes(page, text_page, text, marks, chunk)
                 rendered.found_by = "text layer" if rendered.boxes else ""
         finally:
             text_page.close()
-        if rendered.scanned and ocr is not None and passages:
-            rendered.boxes = ocr(page, number, (points_w, points_h), passages)
+        if rendered.scanned and ocr is not None and (marks or chunk):
+            rendered.boxes = ocr(page, number, (points_w, points_h), marks, chunk)
             rendered.found_by = "OCR" if rendered.boxes else ""
         return rendered
     finally:
@@ -106,18 +108,15 @@ def _scale(points_w: float, points_h: float, width: int) -> float:
 
 
 def _text_layer_boxes(
-    page: pdfium.PdfPage, text_page: pdfium.PdfTextPage, text: str, passages: Sequence[str]
+    page: pdfium.PdfPage, text_page: pdfium.PdfTextPage, text: str, marks: Sequence[str], chunk: str
 ) -> list[Box]:
-    """One box per line of the first passage found in the page's text."""
-    for passage in passages:
-        span = find_span(text, passage)
-        if span is None:
-            continue
-        start, end = span
+    """One box per line of each marked passage found in the page's text."""
+    boxes = []
+    for start, end in marked_spans(text, marks, chunk):
         count = text_page.count_rects(start, end - start)
         rects = [text_page.get_rect(i) for i in range(count)]  # (left, bottom, right, top) in points
-        return [box for rect in rects if (box := _device_box(page, rect)) is not None]
-    return []
+        boxes += [box for rect in rects if (box := _device_box(page, rect)) is not None]
+    return boxes
 
 
 def _device_box(page: pdfium.PdfPage, rect: tuple[float, float, float, float]) -> Box | None:
@@ -141,7 +140,7 @@ def _to_device(page: pdfium.PdfPage, size_w: int, size_h: int, x: float, y: floa
 class OcrBoxes:
     """Boxes on a scanned page from Tesseract's words (`find`: `rag.viewer.ocr_boxes.passage_rects`);
     the page is rendered grey at `dpi` for it (bounded like the view). The last `KEEP` answers are
-    kept by (`document`, page, passages): a zoom or a second look doesn't OCR again."""
+    kept by (`document`, page, marks, chunk): a zoom or a second look doesn't OCR again."""
 
     KEEP = 16
 
@@ -151,16 +150,16 @@ class OcrBoxes:
         self._kept: OrderedDict[tuple, list[Box]] = OrderedDict()
 
     def __call__(
-        self, page: pdfium.PdfPage, number: int, size: tuple[float, float], passages: Sequence[str]
+        self, page: pdfium.PdfPage, number: int, size: tuple[float, float], marks: Sequence[str], chunk: str
     ) -> list[Box]:
-        key = (self.document, number, tuple(passages))
+        key = (self.document, number, tuple(marks), chunk)
         if key not in self._kept:
             points_w, points_h = size
             scale = _scale(points_w, points_h, round(points_w * self.dpi / 72))
             image = page.render(scale=scale, grayscale=True, may_draw_forms=False).to_pil()
             out = io.BytesIO()
             image.save(out, "PNG", compress_level=1)
-            rects = self.find(out.getvalue(), image.width, image.height, passages)
+            rects = self.find(out.getvalue(), image.width, image.height, marks, chunk)
             self._kept[key] = [Box(*rect) for rect in rects]
             while len(self._kept) > self.KEEP:
                 self._kept.popitem(last=False)

@@ -48,9 +48,9 @@ class RenderWorkers:
         for _ in range(workers):
             self._free.put(_Worker())
 
-    def render(self, path: Path, page: int, width: int, passages: Sequence[str]) -> dict:
+    def render(self, path: Path, page: int, width: int, marks: Sequence[str], chunk: str = "") -> dict:
         """The page's image (`png` bytes) and boxes, as `pdf_render.PageImage` fields."""
-        request = {"path": str(path), "page": page, "width": width, "passages": list(passages)}
+        request = {"path": str(path), "page": page, "width": width, "marks": list(marks), "chunk": chunk}
         try:
             worker = self._free.get(timeout=self.timeout_s)
         except queue.Empty:
@@ -152,7 +152,7 @@ def serve(lines, out) -> None:
             documents.move_to_end(key)
             ocr.document = key
             number, width = int(request["page"]), int(request["width"])
-            page = render_page(documents[key], number, width, request["passages"], ocr)
+            page = render_page(documents[key], number, width, request["marks"], request["chunk"], ocr)
             answer = page.as_json() | {"ok": True, "png": base64.b64encode(page.png).decode()}
         except pdfium.PdfiumError as exc:
             answer = {"ok": False, "error": f"the PDF cannot be read ({exc})"}

@@ -26,7 +26,7 @@ from rag.ingest.loaders import load_document
 from rag.store.originals import Original, Originals
 from rag.store.vector_store import VectorStore
 from rag.types import Document, page_unit
-from rag.viewer.passages import find_span
+from rag.viewer.passages import marked_spans
 from rag.viewer.pdf_render import Box
 from rag.viewer.render_worker import RenderWorkers, ViewerError
 from rag.viewer.views import NotKept, PageView, SectionView, SourceView, ViewRequest
@@ -76,7 +76,7 @@ class SourceViewer:
 
     def _pdf_page(self, source: str, original: Original, request: ViewRequest) -> PageView:
         width = round(BASE_WIDTH * request.zoom)
-        drawn = self.workers.render(original.path, request.page or 1, width, request.passages)
+        drawn = self.workers.render(original.path, request.page or 1, width, request.marks, request.chunk)
         boxes = [Box(**box) for box in drawn["boxes"]]
         return PageView(
             source,
@@ -95,12 +95,11 @@ class SourceViewer:
         same = [p for p in document.pages if p.number == request.page and p.section == request.section]
         candidates = same or document.pages
         for page in candidates:
-            for passage in request.passages:
-                span = find_span(page.text, passage)
-                if span is not None:
-                    return _shown(source, _location(source, page.number, page.section), page.text, span)
+            spans = marked_spans(page.text, request.marks, request.chunk)
+            if spans:
+                return _shown(source, _location(source, page.number, page.section), page.text, spans)
         page = candidates[0]
-        return _shown(source, _location(source, page.number, page.section), page.text, None)
+        return _shown(source, _location(source, page.number, page.section), page.text, [])
 
     def _parse(self, original: Original) -> Document:
         key = (original.doc_id, original.content_hash)
@@ -124,11 +123,11 @@ def _location(source: str, number: int, section: str) -> str:
     return " · ".join(part for part in (where, section) if part)
 
 
-def _shown(source: str, location: str, text: str, span: tuple[int, int] | None) -> SectionView:
-    """The section, or `SHOWN_CHARS` of it around the passage when it is longer."""
+def _shown(source: str, location: str, text: str, spans: list[tuple[int, int]]) -> SectionView:
+    """The section, or `SHOWN_CHARS` of it around the first passage when it is longer."""
     if len(text) <= SHOWN_CHARS:
-        return SectionView(source, location, text, span)
-    middle = span[0] if span else 0
+        return SectionView(source, location, text, spans)
+    middle = spans[0][0] if spans else 0
     start = max(0, min(middle - SHOWN_CHARS // 2, len(text) - SHOWN_CHARS))
-    moved = (span[0] - start, span[1] - start) if span else None
+    moved = [(a - start, min(b - start, SHOWN_CHARS)) for a, b in spans if start <= a < start + SHOWN_CHARS]
     return SectionView(source, location, text[start : start + SHOWN_CHARS], moved, cut=True)

@@ -12,21 +12,23 @@ MAX_PASSAGES = 6
 
 @dataclass(frozen=True)
 class ViewRequest:
-    """One source to show: its document, its page (0: none) and section, and the passages to mark,
-    best first (the supporting sentences, then the chunk's text). `zoom` scales a page image."""
+    """One source to show: its document, its page (0: none) and section, the sentences to mark
+    (`marks`: those the answer check found supporting) and the chunk's text, marked when none of
+    them is found. `zoom` scales a page image."""
 
     doc_id: str
     page: int = 0
     section: str = ""
-    passages: tuple[str, ...] = ()
+    marks: tuple[str, ...] = ()
+    chunk: str = ""
     zoom: float = 1.0
 
     def bounded(self) -> ViewRequest:
         """The request within the viewer's limits (it comes from a browser)."""
-        passages = tuple(p[:MAX_PASSAGE_CHARS] for p in self.passages[:MAX_PASSAGES] if p.strip())
-        return ViewRequest(
-            self.doc_id[:64], max(0, self.page), self.section[:500], passages, min(max(self.zoom, 0.5), 3.0)
-        )
+        marks = tuple(m[:MAX_PASSAGE_CHARS] for m in self.marks[:MAX_PASSAGES] if m.strip())
+        zoom = min(max(self.zoom, 0.5), 3.0)
+        chunk = self.chunk[:MAX_PASSAGE_CHARS]
+        return ViewRequest(self.doc_id[:64], max(0, self.page), self.section[:500], marks, chunk, zoom)
 
 
 @dataclass(frozen=True)
@@ -51,7 +53,7 @@ class SectionView:
     source: str
     location: str  # the section path, or "slide 3"
     text: str
-    span: tuple[int, int] | None = None
+    spans: list[tuple[int, int]] = field(default_factory=list)  # the marked passages
     cut: bool = False  # the section was longer than the viewer shows; `text` is the part around the passage
 
 

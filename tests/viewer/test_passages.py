@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from rag.viewer.passages import find_span
+from rag.viewer.passages import find_span, marked_spans
 
 PAGE = (
     "Intro line.\nThe grey heron builds its nest high in tall trees,\nusually in colo-\nnies near water. End."
@@ -27,3 +27,11 @@ def test_a_passage_read_a_little_differently_is_found_by_its_runs():
 def test_a_passage_that_is_not_there_gets_no_span():
     assert find_span(PAGE, "Milvus builds an HNSW index over the vectors.") is None
     assert find_span(PAGE, "") is None and find_span("", "heron") is None
+
+
+def test_every_supporting_sentence_is_marked_and_the_chunk_only_without_them():
+    marks = ["usually in colonies near water.", "The grey heron builds its nest"]
+    spans = marked_spans(PAGE, marks, chunk=PAGE)
+    found = [PAGE[a:b] for a, b in spans]
+    assert found == ["The grey heron builds its nest", "usually in colo-\nnies near water."]
+    assert marked_spans(PAGE, ["Not on this page at all, really."], chunk="Intro line.") == [(0, 11)]

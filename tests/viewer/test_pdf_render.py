@@ -68,7 +68,7 @@ def huge_page_pdf(width: int, height: int) -> bytes:
 def test_a_scanned_page_is_boxed_from_tesseracts_words():
     pdf = pdfium.PdfDocument(make_scanned_pdf(SCANNED_PAGES))
     wanted = SCANNED_PAGES[1][2]  # the third line of page 2
-    page = render_page(pdf, 2, 1000, [wanted], OcrBoxes(200, passage_rects))
+    page = render_page(pdf, 2, 1000, [wanted], ocr=OcrBoxes(200, passage_rects))
     assert page.scanned and page.found_by == "OCR"
     [box] = page.boxes
     # make_scanned_pdf draws line n at (1 in, 1 in + n * 20 pt) on a Letter page at SCAN_DPI

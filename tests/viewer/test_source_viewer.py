@@ -35,7 +35,7 @@ def upload(assistant: Assistant, tmp_path: Path, owner: str, name: str, data: by
 def test_a_pdf_page_with_its_passage_boxed(assistant: Assistant, tmp_path: Path):
     doc = upload(assistant, tmp_path, "anon:a", "guide.pdf", make_pdf(["Page one.", LINE]))
     wanted = ("Its eggs hatch after four weeks.",)
-    view = assistant.view_source("anon:a", ViewRequest(doc, 2, passages=wanted))
+    view = assistant.view_source("anon:a", ViewRequest(doc, 2, marks=wanted))
     assert isinstance(view, PageView) and (view.number, view.pages, view.source) == (2, 2, "guide.pdf")
     assert view.png.startswith(b"\x89PNG") and len(view.boxes) == 1 and view.found_by == "text layer"
     wider = assistant.view_source("anon:a", ViewRequest(doc, 2, zoom=2.0))
@@ -73,18 +73,18 @@ def test_word_html_and_slides_show_the_section_with_the_passage(assistant: Assis
     docx = make_docx("Maintenance", ["Oil the hinges monthly."], [["Part", "Interval"], ["Hinge", "30 days"]])
     doc = upload(assistant, tmp_path, "anon:a", "notes.docx", docx)
     view = assistant.view_source("anon:a", ViewRequest(doc, 0, "Maintenance", ("Oil the hinges monthly.",)))
-    assert isinstance(view, SectionView) and view.span is not None
-    assert view.text[view.span[0] : view.span[1]] == "Oil the hinges monthly."
+    assert isinstance(view, SectionView)
+    assert [view.text[a:b] for a, b in view.spans] == ["Oil the hinges monthly."]
     assert "Hinge" in view.text  # the whole section, its table too
 
     doc = upload(assistant, tmp_path, "anon:a", "birds.html", HTML.encode())
     view = assistant.view_source("anon:a", ViewRequest(doc, 0, "Herons › Nesting", ("The grey heron nests",)))
     assert isinstance(view, SectionView) and "Nesting" in view.location
-    assert view.text[view.span[0] : view.span[1]] == "The grey heron nests"
+    assert [view.text[a:b] for a, b in view.spans] == ["The grey heron nests"]
     assert "alert" not in view.text and "example.com" not in view.text
 
     deck = make_pptx([("Intro", "Welcome all.", ""), ("Ports", "The hub listens on port 7341.", "")])
     doc = upload(assistant, tmp_path, "anon:a", "deck.pptx", deck)
-    view = assistant.view_source("anon:a", ViewRequest(doc, 2, passages=("listens on port 7341",)))
+    view = assistant.view_source("anon:a", ViewRequest(doc, 2, chunk="The hub listens on port 7341."))
     assert isinstance(view, SectionView) and view.location.startswith("slide 2")
-    assert "Welcome" not in view.text and view.span is not None
+    assert "Welcome" not in view.text and len(view.spans) == 1
