@@ -13,7 +13,11 @@ size rule of rag/store/index_plans.py), top-5 search latency p50/p95 with and wi
 recall@5 of both against an exact search (numpy over the same vectors), listing one owner's
 documents, and the memory of this process plus Milvus Lite's. Baseline in the same run: the same
 queries on a FLAT index (exact) of the same collection. `--nprobe 8,16,32` also measures an IVF
-index at other `nprobe` values (the curve README's "Index by size" was chosen from).
+index at other `nprobe` values (the curve README's "Index by size" was chosen from), and
+`--candidates 50,200` the same index asked for a fixed number of candidates whatever the filter keeps
+(the rule before issue 24; the default rows use `index_plans.candidates_for`). Listing is timed cold
+(the first, in this process), warm (median of 5), and the old way in the same run: every listed field
+of every live version read (`listing_all_fields_ms`).
 
 Retrieval modes live in RETRIEVERS; `dense` is the only one today (hybrid adds an entry).
 """
@@ -36,7 +40,8 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a script from anywhere
 
 from rag.settings import Settings
-from rag.store.schema import drop_collection
+from rag.store import index_plans, rows
+from rag.store.schema import DOC_FIELDS, drop_collection
 from rag.store.vector_store import NewDocument, VectorStore
 from rag.types import Chunk, Hit
 
@@ -224,15 +229,23 @@ def measure(
     )
 
 
-def listing_ms(store: VectorStore, owner: str, expected: int, runs: int = 5) -> float:
+def listing_ms(list_owner: Callable[[], list], owner: str, expected: int, runs: int = 5) -> tuple[float, ...]:
+    """The first listing's time and the median of the next `runs` (ms)."""
     times = []
-    for _ in range(runs):
+    for _ in range(runs + 1):
         began = time.perf_counter()
-        documents = store.list_documents([owner])
+        documents = list_owner()
         times.append((time.perf_counter() - began) * 1000)
         if len(documents) != expected:
             raise SystemExit(f"listing {owner} gave {len(documents)} documents, expected {expected}")
-    return round(statistics.median(times), 1)
+    return round(times[0], 1), round(statistics.median(times[1:]), 1)
+
+
+def listing_all_fields(store: VectorStore, owner: str) -> list:
+    """The listing as it was read before issue 24: every listed field of every live version."""
+    flt = f'{rows.is_in("owner", [owner])} and state == "live"'
+    found = rows.query_all(store.client, store.versions, flt, DOC_FIELDS)
+    return sorted(rows.newest(found).values(), key=lambda d: (d.owner, d.source))
 
 
 def rss_mb(pids: Sequence[int]) -> float:
@@ -273,6 +286,7 @@ def main() -> None:
     parser.add_argument("--retrieval", choices=sorted(RETRIEVERS), default="dense")
     parser.add_argument("--index", default="", help="force an index type (default: the size rule)")
     parser.add_argument("--nprobe", default="", help="also measure IVF at these nprobe values: 8,16,32")
+    parser.add_argument("--candidates", default="", help="also measure fixed candidate counts: 50,200")
     parser.add_argument("--no-baseline", action="store_true", help="skip the FLAT baseline")
     parser.add_argument("--server-pid", type=int, action="append", default=[], help="count its memory")
     parser.add_argument("--json", action="store_true", help="also print one JSON object")
@@ -313,7 +327,16 @@ def main() -> None:
             if store.plan.index_type == "IVF_FLAT":
                 store.plan = replace(store.plan, search_params={"nprobe": nprobe})
                 results.append(measure(store, retrieve, layout, queries, query_texts, owners, truth, "sweep"))
-        list_ms = listing_ms(store, layout.owner(0), docs // args.workspaces + (docs % args.workspaces > 0))
+        for fixed in [int(x) for x in args.candidates.split(",") if x]:
+            if store.plan.candidates:
+                rule, index_plans.CANDIDATE_SHARE = index_plans.CANDIDATE_SHARE, 0.0
+                store.plan = replace(store.plan, candidates=fixed)
+                label = f"fixed top {fixed}"
+                results.append(measure(store, retrieve, layout, queries, query_texts, owners, truth, label))
+                index_plans.CANDIDATE_SHARE = rule
+        owner, listed = layout.owner(0), docs // args.workspaces + (docs % args.workspaces > 0)
+        list_cold, list_ms = listing_ms(lambda: store.list_documents([owner]), owner, listed)
+        _, list_old_ms = listing_ms(lambda: listing_all_fields(store, owner), owner, listed)
         memory = rss_mb([os.getpid(), *args.server_pid])
         if not args.no_baseline and store.plan.index_type != "FLAT":
             store.forced_index = "FLAT"
@@ -331,13 +354,16 @@ def main() -> None:
         "insert_rows_per_s": round(args.chunks / insert_s),
         "index_build_s": round(index_s, 1),
         "list_one_owner_ms": list_ms,
+        "list_one_owner_first_ms": list_cold,
+        "listing_all_fields_ms": list_old_ms,
         "owner_documents": docs // args.workspaces,
         "rss_mb": memory,
         "results": [asdict(r) for r in results],
     }
     print(
         f"insert {summary['insert_rows_per_s']} rows/s; index build {index_s:.1f} s; listing one owner "
-        f"({summary['owner_documents']} of {docs} documents) {list_ms} ms; RSS {memory} MB"
+        f"({summary['owner_documents']} of {docs} documents) {list_ms} ms (first {list_cold} ms; all "
+        f"fields read as before: {list_old_ms} ms); RSS {memory} MB"
     )
     print(
         "| run | index | search p50 / p95 ms | owner-filtered p50 / p95 ms | filter cost | recall@5 "

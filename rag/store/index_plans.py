@@ -11,6 +11,12 @@ the top 5 under a selective owner filter returned the true top 5 only 61% of the
 `nprobe` (1 and 1,024 gave identical results) and for HNSW (AUTOINDEX) too; asked for the top 50,
 its first 5 were the true top 5 99% of the time, at about the same latency. So approximate plans
 fetch `candidates` hits and keep the best k (`rag.store.search`).
+
+How many is enough depends on how many rows the filter keeps, not on `nprobe` (issue 24, measured on
+Milvus Lite 2.5.1 with 100,000 rows, docs/BENCHMARKS.md): an owner keeping 100 of them reached
+recall@5 0.99 with the top 50, an owner keeping 1,000 only 0.918 (0.95 with 100, 0.996 with 200),
+and at 1M rows an owner keeping 1,000 got 0.876 from the top 50. So `candidates_for` asks for a
+share of the rows the filter keeps when it keeps few of them.
 """
 
 from __future__ import annotations
@@ -25,6 +31,10 @@ ANN_CANDIDATES = 50
 # An IVF index is rebuilt only when its nlist is this far from the one planned for the current size,
 # so a growing collection is not re-clustered on every open.
 NLIST_REBUILD_FACTOR = 4
+# With a selective filter, ask for this share of the rows it keeps (1,000 kept: the top 250)...
+CANDIDATE_SHARE = 0.25
+# ...but no more than this many: each candidate's fields come back with the hits.
+MAX_CANDIDATES = 1000
 HNSW_BUILD = {"M": 16, "efConstruction": 200}
 HNSW_EF = 64  # must be ≥ the number of hits asked for
 
@@ -38,8 +48,12 @@ class IndexPlan:
     search_params: dict[str, int] = field(default_factory=dict)
     candidates: int = 0  # hits to fetch before keeping the best k; 0: just k (exact indexes)
 
-    def limit(self, k: int) -> int:
-        return max(k, self.candidates)
+    def limit(self, k: int, kept: int = 0, rows: int = 0) -> int:
+        """Hits to ask Milvus for to keep the best k: k for an exact index; for an approximate one
+        `candidates`, or more when a filter keeps only `kept` of the collection's `rows`."""
+        if not self.candidates:
+            return k
+        return max(k, candidates_for(self.candidates, kept, rows))
 
     def describe(self) -> str:
         build = ", ".join(f"{k}={v}" for k, v in self.build_params.items())
@@ -47,6 +61,19 @@ class IndexPlan:
         text = self.index_type + (f" ({build})" if build else "")
         text += f" search {search}" if search else ""
         return text + (f", top {self.candidates} kept to k" if self.candidates else "")
+
+
+def candidates_for(base: int, kept: int, rows: int) -> int:
+    """Candidates for a search whose filter keeps `kept` of `rows` rows (0: not known, or no filter).
+
+    `CANDIDATE_SHARE` of the rows kept, scaled down as the filter keeps more (a filter that keeps
+    everything is no filter: the top `base` gave recall@5 1.000 at 1M rows), between `base` and
+    `MAX_CANDIDATES`.
+    """
+    if kept <= 0 or rows <= 0 or kept >= rows:
+        return base
+    wanted = math.ceil(CANDIDATE_SHARE * kept * (1 - kept / rows))
+    return int(min(MAX_CANDIDATES, max(base, wanted)))
 
 
 # Training k-means costs rows × nlist: at 1M rows nlist 4,096 had not finished after 10 minutes on

@@ -16,6 +16,7 @@ from pymilvus import AnnSearchRequest, MilvusClient, MilvusException, RRFRanker,
 from rag.errors import StoreError
 from rag.settings import RETRIEVAL_MODES
 from rag.store import rows as r
+from rag.store.filter_sizes import FilterSizes
 from rag.store.index_plans import IndexPlan
 from rag.store.versions import DocumentVersions
 from rag.types import Hit
@@ -42,6 +43,7 @@ class ChunkSearch:
         self.collection = collection
         self.versions = versions
         self.plan = plan
+        self.sizes = FilterSizes(client, collection)
 
     def search(
         self,
@@ -124,14 +126,23 @@ class ChunkSearch:
         conditions = [] if owners is None else [r.is_in("owner", owners)]
         if doc_ids:
             conditions.append(r.is_in("doc_id", doc_ids))
+        depth = self._depth(k, " and ".join(conditions))
         hidden = self.versions.visibility.hidden()
         if 0 < len(hidden) <= EXCLUDE_EXACT:
             # `not (a and b)` is refused by Milvus Lite's planner; its De Morgan form is not
             conditions += [
                 f'(doc_id != "{r.escape(d)}" or content_hash != "{r.escape(h)}")' for d, h in hidden
             ]
-        depth = self.plan().limit(k) + (3 * k if len(hidden) > EXCLUDE_EXACT else 0)
+        depth += 3 * k if len(hidden) > EXCLUDE_EXACT else 0
         return " and ".join(conditions), depth
+
+    def _depth(self, k: int, scope: str) -> int:
+        """Candidates to ask for to keep k within `scope` (the owner and document filter): more
+        when an approximate index searches a scope that keeps few rows (`candidates_for`)."""
+        plan = self.plan()
+        if not plan.candidates or not scope:
+            return plan.limit(k)
+        return plan.limit(k, self.sizes.rows(scope), self.sizes.rows(r.EVERY_CHUNK))
 
     def _search(self, vector: np.ndarray | None, text: str, limit: int, flt: str, mode: str) -> list[dict]:
         dense = {"data": [vector.tolist() if vector is not None else []], "anns_field": "vector"}

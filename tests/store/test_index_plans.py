@@ -2,7 +2,7 @@ import numpy as np
 
 from rag.settings import Settings
 from rag.store import index_plans as indexing
-from rag.store.index_plans import FLAT_MAX_ROWS, IndexPlan, nlist_for, plan_index
+from rag.store.index_plans import FLAT_MAX_ROWS, IndexPlan, candidates_for, nlist_for, plan_index
 from rag.store.vector_store import NewDocument, VectorStore, rebuild_index
 from rag.types import Chunk
 
@@ -59,3 +59,23 @@ def test_cli_reindex_reports_the_index(settings: Settings, monkeypatch, capsys):
     monkeypatch.setenv("RAG_DATA_DIR", settings.store.data_dir)
     assert main(["reindex"]) == 0
     assert "0 chunks, index FLAT" in capsys.readouterr().out
+
+
+def test_an_approximate_search_asks_for_more_candidates_when_the_filter_keeps_few_rows():
+    ivf = plan_index(1_000_000, lite=True)
+    base = ivf.candidates
+    assert ivf.limit(5) == base  # no filter, or its size not known
+    assert ivf.limit(5, 1_000_000, 1_000_000) == base  # a filter that keeps everything
+    # one of 1,000 workspaces at 1M rows: 1,000 rows kept (the top 50 gave recall@5 0.876)
+    assert ivf.limit(5, 1_000, 1_000_000) == 250
+    assert ivf.limit(5, 100, 100_000) == base  # 100 kept: the top 50 gave 0.99
+    assert ivf.limit(5, 400_000, 1_000_000) == indexing.MAX_CANDIDATES  # bounded
+    assert ivf.limit(500, 1_000, 1_000_000) == 500  # never fewer than k
+    assert IndexPlan("FLAT").limit(5, 1_000, 1_000_000) == 5  # exact: k is enough
+
+
+def test_candidates_grow_with_the_rows_kept_until_the_filter_keeps_most_of_them():
+    rows = 1_000_000
+    counts = [candidates_for(50, kept, rows) for kept in (10, 1_000, 2_000, 5_000)]
+    assert counts == sorted(counts) and counts[0] == 50 and counts[-1] == indexing.MAX_CANDIDATES
+    assert candidates_for(50, rows - 1, rows) == 50  # keeps (almost) everything: no deeper

@@ -6,6 +6,7 @@ from pymilvus import MilvusException
 
 from rag.errors import StoreError
 from rag.settings import Settings
+from rag.store.filter_sizes import SIZE_TTL_S, FilterSizes
 from rag.store.vector_store import VectorStore
 from rag.store.versions import DocumentVersions
 from rag.types import Chunk
@@ -91,5 +92,57 @@ def test_search_leaves_out_a_version_whose_row_a_reader_misses_mid_upsert(settin
         for mode in ("dense", "keyword", "hybrid"):
             hits = store.search(vector[0], "walrus", 5, ["shared"], mode=mode)
             assert [h.chunk.text for h in hits] == ["old walrus text"], mode
+    finally:
+        store.close()
+
+
+def test_an_approximate_index_searches_deeper_for_an_owner_who_keeps_few_rows(tmp_path, monkeypatch):
+    from tests.conftest import make_settings
+
+    store = VectorStore(make_settings(tmp_path / "data", index_type="IVF_FLAT"), 8, "m")
+    try:
+        rng = np.random.default_rng(0)
+        for owner in range(10):  # 10 workspaces of 300 rows: each keeps a tenth of the collection
+            vectors = rng.standard_normal((300, 8)).astype(np.float32)
+            chunks = [Chunk(f"d{owner}", f"{owner}.txt", 0, i, f"row {i}") for i in range(300)]
+            store.add_document(chunks, vectors, f"ws{owner}", "h", 1)
+        store.rebuild_index(force=True)
+        limits: list[int] = []
+        search = store.client.search
+        monkeypatch.setattr(
+            store.client, "search", lambda *a, **kw: limits.append(kw["limit"]) or search(*a, **kw)
+        )
+        counted: list[str] = []
+        rows = store.searcher.sizes.rows
+        monkeypatch.setattr(store.searcher.sizes, "rows", lambda flt: counted.append(flt) or rows(flt))
+
+        hits = store.search(rng.standard_normal(8).astype(np.float32), "", 5, ["ws3"], mode="dense")
+        store.search(rng.standard_normal(8).astype(np.float32), "", 5, None, mode="dense")
+
+        assert {h.chunk.doc_id for h in hits} == {"d3"} and len(hits) == 5
+        assert limits == [68, 50]  # ceil(0.25 × 300 × 0.9) for the owner; the plan's 50 without one
+        assert len(counted) == 2  # the owner's rows and every row: no count without a filter
+    finally:
+        store.close()
+
+
+def test_row_counts_are_reused_for_a_while_then_counted_again(settings: Settings):
+    store = VectorStore(settings, 4, "m")
+    try:
+        store.add_document(
+            [Chunk("d1", "a.txt", 0, 0, "a")], np.eye(4, dtype=np.float32)[:1], "alice", "h", 1
+        )
+        now = [0.0]
+        sizes = FilterSizes(store.client, store.collection, clock=lambda: now[0])
+        flt = 'owner in ["alice"]'
+        assert sizes.rows(flt) == 1
+        store.add_document(
+            [Chunk("d2", "b.txt", 0, 0, "b")], np.eye(4, dtype=np.float32)[:1], "alice", "h", 1
+        )
+        now[0] = SIZE_TTL_S - 1
+        assert sizes.rows(flt) == 1  # remembered
+        now[0] = SIZE_TTL_S + 1
+        assert sizes.rows(flt) == 2
+        assert sizes.rows("no such field == 1") == 0  # not countable: the plan's own depth
     finally:
         store.close()
