@@ -9,6 +9,7 @@ into the store or the ingestor, and workspace rules (who sees and may delete wha
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import AsyncIterator, Sequence
 from functools import cached_property
 from typing import TYPE_CHECKING
@@ -20,6 +21,7 @@ from rag.generation.backends import SamplingConfig
 from rag.generation.llm import LLM, EngineState
 from rag.generation.prompts import Message, PromptBudget
 from rag.retrieval.library import Library, Retrieval
+from rag.retrieval.loading import PUBLIC_ERROR, LoadingLibrary
 from rag.settings import Settings
 from rag.types import (
     SHARED_OWNER,
@@ -49,23 +51,60 @@ class Assistant(DocumentUseCases):
     """The questions, conversations, workspaces and lifecycle; the document use cases are
     `DocumentUseCases`' (rag/documents.py)."""
 
-    def __init__(self, settings: Settings, embedder: Embedder | None = None, llm: LLM | None = None) -> None:
-        """`embedder` and `llm` let a process share loaded models between assistants (tests)."""
+    def __init__(
+        self,
+        settings: Settings,
+        embedder: Embedder | None = None,
+        llm: LLM | None = None,
+        background: bool = False,
+    ) -> None:
+        """`embedder` and `llm` let a process share loaded models between assistants (tests);
+        `background`: open the library in a thread and serve meanwhile (the web app)."""
         self.settings = settings
-        self.library = Library.open(settings, embedder)
         self.llm = llm or LLM(settings)
         self.budget = PromptBudget.from_settings(settings)
         self.sampling = SamplingConfig.from_settings(settings)
         self.conversations = ConversationStore(
             conversations_path(settings.store.data_dir), settings.limits.max_conversations
         )
-        self.janitor = WorkspaceJanitor(
-            self.library.store,
+        self._janitor: WorkspaceJanitor | None = None  # needs the store: made once the library is open
+        self._early_uses: list[str] = []  # workspaces used while it was loading
+        self._uses_lock = threading.Lock()
+        self._syncer: BackgroundSync | None = None
+        self.loading = LoadingLibrary(lambda: self._open_library(embedder), background)
+
+    def _open_library(self, embedder: Embedder | None) -> Library:
+        library = Library.open(self.settings, embedder)
+        self._make_janitor(library)
+        return library
+
+    @property
+    def library(self) -> Library:
+        """The embedder and the store; waits while they are still loading (the web app's first
+        seconds: rag/retrieval/loading.py), raises what stopped them from loading."""
+        return self.loading.wait()
+
+    @property
+    def janitor(self) -> WorkspaceJanitor:
+        self.loading.wait()
+        assert self._janitor is not None
+        return self._janitor
+
+    @janitor.setter
+    def janitor(self, janitor: WorkspaceJanitor) -> None:
+        self._janitor = janitor
+
+    def _make_janitor(self, library: Library) -> None:
+        janitor = WorkspaceJanitor(
+            library.store,
             self.conversations,
-            settings.limits.workspace_ttl_hours * 3600,
+            self.settings.limits.workspace_ttl_hours * 3600,
             originals=self.originals,
         )
-        self._syncer: BackgroundSync | None = None
+        with self._uses_lock:
+            for owner in self._early_uses:
+                janitor.touch(owner)
+            self._janitor, self._early_uses = janitor, []
 
     # -- lifecycle ---------------------------------------------------------------------------
 
@@ -73,8 +112,12 @@ class Assistant(DocumentUseCases):
         """What a long-running server needs: the engine loading in the background (requests that
         need no LLM are served meanwhile) and the janitor of abandoned workspaces."""
         self.llm.start_in_background()
+        self.loading.when_ready(lambda _: self._start_upkeep())
+
+    def _start_upkeep(self) -> None:
+        """Once the library is open: the janitor, and the sync of earlier sources (rag/ingest/sync.py)."""
         self.janitor.start()
-        if self.settings.ingest.sync_interval_s > 0:  # sources synced before, again (rag/ingest/sync.py)
+        if self.settings.ingest.sync_interval_s > 0:
             from rag.ingest.sync import BackgroundSync
 
             self._syncer = BackgroundSync(self.ingestor, self.settings.ingest.sync_interval_s)
@@ -84,11 +127,14 @@ class Assistant(DocumentUseCases):
         """Stop the janitor (writing the last uses), the engine and its children, then the store."""
         if self._syncer is not None:
             self._syncer.stop()
-        self.janitor.stop()
+        if self._janitor is not None:  # none while the library is still loading
+            self._janitor.stop()
         if "viewer" in self.__dict__:  # its render workers, when it was used
             self.viewer.close()
         self.llm.shutdown()
-        self.library.close()
+        library = self.loading.ready_library()
+        if library is not None:  # a library still loading is left to the process's exit
+            library.close()
 
     def __enter__(self) -> Assistant:
         return self
@@ -100,7 +146,22 @@ class Assistant(DocumentUseCases):
 
     @property
     def embed_model(self) -> str:
-        return self.library.embedder.name
+        """The embedding model's name, or how long it has been loading (never waits: the header)."""
+        return self.loading.describe()
+
+    def wait_for_library(self) -> str:
+        """Wait until the library is open: "" then, else what a visitor may be told of the failure
+        (the exception itself was logged by the loader)."""
+        try:
+            self.loading.wait()
+        except Exception:
+            return PUBLIC_ERROR
+        return ""
+
+    @property
+    def embedder_status(self) -> str:
+        """ "loading", "ready" or "error" (rag/retrieval/loading.py)."""
+        return self.loading.status
 
     @property
     def model_name(self) -> str:
@@ -112,8 +173,12 @@ class Assistant(DocumentUseCases):
         return self.llm.state
 
     def touch(self, owner: str) -> None:
-        """`owner` used the app now: its workspace is not abandoned."""
-        self.janitor.touch(owner)
+        """`owner` used the app now: its workspace is not abandoned (cheap: called on the event loop)."""
+        with self._uses_lock:
+            if self._janitor is None:
+                self._early_uses.append(owner)
+                return
+        self._janitor.touch(owner)
 
     # -- questions ---------------------------------------------------------------------------
 
@@ -198,12 +263,15 @@ class Assistant(DocumentUseCases):
         self.janitor.delete_workspace(owner)
 
     def health(self) -> dict:
-        """The store and the engine, checked now; `ok` only when both work."""
-        store_ok = self.library.store.ping()
+        """The store and the engine, checked now; `ok` only when both work. Never waits for the
+        library: while it loads, `store` and `embedder` say "loading"."""
+        library = self.loading.ready_library()
+        store_ok = library is not None and library.store.ping()
         engine_ok = self.llm.healthy()
         return {
             "ok": store_ok and engine_ok,
-            "store": "ok" if store_ok else "error",
+            "store": ("ok" if store_ok else "error") if library is not None else self.loading.status,
+            "embedder": self.loading.status,
             "engine": self.llm.state.status,
             "model": self.llm.model_name,
         }

@@ -62,6 +62,13 @@ async def stream_chat(
         number = len(earlier_sources) + 1
         return panel_html([*earlier_sources, group_html(sources, question, key, number, True)])
 
+    if assistant.embedder_status == "loading":  # the app's first seconds (rag/retrieval/loading.py)
+        yield shown, panel(), "Waiting for the embedding model to load…", "", conversation_id
+    failed = await asyncio.to_thread(assistant.wait_for_library)  # off the loop: other chats go on
+    if failed:
+        shown[-1]["content"] = chat_markdown(f"⚠️ The search is unavailable: {failed}")
+        yield shown, panel(), "Error: see the answer", "", conversation_id
+        return
     yield shown, panel(), "Retrieving…", "", conversation_id
     async for event in assistant.answer(question, owner, earlier, doc_ids):
         if isinstance(event, HitsEvent):

@@ -37,6 +37,7 @@ class DocumentEvents:
         files = [SourceFile(Path(p).name, Path(p)) for p in paths or []]
         if not files:
             return UploadView("No files received.", *self._list_updates(owner))
+        self._wait_for_library(upload_progress(progress))
         results = self.assistant.upload(files, owner, upload_progress(progress))
         return UploadView(upload_report(results), *self._list_updates(owner))
 
@@ -59,6 +60,7 @@ class DocumentEvents:
             return UploadView(
                 f"The URL is longer than {MAX_URL_CHARS} characters.", *self._list_updates(owner)
             )
+        self._wait_for_library(upload_progress(progress))
         results = self.assistant.upload_url(url, owner, upload_progress(progress), follow=bool(follow))
         return UploadView(upload_report(results), *self._list_updates(owner))
 
@@ -75,6 +77,7 @@ class DocumentEvents:
         progress: gr.Progress = gr.Progress(),  # noqa: B008
     ) -> UploadView:
         owner = self.owner(workspace, request, profile)
+        self._wait_for_library(upload_progress(progress))
         results = self.assistant.load_sample(upload_progress(progress))
         if results is None:
             return UploadView(
@@ -141,6 +144,15 @@ class DocumentEvents:
         if not self.assistant.delete_named(self.owner(workspace, request, profile), name):
             raise gr.Error(f"no document named {name!r} in your workspace")
         return f"Deleted: {name}"
+
+    def _wait_for_library(self, progress: Progress) -> None:
+        """In the app's first seconds the embedder may still be loading: the upload waits for it,
+        and its progress bar says so."""
+        if self.assistant.embedder_status == "loading":
+            progress(0.0, "waiting for the embedding model to load")
+        failed = self.assistant.wait_for_library()
+        if failed:
+            raise gr.Error(failed)
 
     def _list_updates(self, owner: str) -> DocumentsView:
         return _list_updates(self.assistant.documents(owner))

@@ -215,7 +215,8 @@ class WebApp(DocumentEvents):
         state = self.assistant.engine_state
         icon = {"ready": "🟢", "loading": "🟡", "error": "🔴"}.get(state.status, "⚪")
         detail = f": {state.detail}" if state.detail else ""
-        embed = f" · embeddings: {self.assistant.embed_model}"
+        embed_icon = {"loading": "🟡 ", "error": "🔴 "}.get(self.assistant.embedder_status, "")
+        embed = f" · {embed_icon}embeddings: {self.assistant.embed_model}"
         return f"{icon} **LLM {state.status}**{detail}{embed}"
 
 

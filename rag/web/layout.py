@@ -269,11 +269,12 @@ def parse_auth(spec: str) -> list[tuple[str, str]] | None:
 
 
 def create_app(settings: Settings) -> tuple[gr.Blocks, WebApp]:
-    """Build the assistant, start the engine loading in the background, build the UI."""
+    """Build the assistant, start the library (embedder, store) and the engine loading in the
+    background, build the UI."""
     secret = browser_secret(
         settings.web.browser_secret, settings.store.data_dir
     )  # refused before anything starts
-    assistant = Assistant(settings)
+    assistant = Assistant(settings, background=True)  # the page is served while the embedder loads
     assistant.start()
     app = WebApp(assistant)
     demo = build_ui(app, secret)

@@ -1,0 +1,120 @@
+"""The app serves its page and /health while the embedder is still loading, and what needs the
+embedder waits for it, then is answered; retrieval does not wait for the LLM (issue 24 point 4).
+
+The real app (`python app.py`) in a subprocess, with a copy of the packaged MiniLM whose
+`1_Pooling/config.json` is a named pipe: loading the model blocks on reading it (as on a slow disk)
+until the test writes the file's bytes into the pipe. The LLM is an OpenAI server address where
+nothing listens, so it is never ready.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from rag.embedding.embedder import packaged_minilm_path
+from tests.engine_support import free_port, spawn, stop, wait_until
+
+ROOT = Path(__file__).resolve().parents[2]
+HELD = "1_Pooling/config.json"  # read by the loader after the weights: the load waits there
+
+
+def get(url: str) -> tuple[int, str] | None:
+    """(status, body) of a GET, any status; None while nothing answers."""
+    try:
+        with urllib.request.urlopen(url, timeout=10) as response:
+            return response.status, response.read().decode()
+    except urllib.error.HTTPError as error:
+        return error.code, error.read().decode()
+    except OSError:
+        return None
+
+
+def health(url: str) -> tuple[int, dict]:
+    status, body = get(url + "health") or (0, "{}")
+    return status, json.loads(body)
+
+
+@pytest.fixture
+def held_model(tmp_path: Path) -> tuple[Path, bytes]:
+    """A copy of the packaged model with one file replaced by a pipe; returns the pipe and its bytes."""
+    model = tmp_path / "model"
+    shutil.copytree(packaged_minilm_path(), model)
+    pipe = model / HELD
+    content = pipe.read_bytes()
+    pipe.unlink()
+    os.mkfifo(pipe)
+    return pipe, content
+
+
+def release(pipe: Path, content: bytes) -> bool:
+    """Write the file's bytes into the pipe once the loader reads it (False while nothing does)."""
+    try:
+        fd = os.open(pipe, os.O_WRONLY | os.O_NONBLOCK)
+    except OSError:  # ENXIO: the loader has not come to this file yet
+        return False
+    try:
+        os.write(fd, content)
+    finally:
+        os.close(fd)
+    return True
+
+
+def test_page_is_served_while_the_embedder_loads_and_retrieval_does_not_wait_for_the_llm(
+    tmp_path: Path, held_model: tuple[Path, bytes]
+):
+    from gradio_client import Client
+
+    pipe, content = held_model
+    port = free_port()
+    env = os.environ | {
+        "RAG_DATA_DIR": str(tmp_path / "data"),
+        "RAG_PORT": str(port),
+        "RAG_HOST": "127.0.0.1",
+        "RAG_EMBED_MODEL": str(pipe.parent.parent),
+        "RAG_EMBED_BACKEND": "torch",
+        "RAG_LLM_URL": f"http://127.0.0.1:{free_port()}/v1",  # nothing listens: the LLM is never ready
+        "HF_HUB_OFFLINE": "1",
+        "GRADIO_ANALYTICS_ENABLED": "False",
+    }
+    url = f"http://127.0.0.1:{port}/"
+    log = (tmp_path / "app.log").open("w")
+    process = spawn([sys.executable, "app.py"], cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+    try:
+        served = wait_until(lambda: process.poll() is not None or (get(url) or (0,))[0] == 200, 240)
+        assert served is not None and process.poll() is None, (tmp_path / "app.log").read_text()[-3000:]
+        status, report = health(url)
+        assert status == 503 and report["embedder"] == "loading" and report["store"] == "loading", report
+
+        client = Client(url, verbose=False)
+        listing = client.submit(api_name="/list_documents")  # needs the store: waits for the library
+        note = tmp_path / "tea.md"
+        note.write_text("# Tea\n\nThe kettle in room 4 boils water for oolong at 85 degrees.\n")
+        assert not listing.done(), "the listing was answered before the library could load"
+        assert health(url)[1]["embedder"] == "loading"
+
+        assert wait_until(lambda: release(pipe, content), 240) is not None, "the loader never read the file"
+        documents, *_ = listing.result(timeout=240)
+        assert documents == []
+        ready = wait_until(lambda: health(url)[1].get("embedder") == "ready", 60)
+        assert ready is not None and health(url)[1]["store"] == "ok"
+
+        from gradio_client import handle_file
+
+        report_text, *_ = client.predict([handle_file(str(note))], api_name="/ingest")
+        assert "tea.md: added" in report_text
+        *_, last = list(client.submit("At what temperature is oolong made?", [], [], False, api_name="/chat"))
+        _chat, sources, _stats, _box = last[:4]
+        assert "tea.md" in sources and "85 degrees" in sources  # retrieved, without an LLM
+        assert health(url)[1]["engine"] != "ready"
+    finally:
+        stop(process)
+        log.close()
