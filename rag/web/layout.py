@@ -17,6 +17,7 @@ from rag.private_files import browser_secret
 from rag.settings import Settings
 from rag.web.guard import check_login_methods, guard
 from rag.web.handlers import WebApp
+from rag.web.viewer_panel import VIEWER_CSS, VIEWER_JS, ViewerPanel
 from rag.web.views import ConversationView, DocumentsView, PageView, UploadView, outputs
 from rag.web.words import ui_words
 
@@ -131,6 +132,7 @@ def build_ui(app: WebApp, browser_secret: str) -> gr.Blocks:
                     send = gr.Button(words("send"), variant="primary", elem_id="send")
                     stop = gr.Button(words("stop"), variant="stop", elem_id="stop")
                 stats = gr.Markdown("", elem_id="stats")
+            ViewerPanel(app).build(workspace)  # the source viewer, beside the chat once a source is opened
             with gr.Column(scale=2):
                 upload = gr.File(
                     label=words("upload"),
@@ -304,8 +306,8 @@ def launch(settings: Settings) -> None:
         auth=parse_auth(settings.web.auth),
         max_file_size=f"{settings.limits.max_upload_mb}mb",
         show_error=False,  # gr.Error messages still show; other exceptions only in the log
-        css=CSS,
-        head=CITATION_JS,
+        css=CSS + VIEWER_CSS,
+        head=CITATION_JS + VIEWER_JS,
         footer_links=["api"],
         i18n=ui_words(settings.limits.max_upload_mb),  # the same words build_ui used, in the page config
     )

@@ -84,12 +84,19 @@ def _source_html(
     head = (
         f'<b>[{hit.rank}]</b> <span class="rag-score">{hit.score:.3f}</span> '
         f"{source_name_html(hit.chunk.source)}{location} · chunk {hit.chunk.index}"
+        ' <a href="#viewer" class="rag-view">open the original</a>'
     )
     element_id = anchor(hit.rank, answer)
     heading = hit.chunk.heading  # title › section path, shown above the chunk
     section = f'<div class="rag-section">{html.escape(heading)}</div>' if heading else ""
+    # what the viewer is asked for (rag/web/viewer_panel.py): the document, page and section
+    viewed = (
+        f'data-doc="{html.escape(hit.chunk.doc_id)}" data-page="{hit.chunk.page}" '
+        f'data-section="{html.escape(hit.chunk.section)}"'
+    )
     return (
-        f'<div class="rag-source{" rag-cited" if cited else ""}" id="{element_id}" data-rank="{hit.rank}">'
+        f'<div class="rag-source{" rag-cited" if cited else ""}" id="{element_id}" data-rank="{hit.rank}" '
+        f"{viewed}>"
         f'<div class="rag-source-head">{head}</div>{section}'
         f'<pre class="rag-text">{marked_text(hit.chunk.text, marks)}</pre>'
         f"{_context_html(hit.chunk, around)}</div>"

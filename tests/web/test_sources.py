@@ -15,6 +15,7 @@ QUOKKA = (
 HOSTILE = (
     'Herons nest in trees. <script>alert("x")</script><img src="http://evil/x.png" onerror="steal()"> End.'
 )
+VIEWER_ATTRIBUTES = {"href", "data-doc", "data-page", "data-section"}  # what the viewer is asked for
 HITS = [Hit(1, 0.7, Chunk("a", "guide.pdf", 2, 0, QUOKKA)), Hit(2, 0.3, Chunk("b", "x.html", 0, 1, HOSTILE))]
 
 
@@ -58,10 +59,14 @@ class Tags(HTMLParser):
         super().__init__()
         self.tags: set[str] = set()
         self.attributes: set[str] = set()
+        self.links: set[str] = set()
+        self.values: dict[str, str] = {}
 
     def handle_starttag(self, tag, attrs):
         self.tags.add(tag)
         self.attributes.update(name for name, _ in attrs)
+        self.links.update(value for name, value in attrs if name == "href")
+        self.values.update(attrs)
 
 
 def test_markup_inside_documents_stays_text(embedder):
@@ -69,9 +74,19 @@ def test_markup_inside_documents_stays_text(embedder):
     page = sources_html(HITS, marks=marks)
     parser = Tags()
     parser.feed(page)
-    assert parser.tags <= {"div", "b", "span", "pre", "mark", "p"}
-    assert parser.attributes <= {"class", "id", "data-rank", "title"}
+    assert parser.tags <= {"div", "b", "span", "pre", "mark", "p", "a"}
+    assert parser.attributes <= {"class", "id", "data-rank", "title", *VIEWER_ATTRIBUTES}
+    assert parser.links == {"#viewer"}  # "open the original": a click the viewer's script handles
     assert "&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt;" in page and "http://evil" in page  # as text
+
+
+def test_a_section_name_stays_inside_its_attribute():
+    hostile = Hit(1, 0.5, Chunk("a" * 32, "x.html", 0, 0, "Text.", section='Intro" onclick="steal()'))
+    parser = Tags()
+    parser.feed(sources_html([hostile]))
+    assert "onclick" not in parser.attributes
+    assert parser.values["data-section"] == 'Intro" onclick="steal()'
+    assert parser.values["data-doc"] == "a" * 32
 
 
 def test_marked_text_escapes_inside_and_outside_marks():
@@ -107,8 +122,8 @@ def test_show_in_context_expands_a_source_with_its_neighbours_as_text(embedder):
     page = sources_html(HITS, context=context)
     parser = Tags()
     parser.feed(page)
-    assert parser.tags <= {"div", "b", "span", "pre", "mark", "p", "details", "summary"}
-    assert parser.attributes <= {"class", "id", "data-rank", "title"}
+    assert parser.tags <= {"div", "b", "span", "pre", "mark", "p", "details", "summary", "a"}
+    assert parser.attributes <= {"class", "id", "data-rank", "title", *VIEWER_ATTRIBUTES}
     assert page.count("Show in context") == 1  # source 1 has no neighbours: nothing to expand
     expanded = page[page.index("<details") :]
     assert expanded.index("Herons fly south") < expanded.index("this chunk") < expanded.index("Egrets wade")
