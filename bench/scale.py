@@ -339,7 +339,7 @@ def main() -> None:
         _, list_old_ms = listing_ms(lambda: listing_all_fields(store, owner), owner, listed)
         memory = rss_mb([os.getpid(), *args.server_pid])
         if not args.no_baseline and store.plan.index_type != "FLAT":
-            store.forced_index = "FLAT"
+            store.index.forced = "FLAT"
             store.rebuild_index(force=True)
             results.append(measure(store, retrieve, layout, queries, query_texts, owners, truth, "baseline"))
         store.close()
