@@ -47,3 +47,9 @@ def test_an_english_question_is_still_searched_by_both_legs(filled: Library):
     assert filled._mode("vLLMはメモリを削減しますか", "dense") == "dense"  # a mode asked for is kept
     hits = filled.retrieve("How many neighbours does HNSW keep?", ["anon:a"], k=1).hits
     assert hits[0].chunk.source == "indexes.md"
+
+
+def test_a_question_typed_in_full_width_with_the_other_katakana_spelling_finds_its_passage(filled: Library):
+    # the page writes 「CUDAのドライバ」; an IME gives full-width letters, many write 「ドライバー」
+    hits = filled.retrieve("ＣＵＤＡのドライバーはどれ？", ["anon:a"], k=1).hits
+    assert hits and "CUDAのドライバ" in hits[0].chunk.text, [h.chunk.text[:40] for h in hits]

@@ -42,3 +42,30 @@ def test_language_is_told_by_script():
     assert language_of("패키지를 고정하는 방법") == "ko"
     assert language_of("How do I hold a package?") == "en"
     assert language_of("（hold）？") == "en"  # full-width punctuation alone is not Japanese
+
+
+def test_full_width_letters_and_half_width_katakana_are_normalised():
+    text = keyword_text("ＡＰＴで ｻｰﾊﾞｰ の（hold）を設定")
+    words = set(re.findall(r"\w+", text))  # the words as Milvus's analyzer splits them
+    assert {"APT", "サーバ", "hold", "設定"} <= words, text
+    assert keyword_text("ＧＲＵＢ　ｍｅｎｕ") == "GRUB menu"  # no kana at all, still normalised
+
+
+def test_question_words_and_dependent_verbs_are_left_out():
+    words = japanese_words("ディスクの空きが減っていく。何を疑えばいい？どうすればいいですか")
+    assert {"ディスク", "空き", "減っ", "疑え"} <= set(words), words
+    assert not {"何", "どう", "すれ", "いい", "いく"} & set(words)  # pronoun, adverb, 非自立可能
+    assert "し" not in japanese_words("ファイルを保存したい")
+
+
+def test_katakana_spelled_either_way_gives_one_word():
+    assert japanese_words("サーバー") == japanese_words("サーバ") == ["サーバ"]
+    assert japanese_words("ディレクトリーを作る")[0] == japanese_words("ディレクトリを作る")[0]
+    assert japanese_words("キー") == ["キー"]  # under 4 characters: left as it is
+
+
+def test_a_mixed_question_meets_its_passage_written_the_other_way():
+    question = keyword_text("ＵＳＢメモリのフォルダをサーバにコピーするにはどうすればいい？").split()
+    passage = keyword_text("USB メモリーのフォルダーを rsync でサーバーへコピーします。").split()
+    assert {"USB", "メモリ", "フォルダ", "サーバ", "コピー"} <= set(question) & set(passage)
+    assert not {"どう", "すれ", "いい", "する"} & set(question)
