@@ -38,11 +38,11 @@ def panel_html(groups: Sequence[str]) -> str:
 
 
 def saved_group(turn: Turn, number: int, latest: bool) -> str:
-    """A saved answer's group: its hits, what was searched and the sources it cites (a turn
-    saved without checks is checked now)."""
+    """A saved answer's group: its hits with their marked sentences, what was searched and the
+    sources it cites (a turn saved without checks is checked now)."""
     cited = (turn.checks or check_citations(turn.answer, turn.hits)).valid
     key = answer_key(turn.question, turn.answer)
-    body = sources_html(turn.hits, turn.query, cited=cited, answer=key)
+    body = sources_html(turn.hits, turn.query, turn.marks, cited, answer=key)
     return group_html(body, turn.question, key, number, latest)
 
 

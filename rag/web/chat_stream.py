@@ -53,7 +53,7 @@ async def stream_chat(
     ]
     shown += [{"role": "user", "content": chat_markdown(question)}, {"role": "assistant", "content": ""}]
     sources, reply, stats, hits, query, context = sources_html([]), "", "", [], "", {}
-    checks, key = None, ""
+    checks, key, marks = None, "", {}
     saved_before = await asyncio.to_thread(assistant.conversation, owner, conversation_id)
     relink(shown, history, saved_before)  # the earlier answers' [n] open their own sources
     earlier_sources = saved_groups(saved_before.turns if saved_before else [])
@@ -98,9 +98,9 @@ async def stream_chat(
             key = answer_key(question, reply)  # its links open its own sources, not a later answer's
             shown[-1]["content"] = link_citations(chat_markdown(reply), [hit.rank for hit in hits], key)
         elif isinstance(event, ReviewEvent):
-            checks = event.checks
-            sources = sources_html(hits, query, event.marks, checks.valid, context, key)
-    turn = Turn(question, reply, hits, stats, query, checks)
+            checks, marks = event.checks, event.marks
+            sources = sources_html(hits, query, marks, checks.valid, context, key)
+    turn = Turn(question, reply, hits, stats, query, checks, marks=marks)
     saved = await asyncio.to_thread(assistant.save_turn, owner, conversation_id or None, turn)
     shown[-1]["metadata"] = turn_metadata(saved)
     yield shown, panel(), stats_lines(stats, checks), "", saved.conversation

@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import NamedTuple
 
 from rag.private_files import private_file
-from rag.types import AnswerChecks, Chunk, Hit
+from rag.types import AnswerChecks, Chunk, Hit, Mark, Marks
 
 CONVERSATIONS_FILE = "conversations.db"
 TITLE_CHARS = 80
@@ -65,6 +65,9 @@ class Turn:
     query: str = ""  # what was searched, when it differs from the question
     checks: AnswerChecks | None = None  # the answer's review; None: stopped by an error, or saved before
     seq: int = field(default=-1, compare=False)  # its place in the conversation, once saved
+    # each source's marked sentences (the review's), so a reopened answer's sources and the source
+    # viewer mark the same passages as live; kept in each hit's record (none in turns saved before)
+    marks: Marks = field(default_factory=dict, compare=False)
 
 
 class SavedTurn(NamedTuple):
@@ -163,7 +166,7 @@ class ConversationStore:
                     seq,
                     turn.question,
                     turn.answer,
-                    json.dumps([_hit_record(h) for h in turn.hits]),
+                    json.dumps([_hit_record(h, turn.marks.get(h.rank, [])) for h in turn.hits]),
                     turn.stats,
                     turn.query,
                     json.dumps(turn.checks.to_dict()) if turn.checks else "",
@@ -279,13 +282,16 @@ def _add_checks_column(db: sqlite3.Connection) -> None:
 
 
 def _turn(question: str, answer: str, sources: str, stats: str, query: str, checks: str, seq: int) -> Turn:
-    hits = [_hit(r) for r in json.loads(sources)]
+    records = json.loads(sources)
+    hits = [_hit(r) for r in records]
     review = AnswerChecks.from_dict(json.loads(checks)) if checks else None
-    return Turn(question, answer, hits, stats, query, review, seq)
+    marks = {r["rank"]: [Mark(**m) for m in r["marks"]] for r in records if r.get("marks")}
+    return Turn(question, answer, hits, stats, query, review, seq, marks)
 
 
-def _hit_record(hit: Hit) -> dict:
-    return {"rank": hit.rank, "score": hit.score, "chunk": asdict(hit.chunk)}
+def _hit_record(hit: Hit, marks: list[Mark]) -> dict:
+    record = {"rank": hit.rank, "score": hit.score, "chunk": asdict(hit.chunk)}
+    return record | ({"marks": [asdict(m) for m in marks]} if marks else {})
 
 
 def _hit(record: dict) -> Hit:

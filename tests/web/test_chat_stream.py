@@ -195,6 +195,22 @@ def test_a_citation_in_any_answer_opens_that_answers_own_source_live_and_reopene
         assert "kettles.md" in groups[0].split('data-rank="2"')[0]  # its own source 1, not the teapot's
 
 
+SUPPORTING = r'<mark class="rag-mark rag-by-\w+"[^>]*>([^<]*)</mark>'  # the review's marks
+
+
+def test_an_earlier_or_reopened_answers_sources_keep_their_marked_sentences(app):
+    """What the review marked in an answer's sources is marked again in its group after the next
+    question and after a reload, so the source viewer boxes those sentences too (issue 21)."""
+    first = run_chat(app, "How fast does the kettle boil?")[-1]
+    live_marks = re.findall(SUPPORTING, first[1])
+    assert live_marks
+    second = run_chat(app, "Which teapot keeps water hot?", first[0], conversation=first[4])[-1]
+    reopened = app.assistant.conversation(app.owner("", ALICE, None), second[4])
+    for sources in (second[1], conversation_view(reopened)[1]):
+        earlier = sources.split('<section class="rag-answer-sources')[1]
+        assert re.findall(SUPPORTING, earlier) == live_marks
+
+
 def test_a_vote_is_kept_with_its_answer(app):
     import json
 

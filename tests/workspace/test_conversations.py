@@ -3,7 +3,7 @@ checks, deletable; files from before the checks were kept apart still open."""
 
 import sqlite3
 
-from rag.types import AnswerChecks, Chunk, Hit, SentenceSupport
+from rag.types import AnswerChecks, Chunk, Hit, Mark, SentenceSupport
 from rag.workspace.conversations import ConversationStore, Turn
 
 HIT = Hit(1, 0.81, Chunk("d1", "kettles.md", 0, 0, "The blue kettle boils in ninety seconds."))
@@ -144,3 +144,13 @@ def test_a_file_saved_before_the_checks_were_kept_apart_still_opens(tmp_path):
     store.append("anon:a", "c1", Turn("new question", "new answer [1].", [HIT], "stats", "", CHECKS))
     assert store.load("anon:a", "c1").turns[1].checks == CHECKS
     assert ConversationStore(path).load("anon:a", "c1").turns[0].stats == OLD_STATS  # opened again: no change
+
+
+def test_each_sources_marked_sentences_come_back_with_the_turn(tmp_path):
+    """The source viewer and a reopened answer's sources mark what was marked live (issue 21)."""
+    store = ConversationStore(tmp_path / "c.db")
+    marks = {1: [Mark(0, 16, 0.71, "answer")]}
+    saved = store.append("anon:a", None, Turn("How fast?", "Ninety seconds [1].", [HIT], "", marks=marks))
+    assert store.load("anon:a", saved).turns[0].marks == marks
+    unmarked = store.append("anon:a", None, Turn("q", "a [1].", [HIT], ""))
+    assert store.load("anon:a", unmarked).turns[0].marks == {}
