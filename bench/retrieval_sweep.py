@@ -1,10 +1,9 @@
 """Retrieval settings swept over one ingested collection, through the real `Library.retrieve`.
 
-    RAG_DATA_DIR=/tmp/x .venv/bin/python bench/retrieval_sweep.py '[{"HYBRID_RANKER": "rrf"}, {}]'
+    RAG_DATA_DIR=/tmp/x .venv/bin/python bench/retrieval_sweep.py '[{"CANDIDATES_PER_K": 2}, {}]'
 
 Each JSON object overrides module constants of rag/store/search.py or rag/retrieval/query.py
-(e.g. HYBRID_RANKER,
-HYBRID_WEIGHTS, CANDIDATES_PER_K, VAGUE, CONFIDENT, GAIN_NONE, GAIN_FULL) for one line of output; `{}` is
+(e.g. RRF_K, CANDIDATES_PER_K, VAGUE, CONFIDENT, GAIN_NONE, GAIN_FULL) for one line of output; `{}` is
 the code as it stands. The collection must already hold the corpus (`python -m rag ingest`).
 """
 

@@ -1,7 +1,7 @@
 """Search in three modes over the chunks of live versions.
 
 Modes: `dense` (cosine over the embeddings), `keyword` (BM25 over `search_text`) and `hybrid` (both
-legs, fused by Milvus's reranker); the owner and document filters go on every leg. A chunk is shown
+legs, fused by reciprocal rank); the owner and document filters go on every leg. A chunk is shown
 only when its version is live (`rag.store.versions`), so nobody sees half a write.
 """
 
@@ -11,7 +11,7 @@ import logging
 from collections.abc import Callable, Iterable, Sequence
 
 import numpy as np
-from pymilvus import AnnSearchRequest, MilvusClient, MilvusException, RRFRanker, WeightedRanker
+from pymilvus import AnnSearchRequest, MilvusClient, MilvusException, RRFRanker
 
 from rag.errors import StoreError
 from rag.settings import RETRIEVAL_MODES
@@ -23,13 +23,17 @@ from rag.types import Hit
 
 log = logging.getLogger(__name__)
 EXCLUDE_EXACT = 100  # up to this many hidden versions are left out by filter, beyond by over-fetch
-# Hybrid fusion, measured in docs/BENCHMARKS.md: Milvus's WeightedRanker (scores normalised per leg,
-# then weighted) beat RRF (k=60) on hit@5 and MRR@5; a short candidate list per leg favours chunks
-# that both legs rank high.
-HYBRID_RANKER = "weighted"  # or "rrf"
+# Hybrid fusion by reciprocal rank, not Milvus's WeightedRanker: Milvus Lite 2.5.1 normalises a BM25
+# score as if it were a distance (1 - 2·atan(s)/π), so the better a chunk's keyword match, the lower
+# its fused score. On the DOCX table of tests/ingest/table_docs.py both legs ranked the chunk with
+# the asked-for setting first (BM25 3.90 against 0.23) and the weighted top 3 left it out in 4 of 5
+# questions (tests/store/test_search.py has the case). RRF uses ranks only, so a leg's scale or
+# direction can't mislead it. On the Milvus dev sets (docs/BENCHMARKS.md) the weighted ranker's
+# 0.950 / 0.863 (hit@5 / MRR@5) came with that inversion (normalised as Milvus means to: 0.825 /
+# 0.750); RRF: 0.900 / 0.792, follow-ups 0.960 / 0.747 with 4 × k candidates per leg (2 × k:
+# 0.925 / 0.772, follow-ups 0.880 / 0.690; a deeper list lets a chunk both legs rank count).
 RRF_K = 60
-HYBRID_WEIGHTS = (0.5, 0.5)  # dense, keyword
-CANDIDATES_PER_K = 2  # each leg hands the reranker this many times k chunks
+CANDIDATES_PER_K = 4  # each leg hands the fusion this many times k chunks (20 for k = 5)
 
 
 class ChunkSearch:
@@ -167,7 +171,6 @@ class ChunkSearch:
             AnnSearchRequest(**dense, param=cosine, limit=depth, expr=flt),
             AnnSearchRequest(**keyword, param={"metric_type": "BM25"}, limit=depth, expr=flt),
         ]
-        fuse = RRFRanker(RRF_K) if HYBRID_RANKER == "rrf" else WeightedRanker(*HYBRID_WEIGHTS)
         return self.client.hybrid_search(
-            self.collection, legs, fuse, limit=limit, output_fields=r.HIT_FIELDS
+            self.collection, legs, RRFRanker(RRF_K), limit=limit, output_fields=r.HIT_FIELDS
         )[0]

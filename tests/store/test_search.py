@@ -146,3 +146,21 @@ def test_row_counts_are_reused_for_a_while_then_counted_again(settings: Settings
         assert sizes.rows("no such field == 1") == 0  # not countable: the plan's own depth
     finally:
         store.close()
+
+
+def test_a_chunk_both_legs_rank_first_is_first_in_hybrid_search(settings: Settings):
+    """The fusion must not turn a leg upside down. Milvus Lite's WeightedRanker normalises BM25 as
+    a distance: with it, the chunk both legs put first was not even in the top 3 (seen failing)."""
+    store = VectorStore(settings, 8, "m")
+    try:
+        texts = [f"The default value of setting_{i} is {100 + i}." for i in range(7)]
+        vectors = np.hstack([np.ones((7, 1)), np.eye(7)]).astype(np.float32)
+        chunks = [Chunk("d1", "s.md", i, 0, text) for i, text in enumerate(texts)]
+        store.add_document(chunks, vectors / np.linalg.norm(vectors, axis=1, keepdims=True), "shared", "h", 7)
+        query = np.array([1, 0, 0, 0.5, 0, 0, 0, 0], dtype=np.float32)
+        question = "What is the default value of setting_2?"
+        for mode in ("dense", "keyword", "hybrid"):
+            hits = store.search(query / np.linalg.norm(query), question, 3, ["shared"], mode=mode)
+            assert hits[0].chunk.text == texts[2], mode
+    finally:
+        store.close()
