@@ -72,10 +72,11 @@ class EmbeddingSettings:
         metadata={"doc": f"hub id or local path; empty: `{DEFAULT_EMBED_MODEL}`, else packaged MiniLM"},
     )
     embed_backend: str = field(
-        default="torch",
+        default="auto",
         metadata={
             "doc": "`torch` (fp32), `onnx` (fp32 via onnxruntime) or `onnx-int8` (int8 weights); "
-            "ONNX needs a local model folder (e.g. the packaged MiniLM)"
+            "ONNX needs a local model folder (e.g. the packaged MiniLM); `auto`: `onnx` for the "
+            "packaged MiniLM without CUDA (same vectors, no torch import), else `torch`"
         },
     )
     embed_batch_size: int = field(default=32, metadata={"doc": "chunks per embedding batch"})

@@ -48,7 +48,9 @@ def stop_milvus_lite_servers():
 
 @pytest.fixture(scope="session")
 def embedder(tmp_path_factory: pytest.TempPathFactory) -> Embedder:
-    return load_embedder(make_settings(tmp_path_factory.mktemp("unused")))
+    """The packaged MiniLM on torch: the reference the ONNX backends (the `auto` default without
+    CUDA) are compared with in tests/embedding."""
+    return load_embedder(make_settings(tmp_path_factory.mktemp("unused"), embed_backend="torch"))
 
 
 @pytest.fixture

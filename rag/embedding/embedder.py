@@ -15,6 +15,7 @@ docs/BENCHMARKS.md ("Query latency and cold start", bench/query.py).
 
 from __future__ import annotations
 
+import importlib.util
 import logging
 import os
 import socket
@@ -133,38 +134,63 @@ def normalise_rows(vectors: np.ndarray) -> np.ndarray:
 
 def load_embedder(settings: Settings) -> Embedder:
     """The configured model; the default falls back to the packaged MiniLM when bge can't load."""
-    if settings.embedding.embed_model:
-        if settings.embedding.embed_model in {"minilm", "packaged"}:
-            return Embedder(
-                packaged_minilm_path(),
-                PACKAGED_MODEL_NAME,
-                settings.embedding.embed_batch_size,
-                backend=settings.embedding.embed_backend,
+    model, backend = settings.embedding.embed_model, settings.embedding.embed_backend
+    if model in {"minilm", "packaged"}:
+        return packaged_embedder(settings)
+    if model:
+        return Embedder(model, batch_size=settings.embedding.embed_batch_size, backend=hub_backend(backend))
+    reachable = hub_reachable()
+    if not reachable and not in_local_cache(DEFAULT_EMBED_MODEL):
+        # decided without importing sentence-transformers (~8.5 s of CPU here) only to find it missing
+        log.info("%s is neither cached nor reachable: using the packaged MiniLM", DEFAULT_EMBED_MODEL)
+        embedder = packaged_embedder(settings)
+    else:
+        try:
+            # from the local cache, else from the hub if it answers: an offline machine would otherwise
+            # spend more than a minute in connection retries before falling back
+            embedder = Embedder(
+                DEFAULT_EMBED_MODEL,
+                batch_size=settings.embedding.embed_batch_size,
+                local_only=not reachable,
+                backend=hub_backend(backend),
             )
-        return Embedder(
-            settings.embedding.embed_model,
-            batch_size=settings.embedding.embed_batch_size,
-            backend=settings.embedding.embed_backend,
-        )
-    try:
-        # from the local cache, else from the hub if it answers: an offline machine would otherwise
-        # spend more than a minute in connection retries before falling back
-        embedder = Embedder(
-            DEFAULT_EMBED_MODEL,
-            batch_size=settings.embedding.embed_batch_size,
-            local_only=not hub_reachable(),
-            backend=settings.embedding.embed_backend,
-        )
-    except EmbeddingError as exc:
-        log.warning("%s; falling back to the packaged all-MiniLM-L6-v2", exc)
-        embedder = Embedder(
-            packaged_minilm_path(),
-            PACKAGED_MODEL_NAME,
-            settings.embedding.embed_batch_size,
-            backend=settings.embedding.embed_backend,
-        )
+        except EmbeddingError as exc:
+            log.warning("%s; falling back to the packaged all-MiniLM-L6-v2", exc)
+            embedder = packaged_embedder(settings)
     log.info("embedding model: %s (%d dims)", embedder.name, embedder.dim)
     return embedder
+
+
+def packaged_embedder(settings: Settings) -> Embedder:
+    """The packaged all-MiniLM-L6-v2, on `packaged_backend`."""
+    return Embedder(
+        packaged_minilm_path(),
+        PACKAGED_MODEL_NAME,
+        settings.embedding.embed_batch_size,
+        backend=packaged_backend(settings.embedding.embed_backend),
+    )
+
+
+def packaged_backend(backend: str) -> str:
+    """`auto` runs the packaged MiniLM on onnxruntime (fp32) where there is no CUDA: the same
+    vectors as torch (cosine 1.0000 over 128 corpus chunks), a cold `rag search` without importing
+    torch (2.9 s against 12 s wall) and a query's forward pass in 36 ms against torch's 980 ms p50
+    (2 threads; 116 ms on 1) on the 2-core machine at load 12 (docs/BENCHMARKS.md, issue 24)."""
+    if backend != "auto":
+        return backend
+    return "onnx" if _no_cuda() and importlib.util.find_spec("onnxruntime") is not None else "torch"
+
+
+def hub_backend(backend: str) -> str:
+    """`auto` keeps other models on torch: their ONNX export is untested (and needs a local folder)."""
+    return "torch" if backend == "auto" else backend
+
+
+def in_local_cache(repo_id: str) -> bool:
+    """Whether the Hugging Face cache holds `repo_id` (its config.json), without the network."""
+    from huggingface_hub import try_to_load_from_cache
+
+    return isinstance(try_to_load_from_cache(repo_id, "config.json"), str)
 
 
 def hub_reachable(timeout_s: float = 3.0) -> bool:

@@ -126,9 +126,17 @@ def test_tokenizer_matches_transformers():
         assert np.array_equal(np.array([getattr(e, attribute) for e in encodings]), reference[field]), field
 
 
-def test_onnx_search_imports_no_torch(tmp_path, monkeypatch):
-    """`rag ingest` and `rag search` with RAG_EMBED_BACKEND=onnx (its export cached) load neither
-    torch, transformers nor sentence-transformers: they cost ~35 s of a cold start (issue 24)."""
+@pytest.mark.parametrize(
+    "settings",
+    [
+        {"RAG_EMBED_BACKEND": "onnx", "RAG_EMBED_MODEL": "packaged"},
+        {},  # the offline defaults: no bge in the cache, so the packaged MiniLM on `auto` (no CUDA here)
+    ],
+)
+def test_onnx_search_imports_no_torch(tmp_path, monkeypatch, settings):
+    """`rag ingest` and `rag search` with RAG_EMBED_BACKEND=onnx, and with the offline defaults (the
+    export cached), load neither torch, transformers nor sentence-transformers: they cost ~35 s of
+    a cold start (issue 24)."""
     import json
     import subprocess
     import sys
@@ -137,7 +145,8 @@ def test_onnx_search_imports_no_torch(tmp_path, monkeypatch):
 
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
     export(Path(packaged_minilm_path()), "onnx", cache_root())  # the one-time export (torch)
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "RAG_EMBED_BACKEND": "onnx", "RAG_EMBED_MODEL": "packaged"}
+    env = {k: v for k, v in os.environ.items() if not k.startswith("RAG_EMBED_")}
+    env |= {"HF_HUB_OFFLINE": "1", "HF_HOME": str(tmp_path / "hf"), **settings}
     env["RAG_DATA_DIR"] = str(tmp_path / "data")
     doc = tmp_path / "hnsw.md"
     doc.write_text("# HNSW\n\nM limits the maximum degree of nodes in each layer of the graph.\n")
@@ -152,3 +161,14 @@ def test_onnx_search_imports_no_torch(tmp_path, monkeypatch):
     assert run.returncode == 0, run.stderr[-3000:]
     assert "hnsw.md" in run.stdout
     assert json.loads(run.stdout.strip().splitlines()[-1]) == []
+
+
+def test_auto_puts_the_packaged_model_on_onnx_without_cuda_and_other_models_on_torch(monkeypatch):
+    from rag.embedding import embedder as module
+
+    monkeypatch.setattr(module, "_no_cuda", lambda: True)
+    assert module.packaged_backend("auto") == "onnx"
+    assert module.packaged_backend("torch") == "torch" and module.packaged_backend("onnx-int8") == "onnx-int8"
+    monkeypatch.setattr(module, "_no_cuda", lambda: False)
+    assert module.packaged_backend("auto") == "torch"
+    assert module.hub_backend("auto") == "torch" and module.hub_backend("onnx") == "onnx"
