@@ -18,7 +18,12 @@ Rows (milliseconds, wall clock; p50 and p95 over questions x rounds):
 - `retrieve (before)`: `Library.retrieve` with both of the above switched back; `retrieve`: as it
   runs now;
 - with `--followups`: the gate of a follow-up (its question and the joined text looked up), two
-  3-request searches before against one `VectorStore.closest` now, and a follow-up's retrieve.
+  3-request searches before against one `VectorStore.closest` now, and a follow-up's retrieve;
+- with `--backends onnx,onnx-int8`: the same model run by those backends too (rag/embedding/
+  onnx_encoder.py), on the same store, taking turns with the rows above: `forward [b]` (tokenizer +
+  onnxruntime session, pooling included), `embed [b]` and `retrieve [b]`. The store's vectors are
+  the configured backend's; the ONNX fp32 export gives the same vectors (cosine 1.0000), int8 ones
+  within ~0.01, so its ranks may differ slightly.
 """
 
 from __future__ import annotations
@@ -35,7 +40,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a script 
 
 import numpy as np
 
-from rag.embedding.embedder import normalise_rows
+from rag.embedding.embedder import PACKAGED_MODEL_NAME, Embedder, normalise_rows, packaged_minilm_path
 from rag.evaluate import read_questions
 from rag.retrieval.library import Library
 from rag.retrieval.query import build_query
@@ -49,10 +54,12 @@ Steps = dict[str, Callable[[str, tuple[str, ...]], object]]  # name -> step(ques
 
 
 def forward(library: Library) -> Callable[[str], object]:
-    """The bare transformer pass (torch backend): what no query path can go below."""
+    """The bare transformer pass: what no query path can go below."""
+    model = library.embedder.model
+    if library.embedder.backend != "torch":  # OnnxEncoder: tokenizer + session (+ pooling)
+        return lambda question: model._batch([question])
     import torch
 
-    model = library.embedder.model
     tokenizer, transformer = model.tokenizer, model[0].auto_model
 
     def run(question: str) -> object:
@@ -139,6 +146,43 @@ def steps(library: Library, mode: str, k: int) -> Steps:
     }
 
 
+def backend_steps(library: Library, backends: list[str], mode: str, k: int) -> Steps:
+    """forward / embed / retrieve with each of `backends` on the same store."""
+    owners = visible_owners(SHARED_OWNER)
+    table: Steps = {}
+    for backend in backends:
+        embedder = Embedder(packaged_minilm_path(), PACKAGED_MODEL_NAME, backend=backend)
+        other = Library(library.settings, embedder, library.store)
+        bare = forward(other)
+        table[f"forward [{backend}]"] = lambda q, h, bare=bare: bare(q)
+        table[f"embed [{backend}]"] = lambda q, h, e=embedder: e.embed_queries([q])
+        table[f"retrieve [{backend}]"] = lambda q, h, lib=other: lib.retrieve(q, owners, k, mode=mode)
+    return table
+
+
+def same_results(library: Library, backends: list[str], asks: list, mode: str, k: int) -> dict[str, int]:
+    """For each backend, how many questions get the configured backend's ranked list (sources,
+    chunks, scores to 4 decimals)."""
+    owners = visible_owners(SHARED_OWNER)
+
+    def ranked(lib: Library, question: str) -> list:
+        return [
+            (h.chunk.source, h.chunk.index, round(h.score, 4))
+            for h in lib.retrieve(question, owners, k, mode=mode).hits
+        ]
+
+    reference = {q: ranked(library, q) for q, _ in asks}
+    counts = {}
+    for backend in backends:
+        other = Library(
+            library.settings,
+            Embedder(packaged_minilm_path(), PACKAGED_MODEL_NAME, backend=backend),
+            library.store,
+        )
+        counts[backend] = sum(ranked(other, q) == reference[q] for q, _ in asks)
+    return counts
+
+
 def followup_steps(library: Library, mode: str, k: int) -> Steps:
     owners = visible_owners(SHARED_OWNER)
     store, switch = library.store, Switch(library)
@@ -185,12 +229,19 @@ def main() -> None:
     parser.add_argument("--mode", default="hybrid")
     parser.add_argument("-k", type=int, default=5)
     parser.add_argument("--json", action="store_true")
+    parser.add_argument("--backends", default="", help="also these embedding backends, e.g. onnx,onnx-int8")
     args = parser.parse_args()
     library = Library.open(Settings.from_env())
     try:
         chunks = library.store.count_chunks()
         asks = [(c.turns[0].question, ()) for c in read_questions(args.questions)]
-        times = measure(steps(library, args.mode, args.k), asks, args.rounds)
+        table = steps(library, args.mode, args.k)
+        if args.backends:
+            table |= backend_steps(library, args.backends.split(","), args.mode, args.k)
+        times = measure(table, asks, args.rounds)
+        same = (
+            same_results(library, args.backends.split(","), asks, args.mode, args.k) if args.backends else {}
+        )
         if args.followups:
             later = [
                 (turn.question, tuple(t.question for t in c.turns[:i]))
@@ -212,6 +263,8 @@ def main() -> None:
     print("| step | p50 ms | p95 ms | n |\n|---|---|---|---|")
     for name, row in report.items():
         print(f"| {name} | {row['p50']:.1f} | {row['p95']:.1f} | {row['n']} |")
+    for backend, count in same.items():
+        print(f"{backend}: the {library.embedder.backend} ranked list for {count} of {len(asks)} questions")
 
 
 if __name__ == "__main__":

@@ -24,19 +24,25 @@ def assemble_pdf(objects: list[bytes]) -> bytes:
 
 def make_pdf(pages: list[str]) -> bytes:
     """A valid PDF with one line of Helvetica text per page, xref offsets computed exactly."""
+    streams = []
+    for text in pages:
+        safe = text.replace("\\", "\\\\").replace("(", "\\(").replace(")", "\\)")
+        streams.append(f"BT /F1 12 Tf 72 720 Td ({safe}) Tj ET".encode())
+    return pdf_from_streams(streams)
+
+
+def pdf_from_streams(streams: list[bytes]) -> bytes:
+    """A PDF whose pages draw the given content streams (letter size, Helvetica as /F1)."""
     objects: list[bytes] = []
-    kids = " ".join(f"{3 + 2 * i} 0 R" for i in range(len(pages)))
+    kids = " ".join(f"{3 + 2 * i} 0 R" for i in range(len(streams)))
     objects.append(b"<< /Type /Catalog /Pages 2 0 R >>")
-    objects.append(f"<< /Type /Pages /Kids [{kids}] /Count {len(pages)} >>".encode())
-    font_ref = 3 + 2 * len(pages)
-    for i, text in enumerate(pages):
-        content_ref = 4 + 2 * i
+    objects.append(f"<< /Type /Pages /Kids [{kids}] /Count {len(streams)} >>".encode())
+    font_ref = 3 + 2 * len(streams)
+    for i, stream in enumerate(streams):
         objects.append(
-            f"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Contents {content_ref} 0 R "
+            f"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Contents {4 + 2 * i} 0 R "
             f"/Resources << /Font << /F1 {font_ref} 0 R >> >> >>".encode()
         )
-        safe = text.replace("\\", "\\\\").replace("(", "\\(").replace(")", "\\)")
-        stream = f"BT /F1 12 Tf 72 720 Td ({safe}) Tj ET".encode()
         objects.append(b"<< /Length %d >>\nstream\n" % len(stream) + stream + b"\nendstream")
     objects.append(b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>")
     return assemble_pdf(objects)

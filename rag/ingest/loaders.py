@@ -22,6 +22,7 @@ from rag.ingest.budgets import DEFAULT_LIMITS, Budget, LoadLimits, parser_failur
 from rag.ingest.markdown_html import html_to_text
 from rag.ingest.ocr import HOW_TO_ENABLE, ocr_pdf_pages, pages_with_images
 from rag.ingest.office import load_docx, load_pptx, zip_kind
+from rag.ingest.pdf_tables import PdfTableReader
 from rag.ingest.sections import Section, html_sections, markdown_sections
 from rag.types import SECTION_SEPARATOR, Document, Page, Progress, no_progress
 
@@ -133,11 +134,11 @@ def _pdf_pages(
             raise LoadError(
                 name, f"the PDF has {count} pages, more than the limit of {limits.max_pages} (RAG_MAX_PAGES)"
             )
-        texts = []
+        texts, tables = [], PdfTableReader()
         for i, page in enumerate(reader.pages):
             if count > PROGRESS_EVERY_PAGES and i % PROGRESS_EVERY_PAGES == 0:  # long PDFs only
                 progress(i / count, f"reading page {i + 1} of {count}")
-            texts.append(_clean(page.extract_text() or ""))
+            texts.append(_clean(tables.page_text(page)))
             budget.take(texts[-1], f" by page {i + 1}")
         title, sections = _pdf_title(reader), _pdf_sections(reader, len(texts))
         pages = [Page(i + 1, text, sections[i]) for i, text in enumerate(texts)]

@@ -1,9 +1,10 @@
-"""Two documents whose table is several chunks long (a DOCX and an HTML page, 30 settings each,
+"""Three documents whose table is several chunks long (a DOCX, an HTML page and a PDF, 30 settings each,
 ~3,000 characters of rows), and 5 questions each about cells of the table's later rows, for the
 table-header test (tests/ingest/test_tables.py) and bench/tables.py."""
 
 from __future__ import annotations
 
+import textwrap
 from pathlib import Path
 
 HEADER = ("Setting", "Default", "Unit", "Meaning")
@@ -71,3 +72,39 @@ def holds_header_and_cell(text: str, setting: str, default: str) -> bool:
     """The chunk says the column names and the row's setting with its default."""
     header = "| " + " | ".join(HEADER) + " |"
     return header in text and any(setting in line and f"| {default} |" in line for line in text.splitlines())
+
+
+def write_pdf(path: Path) -> Path:
+    """The table as a PDF generator draws one: each cell a run of text at its column's x, the
+    Meaning cells wrapped at 40 characters onto lines of their own, and the table going on over a
+    page break (rows 19-30 on page 2, without a header: what the questions ask about)."""
+    from tests.samples import pdf_from_streams
+
+    columns = (72, 230, 290, 370)
+    first = [
+        "BT /F1 14 Tf 72 740 Td (Cluster settings) Tj ET",
+        "BT /F1 10 Tf 72 720 Td (The cluster reads these settings when it starts.) Tj ET",
+        "BT /F1 10 Tf 72 700 Td (Table 2: Cluster settings and their defaults) Tj ET",
+    ]
+    pages, y = [first], 680
+    for number, row in enumerate([HEADER, *rows("node")]):
+        if number == 19:
+            pages.append([])
+            y = 740
+        meaning = textwrap.wrap(row[3], 40) or [""]
+        for x, cell in zip(columns, (*row[:3], meaning[0]), strict=True):
+            pages[-1].append(f"BT /F1 8 Tf {x} {y} Td ({cell}) Tj ET")
+        for more in meaning[1:]:
+            y -= 10
+            pages[-1].append(f"BT /F1 8 Tf {columns[3]} {y} Td ({more}) Tj ET")
+        y -= 14
+    pages[-1].append(f"BT /F1 10 Tf 72 {y - 10} Td (Restart the node after changing a setting.) Tj ET")
+    path.write_bytes(pdf_from_streams(["\n".join(page).encode() for page in pages]))
+    return path
+
+
+FIXTURES = {  # kind: (file name, writer, row prefix)
+    "docx": ("store.docx", write_docx, "store"),
+    "html": ("net.html", write_html, "net"),
+    "pdf": ("node.pdf", write_pdf, "node"),
+}
