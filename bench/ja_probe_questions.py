@@ -1,7 +1,7 @@
 """Japanese probe questions built mechanically from a corpus, to check a keyword-leg change on
 questions nobody wrote for it (issue 23: the 30 dev questions alone can be fitted).
 
-    .venv/bin/python bench/ja_probe_questions.py [corpus dir] > /tmp/ja/probe.jsonl
+    .venv/bin/python bench/ja_probe_questions.py [--spelling wide|katakana] [corpus dir] > /tmp/ja/probe.jsonl
     .venv/bin/python -m rag eval /tmp/ja/probe.jsonl --corpus [corpus dir] -k 5 --retrieval keyword
 
 Two kinds, up to SENTENCES and ROWS of them per section file (seeded: the same file every run):
@@ -13,15 +13,18 @@ katakana or of Latin letters, found by script alone so the analyzer under test p
 of them (at least 2) kept in order, joined by particles picked at random, then one of a few plain
 question endings (「には？」, 「について知りたい」 …). A first version that masked one run only put
 the right section in the top 5 for 0.99 of the questions whatever the analyzer, telling nothing.
+`--spelling` writes the same questions the way other users type them: `wide`, ASCII as full-width
+letters (an IME's default, 「ＡＰＴ」); `katakana`, every katakana word of 4 or more characters with
+the other long-vowel convention (「サーバー」 <-> 「サーバ」, both in use: JIS Z 8301 drops the mark).
 Gold: every section file whose text holds the sentence / cell (a table can be repeated).
 """
 
 from __future__ import annotations
 
+import argparse
 import json
 import random
 import re
-import sys
 from html.parser import HTMLParser
 from pathlib import Path
 
@@ -39,6 +42,7 @@ ENDINGS = (
 )
 PARTICLES = ("の", "を", "で", "が", "と", "に")
 _KANA = re.compile("[\u3040-\u30ff]")
+_KATAKANA_WORD = re.compile("[\u30a1-\u30fa\u30fc]{4,}")
 _RUNS = re.compile(r"[\u4e00-\u9fff々]+|[\u30a0-\u30ffー]+|[A-Za-z][A-Za-z0-9_.-]*")
 
 
@@ -133,9 +137,24 @@ def _entry(qid: str, question: str, name: str, flat: dict, home: Path, text: str
     return {"id": qid, "question": question, "gold_sources": gold}
 
 
+def respelled(question: str, spelling: str) -> str:
+    """The question as another user types it (`--spelling`, above)."""
+    if spelling == "wide":
+        return "".join(chr(ord(c) + 0xFEE0) if "!" <= c <= "~" else c for c in question)
+    if spelling == "katakana":
+        return _KATAKANA_WORD.sub(
+            lambda m: m.group()[:-1] if m.group().endswith("ー") else m.group() + "ー", question
+        )
+    return question
+
+
 def main() -> None:
-    corpus = Path(sys.argv[1]) if len(sys.argv) > 1 else CORPUS
-    for question in probe(corpus):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("corpus", nargs="?", type=Path, default=CORPUS)
+    parser.add_argument("--spelling", choices=("as-written", "wide", "katakana"), default="as-written")
+    args = parser.parse_args()
+    for question in probe(args.corpus):
+        question["question"] = respelled(question["question"], args.spelling)
         print(json.dumps(question, ensure_ascii=False))
 
 
