@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+from collections.abc import Iterator
 
 from langchain_text_splitters import RecursiveCharacterTextSplitter
 
@@ -35,16 +36,21 @@ def document_id(owner: str, source: str) -> str:
 
 
 def chunk_document(document: Document, doc_id: str, chunk_size: int = 512, overlap: int = 51) -> list[Chunk]:
+    return list(iter_chunks(document, doc_id, chunk_size, overlap))
+
+
+def iter_chunks(document: Document, doc_id: str, chunk_size: int = 512, overlap: int = 51) -> Iterator[Chunk]:
+    """The chunks one page at a time, so a long document's are never all held at once (the
+    ingest embeds and stores them in batches: rag/ingest/streaming.py)."""
     if not 0 <= overlap < chunk_size:
         raise ValueError(f"chunk overlap ({overlap}) must be smaller than chunk size ({chunk_size})")
     splitters = Splitters(chunk_size, overlap)
-    chunks: list[Chunk] = []
+    index = 0
     for page in document.pages:
         for text in pack(split_tables(blocks(page.text), chunk_size), chunk_size, splitters):
             if text.strip():
-                where = (page.number, len(chunks))
-                chunks.append(Chunk(doc_id, document.source, *where, text, page.section, document.title))
-    return chunks
+                yield Chunk(doc_id, document.source, page.number, index, text, page.section, document.title)
+                index += 1
 
 
 def blocks(text: str) -> list[str]:

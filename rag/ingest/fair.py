@@ -2,16 +2,18 @@
 
 `RAG_INGEST_CONCURRENCY` slots (1 by default: parsing and embedding use every core) do the CPU
 work of every upload. A slot is held for one step at a time: parsing one document, embedding one
-batch of chunks (32 chunks, about a second on a CPU), storing one document. Between steps the slot
+sub-batch of chunks (sized to take about a second: rag/ingest/streaming.py). Between steps the slot
 goes to the workspace that was served longest ago among those waiting, so one visitor's 1,000-page
 PDF no longer makes another visitor's one-page file wait for all of it: that file waits for one
 step of the big one, then gets its own steps in turn.
 
 Stop is cooperative (a thread can't be killed safely): `Ingestor.stop(owner)` trips the stop of
-every upload of that workspace, which checks it before each step and, while a PDF is read, every
-25 pages (`PROGRESS_EVERY_PAGES` in rag/ingest/loaders.py; a 1,000-page PDF read in 1.9 s here).
-A document is written to the store in one step, after all its chunks are embedded, so a stopped
-upload keeps the documents it had fully stored and leaves no part of the one it was on.
+every upload of that workspace, which checks it before each step (so within about a second of
+embedding) and, while a PDF is read, every 25 pages (`PROGRESS_EVERY_PAGES` in
+rag/ingest/loaders.py; a 1,000-page PDF read in 1.9 s here). A document's chunks are stored in
+batches as they are embedded, but its version only becomes visible after the last one
+(rag/store/document_writer.py), so a stopped upload keeps the documents it had fully stored and
+leaves no part of the one it was on.
 """
 
 from __future__ import annotations

@@ -99,7 +99,8 @@ def of_version(doc_id: str, content_hash: str) -> str:
 # -- rows written ----------------------------------------------------------------------------------
 
 
-def version_row(doc: NewDocument, now: int, state: str) -> dict:
+def version_row(doc: NewDocument, now: int, state: str, n_chunks: int | None = None) -> dict:
+    """`n_chunks`: the whole version's count where `doc` holds only its first batch of chunks."""
     doc_id = doc.chunks[0].doc_id
     return {
         "version": f"{doc_id}:{doc.content_hash}",
@@ -107,7 +108,7 @@ def version_row(doc: NewDocument, now: int, state: str) -> dict:
         "source": doc.chunks[0].source,
         "owner": doc.owner,
         "content_hash": doc.content_hash,
-        "n_chunks": len(doc.chunks),
+        "n_chunks": len(doc.chunks) if n_chunks is None else n_chunks,
         "n_pages": doc.n_pages,
         "added_at": now,
         "state": state,
@@ -127,7 +128,9 @@ def stored(row: dict) -> dict:
     }
 
 
-def chunk_rows(doc: NewDocument, now: int) -> list[dict]:
+def chunk_rows(doc: NewDocument, now: int, n_chunks: int | None = None) -> list[dict]:
+    """`n_chunks`: the whole version's count where `doc` holds one batch of its chunks."""
+    total = len(doc.chunks) if n_chunks is None else n_chunks
     keywords = doc.keyword_texts or [chunk.indexed_text for chunk in doc.chunks]
     if len(keywords) != len(doc.chunks):
         raise ValueError(f"{len(keywords)} keyword texts for {len(doc.chunks)} chunks")
@@ -142,7 +145,7 @@ def chunk_rows(doc: NewDocument, now: int) -> list[dict]:
             "source": chunk.source,
             "page": chunk.page,
             "chunk_index": chunk.index,
-            "n_chunks": len(doc.chunks),
+            "n_chunks": total,
             "n_pages": doc.n_pages,
             "content_hash": doc.content_hash,
             "owner": doc.owner,

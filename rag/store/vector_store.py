@@ -3,6 +3,7 @@ date what it finds (`rag.store.migrations`) and repairs interrupted writes; the 
 modules beside this one:
 
 - `versions`: documents written all-or-nothing through a commit record, and the crash repair;
+- `document_writer`: one document written in batches as it is embedded, still all-or-nothing;
 - `listings`: documents, counts and neighbours, read through the live versions;
 - `search`: dense, keyword and hybrid search over the chunks of live versions;
 - `indexing` with `index_plans`: the vector index that fits the collection's size;
@@ -22,6 +23,7 @@ from rag.errors import StoreError
 from rag.settings import Settings
 from rag.store import migrations, schema
 from rag.store.activity import ActivityTable
+from rag.store.document_writer import DocumentWriter
 from rag.store.index_plans import IndexPlan
 from rag.store.indexing import VectorIndex
 from rag.store.listings import Listings
@@ -113,6 +115,13 @@ class VectorStore:
         `keyword_texts` (one per chunk) are what the keyword leg indexes (default: `indexed_text`)."""
         document = NewDocument(chunks, vectors, owner, content_hash, n_pages, keyword_texts)
         self.writes.add_documents([document])
+
+    def write_document(
+        self, doc_id: str, source: str, owner: str, content_hash: str, n_chunks: int, n_pages: int
+    ) -> DocumentWriter:
+        """One document version written in batches as its chunks come, visible only when the
+        `with` block ends normally; see `rag.store.document_writer`."""
+        return DocumentWriter(self.writes, doc_id, source, owner, content_hash, n_chunks, n_pages)
 
     def add_documents(self, documents: Sequence[NewDocument]) -> None:
         """Write many document versions in few inserts (bulk loads); see `DocumentVersions`."""

@@ -48,6 +48,7 @@ class DocumentVersions:
         self.lock = lock
         # what searches may show; kept between writes where this process is the only writer
         self.visibility = Visibility(self._read_hidden, self._read_live, cache=exclusive)
+        self._open: set[str] = set()  # versions a write in batches has open (`begin` to `commit`)
 
     # -- writing -------------------------------------------------------------------------------
 
@@ -61,25 +62,80 @@ class DocumentVersions:
         now = int(time.time())
         heads = [r.version_row(d, now, "writing") for d in documents]
         with self.lock:
-            self.delete_versions(
-                [(h["doc_id"], h["content_hash"]) for h in heads]
-            )  # an earlier try's leftovers
-            self.upsert(heads)
+            self._begin(heads)
             try:
                 rows = [row for d in documents for row in r.chunk_rows(d, now)]
                 renewed = time.monotonic()
                 for start in range(0, len(rows), INSERT_BATCH):
                     self._insert_batch(rows[start : start + INSERT_BATCH])
-                    if time.monotonic() - renewed > HEARTBEAT_S:  # keep the lease: we are alive
-                        self.upsert([h | {"heartbeat": int(time.time())} for h in heads])
-                        renewed = time.monotonic()
+                    renewed = self._renew(heads, renewed)
                 self.client.flush(self.collection)
             except Exception as exc:
                 self.delete_versions([(h["doc_id"], h["content_hash"]) for h in heads])
                 what = documents[0].chunks[0].source if len(documents) == 1 else f"{len(documents)} documents"
                 raise StoreError(f"storing {what} failed, nothing was kept: {exc}") from exc
-            retired = self._commit_version(heads)
+            self.delete_versions(self._commit_version(heads))
+
+    # -- one version written batch by batch (rag/store/document_writer.py) ---------------------
+
+    def begin(self, head: dict) -> None:
+        """Open one version for a write in batches: invisible until `commit`. The lock is taken
+        per call, not for the whole write, so other documents are stored between its batches."""
+        with self.lock:
+            self._begin([head])
+            self._open.add(head["version"])
+
+    def insert(self, head: dict, rows: list[dict], renewed: float) -> float:
+        """One batch of an open version's chunk rows; returns when its lease was last renewed."""
+        with self.lock:
+            for start in range(0, len(rows), INSERT_BATCH):
+                self._insert_batch(rows[start : start + INSERT_BATCH])
+            return self._renew([head], renewed)
+
+    def commit(self, head: dict) -> None:
+        """Make an open version live if every one of its chunks is stored, else undo it: a delete
+        of the document while it was written (or a repair by another process) took some away."""
+        key = (head["doc_id"], head["content_hash"])
+        with self.lock:
+            try:
+                self.client.flush(self.collection)
+                stored = self.count_version(*key)
+                if stored != head["n_chunks"]:
+                    raise StoreError(
+                        f"storing {head['source']} failed, nothing was kept: {stored} of its "
+                        f"{head['n_chunks']} chunks were found at the end (deleted while it was stored?)"
+                    )
+                retired = self._commit_version([head])
+            except Exception:
+                self.delete_versions([key])
+                raise
+            finally:
+                self._open.discard(head["version"])
             self.delete_versions(retired)
+
+    def undo(self, head: dict) -> None:
+        """Delete what an open version stored (a Stop, a failed batch)."""
+        with self.lock:
+            try:
+                self.delete_versions([(head["doc_id"], head["content_hash"])])
+            finally:
+                self._open.discard(head["version"])
+
+    def _begin(self, heads: list[dict]) -> None:
+        """Mark versions `writing`, after removing an earlier try's leftovers; a version that a
+        write in batches of this process has open is refused (its rows would be deleted)."""
+        busy = [h["source"] for h in heads if h["version"] in self._open]
+        if busy:
+            raise StoreError(f"{busy[0]} is being stored by another upload now; try again when it is done")
+        self.delete_versions([(h["doc_id"], h["content_hash"]) for h in heads])
+        self.upsert(heads)
+
+    def _renew(self, heads: list[dict], renewed: float) -> float:
+        """Renew the lease of writing versions every `HEARTBEAT_S`: we are alive."""
+        if time.monotonic() - renewed <= HEARTBEAT_S:
+            return renewed
+        self.upsert([h | {"heartbeat": int(time.time())} for h in heads])
+        return time.monotonic()
 
     def upsert(self, rows: list[dict]) -> None:
         """Every write to the version table goes through here or `_delete` (what searches may

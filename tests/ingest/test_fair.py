@@ -4,6 +4,7 @@ upload keeps what it stored and nothing of the document it was on."""
 
 from __future__ import annotations
 
+import re
 import threading
 import time
 
@@ -89,7 +90,7 @@ def test_a_small_file_goes_in_while_a_big_one_runs_and_stop_keeps_only_whole_doc
 
     a = threading.Thread(target=upload_a)
     a.start()
-    wait_until(lambda: any("ledger.txt: embedding 32/" in m for m in a_messages))
+    wait_until(lambda: any(re.search(r"ledger.txt: embedding \d+/", m) for m in a_messages))
     [b_result] = ingestor.ingest_files([SourceFile("b.txt", small_b)], "B")
     assert b_result.status == "added"
     assert a.is_alive(), "A's big file finished before B's small one: B waited for all of it"
@@ -124,3 +125,48 @@ def test_a_long_pdf_reports_its_pages_and_stops_while_it_is_read(ingestor):
     assert result.status == "failed" and "stopped" in result.reason
     assert not any(m.startswith("reading page 76") for m in messages)  # stopped at the next look
     assert ingestor.store.list_documents(["A"]) == []
+
+
+def test_stop_in_a_big_embedding_batch_waits_for_about_a_second_of_it_and_keeps_nothing(
+    ingestor, tmp_path, monkeypatch
+):
+    """With a large embedding batch (RAG_EMBED_BATCH_SIZE=512: a larger model or a GPU setting on
+    a CPU), Stop pressed while the first batch is embedded used to wait for all 512 chunks. Now
+    sub-batches are paced to about a second (rag/ingest/streaming.py): the chunks embedded once
+    Stop was pressed are at most one sub-batch, and nothing of the document is left."""
+    embedder = ingestor.embedder
+    monkeypatch.setattr(embedder, "batch_size", 512)
+    calls: list[tuple[float, int, float]] = []  # (began, texts, ended)
+    embedding = threading.Event()
+    embed = embedder.embed_passages
+
+    def watched(texts: list[str]):
+        began = time.monotonic()
+        embedding.set()
+        try:
+            return embed(texts)
+        finally:
+            calls.append((began, len(texts), time.monotonic()))
+
+    monkeypatch.setattr(embedder, "embed_passages", watched)
+    big = tmp_path / "ledger.txt"
+    big.write_text(big_text(600))
+    results = []
+    upload = threading.Thread(
+        target=lambda: results.extend(ingestor.ingest_files([SourceFile("ledger.txt", big)], "A"))
+    )
+    upload.start()
+    embedding.wait(120)
+    pressed = time.monotonic()
+    assert ingestor.stop("A") == 1
+    upload.join(120)
+    waited = time.monotonic() - pressed
+    assert not upload.is_alive(), f"Stop had not taken effect {waited:.0f} s later"
+    after_stop = sum(n for began, n, ended in calls if ended > pressed)  # the call running, and any later
+    assert [(r.status, "stopped" in r.reason) for r in results] == [("failed", True)]
+    # Stop came during the first sub-batch (FIRST_SUB_BATCH = 4 chunks); the bound in time is one
+    # sub-batch (~STOP_WITHIN_S = 1 s) and the undo, given ten times that on a loaded machine
+    assert after_stop <= 4, f"Stop waited for {after_stop} chunks ({waited:.1f} s): {calls}"
+    assert waited < 10, f"Stop took {waited:.1f} s"
+    assert ingestor.store.list_documents(["A"]) == [] and ingestor.store.count_chunks(["A"]) == 0
+    assert ingestor.store.count_chunks() == 0  # not even invisible rows are left
