@@ -8,17 +8,43 @@ normalised, every folded character mapped back to its page index): an exact find
 longest common runs of the two, kept when they cover at least half of the passage and lie within
 twice its length of each other. Nothing found: None, and the viewer shows the page without a box
 rather than a box in the wrong place.
+
+The loose search is bounded (`Budget`): `SequenceMatcher` compares each page character with every
+equal passage character, and a visitor controls both (their own upload, the `marks` their browser
+sends): a page of one repeated letter and a 4,000-character passage of it took 42 s per passage.
 """
 
 from __future__ import annotations
 
 import unicodedata
+from collections import Counter
 from collections.abc import Sequence
 from difflib import SequenceMatcher
 
 MIN_RUN = 8  # a shorter common run ("the ", "tion") says nothing about where the passage is
 MIN_COVERED = 0.5  # of the passage's folded characters found in order on the page
 LONGEST_PASSAGE = 4000  # the rest of a longer passage is not looked for (SequenceMatcher is O(n·m))
+# character pairs the loose search may compare for one view: a 5,000-character page against a whole
+# 2,500-character chunk is 0.65 M (0.3 s on the busy 2-core machine); a repeated letter costs
+# ~0.75 µs a pair there, so one view's search stays under ~3 s whatever the page and passages
+MAX_PAIRS = 2_000_000
+
+
+class Budget:
+    """The pairs one view's loose searches may still compare, shared by its passages and pages."""
+
+    def __init__(self, pairs: int = MAX_PAIRS) -> None:
+        self.pairs = pairs
+
+    def spend(self, page: str, wanted: str) -> bool:
+        """Take the search's pairs (counted in linear time) if they are left; False: skip it. The
+        second, narrower search compares a part of the page, so it costs at most as much again."""
+        in_page = Counter(page)
+        cost = sum(in_page[char] * n for char, n in Counter(wanted).items())
+        if cost > self.pairs:
+            return False
+        self.pairs -= cost
+        return True
 
 
 def fold(text: str) -> tuple[str, list[int]]:
@@ -51,16 +77,22 @@ def fold(text: str) -> tuple[str, list[int]]:
     return "".join(out), where
 
 
-def find_span(page_text: str, passage: str) -> tuple[int, int] | None:
+def find_span(page_text: str, passage: str, budget: Budget | None = None) -> tuple[int, int] | None:
     """The [start, end) of `passage` in `page_text` (indices of `page_text`), or None when it is
-    not clearly there."""
-    page, page_at = fold(page_text)
+    not clearly there (or finding it loosely would pass `budget`: a fresh one when None)."""
+    return _find(fold(page_text), passage, budget or Budget())
+
+
+def _find(folded: tuple[str, list[int]], passage: str, budget: Budget) -> tuple[int, int] | None:
+    page, page_at = folded
     wanted, _ = fold(passage[:LONGEST_PASSAGE])
     if not page or len(wanted) < 3:
         return None
     start = page.find(wanted)
     if start >= 0:
         return page_at[start], page_at[start + len(wanted) - 1] + 1
+    if not budget.spend(page, wanted):
+        return None
     runs = _common_runs(page, wanted)
     if not runs:
         return None
@@ -85,10 +117,15 @@ def _common_runs(page: str, wanted: str) -> list[tuple[int, int]]:
     return [(low + block.a, block.size) for block in matcher.get_matching_blocks() if block.size >= MIN_RUN]
 
 
-def marked_spans(page_text: str, marks: Sequence[str], chunk: str = "") -> list[tuple[int, int]]:
+def marked_spans(
+    page_text: str, marks: Sequence[str], chunk: str = "", budget: Budget | None = None
+) -> list[tuple[int, int]]:
     """The spans to mark on a page: each of `marks` (the sentences the answer check found
-    supporting) found there, in page order; the `chunk`'s own span only when none of them is."""
-    spans = sorted(span for mark in marks if (span := find_span(page_text, mark)) is not None)
-    if not spans and chunk and (span := find_span(page_text, chunk)) is not None:
+    supporting) found there, in page order; the `chunk`'s own span only when none of them is.
+    `budget`: the view's, when it searches several pages (None: a fresh one for this page)."""
+    budget = budget or Budget()
+    folded = fold(page_text)  # once for every passage: a section may be 5 M characters
+    spans = sorted(span for mark in marks if (span := _find(folded, mark, budget)) is not None)
+    if not spans and chunk and (span := _find(folded, chunk, budget)) is not None:
         spans = [span]
     return spans

@@ -26,7 +26,7 @@ from rag.ingest.loaders import load_document
 from rag.store.originals import Original, Originals
 from rag.store.vector_store import VectorStore
 from rag.types import Document, page_unit
-from rag.viewer.passages import marked_spans
+from rag.viewer.passages import Budget, marked_spans
 from rag.viewer.pdf_render import Box
 from rag.viewer.render_worker import RenderWorkers, ViewerError
 from rag.viewer.views import NotKept, PageView, SectionView, SourceView, ViewRequest
@@ -94,8 +94,9 @@ class SourceViewer:
         document = self._parse(original)
         same = [p for p in document.pages if p.number == request.page and p.section == request.section]
         candidates = same or document.pages
+        budget = Budget()  # the loose search's, for all of them (rag/viewer/passages.py)
         for page in candidates:
-            spans = marked_spans(page.text, request.marks, request.chunk)
+            spans = marked_spans(page.text, request.marks, request.chunk, budget)
             if spans:
                 return _shown(source, _location(source, page.number, page.section), page.text, spans)
         page = candidates[0]
