@@ -18,6 +18,7 @@ from __future__ import annotations
 import base64
 import html
 import json
+import threading
 from dataclasses import asdict, replace
 
 import gradio as gr
@@ -28,9 +29,14 @@ from rag.web.handlers import Profile, WebApp
 
 MAX_REQUEST_CHARS = 64_000  # at most 6 sentences and a chunk, of views.MAX_PASSAGE_CHARS each
 ZOOMS = (0.5, 0.75, 1.0, 1.5, 2.0, 3.0)
+# pages one workspace may have drawing at once: the 4 viewer slots and 2 render workers serve every
+# visitor, and a hostile page holds a worker up to 45 s (a scan's OCR 2-10 s); the panel shows one page
+VIEWS_PER_WORKSPACE = 1
+BUSY = "a page of this workspace is still being drawn: try again when it is shown"
 
 VIEWER_CSS = """
 .rag-hidden { display: none !important; }
+#viewer { position: sticky; top: 8px; align-self: flex-start; }
 #viewer .rag-viewer-head { font-size: 0.85em; margin: 0 0 4px; }
 #viewer .rag-viewer-note { font-size: 0.8em; opacity: 0.8; margin: 0 0 4px; }
 #viewer .rag-page-scroll { max-height: 75vh; overflow: auto; border: 1px solid var(--border-color-primary); }
@@ -68,6 +74,17 @@ document.addEventListener("click", (event) => {
   box.value = JSON.stringify(request);
   box.dispatchEvent(new Event("input", {bubbles: true}));
   setTimeout(() => open.click(), 0);
+  // the panel opening narrows the columns beside it: bring the clicked source back into view once
+  // the page is shown (the panel itself is sticky, so it stays in view)
+  const before = document.querySelector("#viewer-page .rag-viewer");
+  let tries = 0;
+  const wait = setInterval(() => {
+    const now = document.querySelector("#viewer-page .rag-viewer");
+    if ((now && now !== before) || ++tries > 600) {
+      clearInterval(wait);
+      if (source.isConnected) source.scrollIntoView({block: "center"});
+    }
+  }, 100);
 }, true);
 </script>"""
 
@@ -77,6 +94,8 @@ class ViewerPanel:
 
     def __init__(self, app: WebApp) -> None:
         self.app = app
+        self._drawing: dict[str, int] = {}  # owner → views in progress (events run in threads)
+        self._lock = threading.Lock()
 
     def build(self, workspace: gr.State) -> None:
         """The panel's column (hidden until a source is opened) and its events; call inside the row
@@ -126,10 +145,19 @@ class ViewerPanel:
 
     def _show(self, wanted: ViewRequest, workspace: str, request: gr.Request, profile: Profile) -> tuple:
         owner = self.app.owner(workspace, request, profile)
+        with self._lock:
+            if self._drawing.get(owner, 0) >= VIEWS_PER_WORKSPACE:
+                return gr.Column(visible=True), notice_html(BUSY), {}
+            self._drawing[owner] = self._drawing.get(owner, 0) + 1
         try:
             view = self.app.assistant.view_source(owner, wanted)
         except ViewerError as exc:
             return gr.Column(visible=True), notice_html(str(exc)), {}
+        finally:
+            with self._lock:
+                self._drawing[owner] -= 1
+                if not self._drawing[owner]:
+                    del self._drawing[owner]
         state = asdict(wanted) | {"marks": list(wanted.marks)}
         if isinstance(view, PageView):
             state |= {"page": view.number, "pages": view.pages}

@@ -94,3 +94,35 @@ def test_what_the_panel_draws_is_inert():
         )
     assert "left:10.000%;top:20.000%;width:30.000%;height:4.000%" in page
     assert '<mark class="rag-passage">&lt;img src=&quot;htt</mark>' in section
+
+
+def test_a_workspace_draws_one_page_at_a_time(uploaded, assistant, tmp_path):
+    """The viewer's slots and render workers serve every visitor: a second request of a workspace
+    while one of its pages is still being drawn is refused at once, not queued behind a slot
+    (another workspace's request is served meanwhile)."""
+    import threading
+
+    panel, alice, doc = uploaded
+    entered, release = threading.Event(), threading.Event()
+    real = assistant.view_source
+
+    def slow_first(owner, wanted):  # the first request holds its slot until the test lets it go
+        if not entered.is_set():
+            entered.set()
+            assert release.wait(60)
+        return real(owner, wanted)
+
+    assistant.view_source = slow_first
+    first = threading.Thread(target=panel.open, args=(request_json(doc), alice, Session("a"), None))
+    first.start()
+    try:
+        assert entered.wait(60)
+        _, shown, _ = panel.open(request_json(doc), alice, Session("a"), None)
+        assert "still being drawn" in shown and "data:image" not in shown
+        _, other, _ = panel.open(request_json(doc), new_workspace_key(), Session("b"), None)
+        assert "no such document" in other  # served, not refused for alice's page
+    finally:
+        release.set()
+        first.join(60)
+    _, shown, _ = panel.open(request_json(doc), alice, Session("a"), None)
+    assert 'data-kind="pdf"' in shown
