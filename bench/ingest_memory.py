@@ -7,7 +7,10 @@ and the store loaded, so the growth is what the ingest itself holds.
 
 `--before REF`: the same sizes with commit REF's code too (read with `git archive`, run with this
 .venv), the two taking turns so a change in the machine's load falls on both; `--after REF`: a
-commit instead of this tree (which may hold unrelated uncommitted edits). `--heap`: also the
+commit instead of this tree (which may hold unrelated uncommitted edits). `--unpaced`: that code's
+embedding sub-batches at the embedder's whole batch (32), as the older code embeds, instead of paced
+to about a second: on a loaded machine pacing makes them smaller, and a smaller batch alone needs
+less of the embedder's working memory. `--heap`: also the
 peak of the Python heap during the ingest (tracemalloc, started after the warm-up): what the code
 holds, without the embedding model's native working memory, which makes RSS noisy (its peak moves
 by tens of MB from batch to batch); tracemalloc's own bookkeeping then counts in the RSS too.
@@ -40,6 +43,9 @@ data = make_pdf([f"Page {{i}}: the orchard ledger notes pruning, grafting and pi
 with tempfile.TemporaryDirectory() as folder:
     library = Library.open(Settings.from_env(data_dir=folder))
     library.embedder.embed_passages(["warm-up"] * 8)
+    if {unpaced}:  # sub-batches of the embedder's whole batch, as before the pacing
+        import rag.ingest.streaming as streaming
+        streaming.STOP_WITHIN_S, streaming.FIRST_SUB_BATCH = 1e9, 10**6
     if {heap}:
         tracemalloc.start()
     before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
@@ -55,9 +61,9 @@ print(json.dumps({{"pages": pages, "kb": len(data) // 1024, "status": result.sta
 """
 
 
-def run(tree: Path, pages: int, heap: bool) -> dict:
+def run(tree: Path, pages: int, heap: bool, unpaced: bool) -> dict:
     """One ingest of a `pages`-page PDF in a fresh process running the code in `tree`."""
-    child = CHILD.format(root=str(tree), pages=pages, heap=heap)
+    child = CHILD.format(root=str(tree), pages=pages, heap=heap, unpaced=unpaced)
     out = subprocess.run(
         [sys.executable, "-c", child], capture_output=True, text=True, check=True, cwd=tree
     ).stdout.splitlines()[-1]
@@ -71,6 +77,9 @@ def main() -> None:
     parser.add_argument("--pages", type=int, nargs="+", default=[100, 1000])
     parser.add_argument("--before", help="also run this commit's code, taking turns with this tree's")
     parser.add_argument("--after", help="this commit's code instead of the working tree")
+    parser.add_argument(
+        "--unpaced", action="store_true", help="the newer code's sub-batches at the whole embedder batch"
+    )
     parser.add_argument("--heap", action="store_true", help="also the Python heap's peak (tracemalloc)")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
@@ -86,9 +95,11 @@ def main() -> None:
         print("|---|---|---|---|---|---|---|---|---|")
         for pages in args.pages:
             for name, tree in trees.items():
-                r = run(tree, pages, args.heap)
+                unpaced = args.unpaced and name != args.before
+                r = run(tree, pages, args.heap, unpaced)
+                label = f"{name} unpaced" if unpaced else name
                 print(
-                    f"| {name} | {r['pages']} | {r['kb']} | {r['chunks']} | {r['seconds']:.1f} | "
+                    f"| {label} | {r['pages']} | {r['kb']} | {r['chunks']} | {r['seconds']:.1f} | "
                     f"{r['before_mb']:.0f} | {r['peak_mb']:.0f} | {r['peak_mb'] - r['before_mb']:.0f} | "
                     f"{r['heap_mb']:.1f} |",
                     flush=True,

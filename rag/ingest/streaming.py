@@ -44,10 +44,10 @@ class Pacer:
     """How many chunks the next sub-batch may hold so that it takes about `target_s`: at most
     `most` (the embedder's batch), at most twice the last size (one fast batch proves little)."""
 
-    def __init__(self, most: int, target_s: float = STOP_WITHIN_S, first: int = FIRST_SUB_BATCH) -> None:
+    def __init__(self, most: int, target_s: float | None = None, first: int | None = None) -> None:
         self.most = max(1, most)
-        self.target_s = target_s
-        self.size = max(1, min(first, self.most))
+        self.target_s = STOP_WITHIN_S if target_s is None else target_s  # read now: a bench may change it
+        self.size = max(1, min(FIRST_SUB_BATCH if first is None else first, self.most))
 
     def took(self, chunks: int, seconds: float) -> None:
         per_chunk = seconds / max(chunks, 1)
