@@ -156,8 +156,12 @@ def serve(lines, out) -> None:
             answer = page.as_json() | {"ok": True, "png": base64.b64encode(page.png).decode()}
         except pdfium.PdfiumError as exc:
             answer = {"ok": False, "error": f"the PDF cannot be read ({exc})"}
-        except (OSError, ValueError, KeyError, TypeError) as exc:
-            answer = {"ok": False, "error": f"{type(exc).__name__}: {exc}"}
+        except OSError as exc:  # its text names the file: the server log has it, the visitor not
+            print(f"render worker: {exc}", file=sys.stderr, flush=True)
+            answer = {"ok": False, "error": "the original file could not be read (deleted meanwhile?)"}
+        except (ValueError, KeyError, TypeError) as exc:
+            print(f"render worker: {type(exc).__name__}: {exc}", file=sys.stderr, flush=True)
+            answer = {"ok": False, "error": "the page could not be drawn"}
         out.write(json.dumps(answer).encode() + b"\n")
         out.flush()
 
