@@ -11,12 +11,16 @@ A workspace's originals are bounded by `RAG_MAX_WORKSPACE_ORIGINALS_MB` (the doc
 by `RAG_MAX_WORKSPACE_DOCUMENTS`): 1,000 documents of up to 50 MB each would be 50 GB on disk per
 anonymous visitor. Over it a document is still searchable; only its original is not kept, and the
 ingest report says so. Documents ingested before originals were kept have none until uploaded again.
+A visitor's original is also not kept when it would leave less than `MIN_FREE_BYTES` free on the
+data dir's disk: workspaces cost nothing to make, and a PDF of one text line and a 49 MB image is
+parsed in a moment but kept whole, so the bound per workspace doesn't bound the disk.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import os
 import re
 import secrets
@@ -27,8 +31,12 @@ from pathlib import Path
 from rag.private_files import PRIVATE_FILE_MODE, private_dir
 from rag.settings import Settings
 
+log = logging.getLogger(__name__)
 FOLDER = "originals"
 DOC_ID = re.compile(r"[0-9a-f]{32}")
+# left free for Milvus Lite (its segments, compaction) and conversations.db, which share the data
+# dir's disk: a store that can't write fails every workspace, not only the one that filled it
+MIN_FREE_BYTES = 2 << 30
 
 
 @dataclass(frozen=True)
@@ -55,10 +63,17 @@ class Original:
 class Originals:
     """The kept originals under one data dir; stateless, so any number may share a folder."""
 
-    def __init__(self, data_dir: str | Path, max_workspace_bytes: int | None = None) -> None:
-        """`max_workspace_bytes`: what one workspace's originals may take; None: no bound."""
+    def __init__(
+        self,
+        data_dir: str | Path,
+        max_workspace_bytes: int | None = None,
+        min_free_bytes: int = MIN_FREE_BYTES,
+    ) -> None:
+        """`max_workspace_bytes`: what one workspace's originals may take; None: no bound.
+        `min_free_bytes`: what a visitor's original must leave free on the disk."""
         self.root = Path(data_dir) / FOLDER
         self.max_workspace_bytes = max_workspace_bytes
+        self.min_free_bytes = min_free_bytes
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Originals:
@@ -78,19 +93,30 @@ class Originals:
         """Keep (or replace) `doc_id`'s original; returns "" or, when the workspace's bound keeps
         it out, the note that says so (`bounded`: False for the shared library and the CLI)."""
         folder, doc_id = self._folder(owner), _checked(doc_id)
-        if bounded and self.max_workspace_bytes is not None:
-            used = self.used_bytes(owner) - self._size(folder / doc_id)
-            if used + len(data) > self.max_workspace_bytes:
-                self.remove(owner, doc_id)  # an older version's original would show the wrong page
-                mb = self.max_workspace_bytes / (1 << 20)
-                return (
-                    f"the original is not kept for the source viewer: the workspace's originals would pass "
-                    f"{mb:g} MB (RAG_MAX_WORKSPACE_ORIGINALS_MB); the viewer shows the text only"
-                )
+        refused = self._refused(owner, doc_id, len(data)) if bounded else ""
+        if refused:
+            self.remove(owner, doc_id)  # an older version's original would show the wrong page
+            return (
+                f"the original is not kept for the source viewer: {refused}; the viewer shows the text only"
+            )
         private_dir(folder)
         meta = {"name": name, "filename": filename or name, "content_hash": content_hash}
         _write(folder / doc_id, data)
         _write(folder / f"{doc_id}.json", json.dumps(meta).encode())
+        return ""
+
+    def _refused(self, owner: str, doc_id: str, size: int) -> str:
+        """Why a visitor's original of `size` bytes is not kept, or ""."""
+        if self.max_workspace_bytes is not None:
+            used = self.used_bytes(owner) - self._size(self._folder(owner) / doc_id)
+            if used + size > self.max_workspace_bytes:
+                mb = self.max_workspace_bytes / (1 << 20)
+                return f"the workspace's originals would pass {mb:g} MB (RAG_MAX_WORKSPACE_ORIGINALS_MB)"
+        if _free_bytes(self.root) - size < self.min_free_bytes:
+            log.warning(
+                "an original is not kept: the data dir's disk has under %d MB free", self.min_free_bytes >> 20
+            )
+            return "the server's disk is nearly full (less than the free space it keeps for the store)"
         return ""
 
     def has(self, owner: str, doc_id: str, content_hash: str) -> bool:
@@ -144,6 +170,16 @@ def _checked(doc_id: str) -> str:
     if not DOC_ID.fullmatch(doc_id):
         raise ValueError(f"not a document id: {doc_id[:40]!r}")
     return doc_id
+
+
+def _free_bytes(path: Path) -> int:
+    """Free bytes on the disk of `path`, or of its nearest folder that exists (0 if none can be read)."""
+    for folder in (path, *path.parents):
+        try:
+            return shutil.disk_usage(folder).free
+        except OSError:
+            continue
+    return 0
 
 
 def _write(path: Path, data: bytes) -> None:
