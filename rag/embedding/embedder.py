@@ -173,9 +173,10 @@ def packaged_embedder(settings: Settings) -> Embedder:
 
 def packaged_backend(backend: str) -> str:
     """`auto` runs the packaged MiniLM on onnxruntime (fp32) where there is no CUDA: the same
-    vectors as torch (cosine 1.0000 over 128 corpus chunks), a cold `rag search` without importing
-    torch (2.9 s against 12 s wall) and a query's forward pass in 36 ms against torch's 980 ms p50
-    (2 threads; 116 ms on 1) on the 2-core machine at load 12 (docs/BENCHMARKS.md, issue 24)."""
+    vectors as torch (cosine 1.0000 over 128 corpus chunks; torch's ranked list for 40 of 40 dev
+    questions), a cold `rag search` without importing torch, a query's forward pass in 21 ms
+    against torch's 1,645 ms p50 (2 threads; 147 ms on 1) and 1.83x torch's chunks/s, on the
+    loaded 2-core machine (docs/BENCHMARKS.md, issue 24 round 2)."""
     if backend != "auto":
         return backend
     return "onnx" if _no_cuda() and importlib.util.find_spec("onnxruntime") is not None else "torch"

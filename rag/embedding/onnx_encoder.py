@@ -30,6 +30,10 @@ import numpy as np
 
 log = logging.getLogger(__name__)
 VARIANTS = {"onnx": "fp32", "onnx-int8": "int8"}
+# texts per onnxruntime run, whatever the caller's batch: 64 corpus chunks went through the fp32
+# graph 1.7x faster in runs of 8 than of 32 (int8: 1.4x) on the 2-core machine, while torch got
+# slower in runs of 8 (0.76x): bench/embed_backends.py, docs/BENCHMARKS.md (issue 24 point 5)
+RUN_SIZE = 8
 
 
 def cache_root() -> Path:
@@ -72,13 +76,15 @@ class OnnxEncoder:
     def encode(
         self, texts: list[str], batch_size: int = 32, prompt: str | None = None, **_: object
     ) -> np.ndarray:
-        """Vectors in input order; texts are batched by length, as sentence-transformers does."""
+        """Vectors in input order; texts are batched by length, as sentence-transformers does, in
+        runs of at most RUN_SIZE."""
         if prompt:
             texts = [prompt + t for t in texts]
         order = np.argsort([-len(t) for t in texts], kind="stable")
         out = np.zeros((len(texts), self.dim), dtype=np.float32)
-        for start in range(0, len(texts), batch_size):
-            index = order[start : start + batch_size]
+        run = max(1, min(batch_size, RUN_SIZE))
+        for start in range(0, len(texts), run):
+            index = order[start : start + run]
             out[index] = self._batch([texts[i] for i in index])
         return out
 
