@@ -172,3 +172,14 @@ def test_auto_puts_the_packaged_model_on_onnx_without_cuda_and_other_models_on_t
     monkeypatch.setattr(module, "_no_cuda", lambda: False)
     assert module.packaged_backend("auto") == "torch"
     assert module.hub_backend("auto") == "torch" and module.hub_backend("onnx") == "onnx"
+
+
+def test_onnx_keeps_each_text_s_vector_over_several_runs(embedder: Embedder):
+    """More texts than one onnxruntime run takes (RUN_SIZE), of mixed lengths: sorted by length
+    into runs and put back in input order (fails if a run's vectors land on other rows)."""
+    from rag.embedding.onnx_encoder import RUN_SIZE
+
+    texts = [f"{'word ' * (i * 7 % 23)}text number {i} about {TEXTS[i % 3]}" for i in range(RUN_SIZE * 2 + 3)]
+    onnx = Embedder(packaged_minilm_path(), PACKAGED_MODEL_NAME, backend="onnx")
+    cosine = (onnx.embed_passages(texts) * embedder.embed_passages(texts)).sum(axis=1)
+    assert cosine.min() > 0.9999, cosine
