@@ -177,7 +177,7 @@ def parse_request(raw: str) -> ViewRequest:
             str(data.get("chunk", "")),
         )
         return ViewRequest(str(data["doc"]), page, section, marks, chunk).bounded()
-    except (ValueError, KeyError, TypeError, AttributeError):
+    except (ValueError, KeyError, TypeError, AttributeError, OverflowError):  # page 1e999: inf
         raise ValueError("the request to show a source is not understood: reload the page") from None
 
 

@@ -60,7 +60,16 @@ def test_another_sessions_workspace_cannot_open_the_document(uploaded):
 
 
 @pytest.mark.parametrize(
-    "raw", ["", "not json", "[]", '{"page": 1}', '{"doc": "x", "page": "two"}', "x" * 70_000]
+    "raw",
+    [
+        "",
+        "not json",
+        "[]",
+        '{"page": 1}',
+        '{"doc": "x", "page": "two"}',
+        '{"doc": "x", "page": 1e999}',
+        "x" * 70_000,
+    ],
 )
 def test_a_request_that_isnt_one_is_refused_in_words(raw):
     with pytest.raises(ValueError, match="request to show a source"):
