@@ -228,7 +228,7 @@ class Assistant(DocumentUseCases):
         from rag.viewer.source_viewer import SourceViewer
 
         limits = LoadLimits.from_settings(self.settings.limits)
-        return SourceViewer(self.library.store, self.originals, limits)
+        return SourceViewer(self.library.store, self.originals, limits, self.ingestor.slots.turn)
 
     def view_source(self, owner: str, request: ViewRequest) -> SourceView:
         """A source's original page or section, as `owner` may see it (their workspace and the shared

@@ -10,15 +10,17 @@ answer, so ids can't be probed. The original is then read from the owner's folde
 A text document is read again with the ingest loaders (and their budgets) and the section the
 chunk came from is shown: the page with the chunk's number and section, and among those the one
 holding the passage. The last `KEEP_PARSED` parsed documents are kept, so a second source of the
-same file doesn't parse it again. A PDF page is drawn by the render workers
-(rag/viewer/render_worker.py).
+same file doesn't parse it again; a parse takes a turn in the ingest slots (`turn`: the Ingestor's
+fair slots, `RAG_INGEST_CONCURRENCY`), being the same in-process work as an upload's parse. A PDF
+page is drawn by the render workers (rag/viewer/render_worker.py).
 """
 
 from __future__ import annotations
 
 import threading
 from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from contextlib import AbstractContextManager, nullcontext
 
 from rag.errors import LoadError, OcrUnavailableError
 from rag.ingest.budgets import LoadLimits
@@ -39,8 +41,16 @@ NOT_FOUND = "no such document in this workspace or the shared library"
 
 
 class SourceViewer:
-    def __init__(self, store: VectorStore, originals: Originals, limits: LoadLimits) -> None:
+    def __init__(
+        self,
+        store: VectorStore,
+        originals: Originals,
+        limits: LoadLimits,
+        turn: Callable[[str], AbstractContextManager] | None = None,
+    ) -> None:
+        """`turn(owner)`: held while a text document is parsed again (None: nothing to wait for)."""
         self.store, self.originals, self.limits = store, originals, limits
+        self.turn = turn or (lambda owner: nullcontext())
         self.workers = RenderWorkers()
         self._parsed: OrderedDict[tuple[str, str], Document] = OrderedDict()
         self._lock = threading.Lock()
@@ -69,7 +79,7 @@ class SourceViewer:
             )
         if original.head(5) == b"%PDF-":
             return self._pdf_page(info.source, original, request)
-        return self._section(info.source, original, request)
+        return self._section(info.source, original, request, info.owner)
 
     def close(self) -> None:
         self.workers.close()
@@ -90,8 +100,8 @@ class SourceViewer:
             drawn["scanned"],
         )
 
-    def _section(self, source: str, original: Original, request: ViewRequest) -> SectionView:
-        document = self._parse(original)
+    def _section(self, source: str, original: Original, request: ViewRequest, owner: str) -> SectionView:
+        document = self._parse(original, owner)
         same = [p for p in document.pages if p.number == request.page and p.section == request.section]
         candidates = same or document.pages
         budget = Budget()  # the loose search's, for all of them (rag/viewer/passages.py)
@@ -102,14 +112,15 @@ class SourceViewer:
         page = candidates[0]
         return _shown(source, _location(source, page.number, page.section), page.text, [])
 
-    def _parse(self, original: Original) -> Document:
+    def _parse(self, original: Original, owner: str) -> Document:
         key = (original.doc_id, original.content_hash)
         with self._lock:
             if key in self._parsed:
                 self._parsed.move_to_end(key)
                 return self._parsed[key]
         try:  # OCR is not needed: scans are PDFs, which never come here
-            document = load_document(original.filename, original.data, limits=self.limits)
+            with self.turn(owner):
+                document = load_document(original.filename, original.data, limits=self.limits)
         except (LoadError, OcrUnavailableError) as exc:
             raise ViewerError(f"{original.name} cannot be read again: {exc}") from None
         with self._lock:
