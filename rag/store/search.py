@@ -34,6 +34,11 @@ EXCLUDE_EXACT = 100  # up to this many hidden versions are left out by filter, b
 # 0.925 / 0.772, follow-ups 0.880 / 0.690; a deeper list lets a chunk both legs rank count).
 RRF_K = 60
 CANDIDATES_PER_K = 4  # each leg hands the fusion this many times k chunks (20 for k = 5)
+# Beyond this many candidates, hits come back with the fields visibility needs only and the k kept are
+# read after: at 300k chunks the top 500 with every hit field took 80 ms p50 (bench/scale.py, busy
+# machine), with the row id alone 14 ms (a direct probe; docs/BENCHMARKS.md, issue 24).
+FULL_HITS_MAX = 50
+SLIM_FIELDS = ["doc_id", "content_hash"]
 
 
 class ChunkSearch:
@@ -88,7 +93,24 @@ class ChunkSearch:
         live = self.versions.visibility.live({result["entity"]["doc_id"] for result in results})
         visible = [x for x in results if (x["entity"]["doc_id"], x["entity"]["content_hash"]) in live]
         best = sorted(visible, key=lambda x: -x["distance"])[:k]  # approximate plans fetch more than k
+        if depth > FULL_HITS_MAX:
+            best = self._with_fields(best)
         return [r.hit(rank, result) for rank, result in enumerate(best, start=1)]
+
+    def _with_fields(self, hits: list[dict]) -> list[dict]:
+        """Hits found with `SLIM_FIELDS`, with every hit field read by primary key (one query)."""
+        if not hits:
+            return []
+        try:
+            rows = self.client.query(
+                self.collection,
+                filter=f"pk in [{', '.join(str(h['id']) for h in hits)}]",
+                output_fields=r.HIT_FIELDS,
+            )
+        except MilvusException as exc:
+            raise StoreError(f"reading the hits' fields failed in {self.collection}: {exc}") from exc
+        by_id = {row["pk"]: row for row in rows}
+        return [{**h, "entity": by_id[h["id"]]} for h in hits if h["id"] in by_id]
 
     def closest(
         self,
@@ -149,6 +171,7 @@ class ChunkSearch:
         return plan.limit(k, self.sizes.rows(scope), self.sizes.rows(r.EVERY_CHUNK))
 
     def _search(self, vector: np.ndarray | None, text: str, limit: int, flt: str, mode: str) -> list[dict]:
+        fields = r.HIT_FIELDS if limit <= FULL_HITS_MAX else SLIM_FIELDS  # see FULL_HITS_MAX
         dense = {"data": [vector.tolist() if vector is not None else []], "anns_field": "vector"}
         keyword = {"data": [text], "anns_field": "sparse"}
         cosine = {"metric_type": "COSINE", "params": dict(self.plan().search_params)}
@@ -158,12 +181,12 @@ class ChunkSearch:
                 **dense,
                 limit=limit,
                 filter=flt,
-                output_fields=r.HIT_FIELDS,
+                output_fields=fields,
                 search_params=cosine,
             )[0]
         if mode == "keyword":
             return self.client.search(
-                self.collection, **keyword, limit=limit, filter=flt, output_fields=r.HIT_FIELDS,
+                self.collection, **keyword, limit=limit, filter=flt, output_fields=fields,
                 search_params={"metric_type": "BM25"},
             )[0]  # fmt: skip
         depth = CANDIDATES_PER_K * limit
@@ -172,5 +195,5 @@ class ChunkSearch:
             AnnSearchRequest(**keyword, param={"metric_type": "BM25"}, limit=depth, expr=flt),
         ]
         return self.client.hybrid_search(
-            self.collection, legs, RRFRanker(RRF_K), limit=limit, output_fields=r.HIT_FIELDS
+            self.collection, legs, RRFRanker(RRF_K), limit=limit, output_fields=fields
         )[0]

@@ -120,6 +120,7 @@ def test_an_approximate_index_searches_deeper_for_an_owner_who_keeps_few_rows(tm
         store.search(rng.standard_normal(8).astype(np.float32), "", 5, None, mode="dense")
 
         assert {h.chunk.doc_id for h in hits} == {"d3"} and len(hits) == 5
+        assert all(h.chunk.text == f"row {h.chunk.index}" for h in hits)  # fields read after, by key
         assert limits == [68, 50]  # ceil(0.25 × 300 × 0.9) for the owner; the plan's 50 without one
         assert len(counted) == 2  # the owner's rows and every row: no count without a filter
     finally:
