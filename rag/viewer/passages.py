@@ -17,6 +17,7 @@ sends): a page of one repeated letter and a 4,000-character passage of it took 4
 from __future__ import annotations
 
 import unicodedata
+from array import array
 from collections import Counter
 from collections.abc import Sequence
 from difflib import SequenceMatcher
@@ -28,6 +29,7 @@ LONGEST_PASSAGE = 4000  # the rest of a longer passage is not looked for (Sequen
 # 2,500-character chunk is 0.65 M (0.3 s on the busy 2-core machine); a repeated letter costs
 # ~0.75 µs a pair there, so one view's search stays under ~3 s whatever the page and passages
 MAX_PAIRS = 2_000_000
+LONGEST_FOLDING = 4  # NFKC of ligatures is 2-3 characters ("ﬃ"), of squared words 4 ("㍿" 株式会社)
 
 
 class Budget:
@@ -47,12 +49,15 @@ class Budget:
         return True
 
 
-def fold(text: str) -> tuple[str, list[int]]:
+def fold(text: str) -> tuple[str, Sequence[int]]:
     """`text` compared loosely: NFKC (ligatures, full-width forms), lower case, runs of whitespace
     as one space, hyphen or soft hyphen at a line end dropped; with each kept character's index in
-    `text`."""
+    `text`. Each distinct character is folded once and shared, a folding longer than
+    `LONGEST_FOLDING` is not used, and the indices are an array of ints: a character folded to
+    18 (U+FDFA) made 18 string and int objects, ~1 kB a page character."""
     out: list[str] = []
-    where: list[int] = []
+    where = array("i")  # 4 bytes an index: a document has at most RAG_MAX_DOCUMENT_CHARS (5 M)
+    folded_as: dict[str, str] = {}
     space = False
     i = 0
     while i < len(text):
@@ -70,9 +75,15 @@ def fold(text: str) -> tuple[str, list[int]]:
             out.append(" ")
             where.append(i)
             space = False
-        for folded in unicodedata.normalize("NFKC", char).lower():
-            out.append(folded)
+        folded = folded_as.get(char)
+        if folded is None:
+            folded = unicodedata.normalize("NFKC", char).lower()
+            folded = folded_as[char] = folded if len(folded) <= LONGEST_FOLDING else char.lower()
+        out.append(folded)
+        if len(folded) == 1:
             where.append(i)
+        else:
+            where.extend([i] * len(folded))
         i += 1
     return "".join(out), where
 

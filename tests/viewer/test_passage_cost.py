@@ -61,3 +61,23 @@ def test_a_section_request_shares_one_bound_over_every_section(assistant, tmp_pa
 
     assert elapsed(show) < 5.0
     assert isinstance(view, SectionView) and view.spans == []
+
+
+def test_folding_a_page_of_long_ligatures_takes_bounded_memory():
+    """NFKC spells U+FDFA (one Arabic ligature) as 18 characters, and each folded character was a
+    string object of its own with an int index beside it: ~1.5 kB a page character, so a 500,000-
+    character section (an upload well within RAG_MAX_DOCUMENT_CHARS) took ~750 MB of the app's
+    memory per view. Now one shared string per distinct character and the indices in an array."""
+    import tracemalloc
+
+    from rag.viewer.passages import fold
+
+    page = "\ufdfa\u337f" * 50_000  # 100,000 characters; U+337F is 4 CJK characters under NFKC
+    tracemalloc.start()
+    try:
+        folded, where = fold(page)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert len(where) == len(folded)
+    assert peak < 64 * len(page), f"{peak / len(page):.0f} bytes a page character"
