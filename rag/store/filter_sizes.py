@@ -23,31 +23,52 @@ MAX_FILTERS = 4096  # filters remembered; beyond, the table starts again
 
 
 class FilterSizes:
-    """Row counts by filter for one chunk collection; shared by threads."""
+    """Row counts by filter for one chunk collection and its version table; shared by threads."""
 
     def __init__(
-        self, client: MilvusClient, collection: str, clock: Callable[[], float] = time.monotonic
+        self,
+        client: MilvusClient,
+        collection: str,
+        table: str,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.client = client
         self.collection = collection
+        self.table = table
         self.clock = clock
         self._sizes: dict[str, tuple[int, float]] = {}
         self._lock = threading.Lock()
 
     def rows(self, flt: str) -> int:
-        """Rows matching `flt` (counted at most `SIZE_TTL_S` ago); 0 when they can't be counted."""
+        """Chunk rows matching `flt`: a `count(*)` over the chunk collection."""
+        return self._remembered(f"rows {flt}", lambda: r.count(self.client, self.collection, flt))
+
+    def kept(self, scope: str) -> int:
+        """Chunks of the live versions matching `scope` (owner and document conditions), summed
+        from the version table: one row per document where `rows` reads every chunk row (300k
+        chunks, busy machine: owner-filtered p50 50.5 ms with 250 candidates and a chunk count
+        before most searches, 41.5 ms with 500 candidates and no count)."""
+        flt = f'{scope} and state == "live"'
+
+        def chunks() -> int:
+            return sum(row["n_chunks"] for row in r.query_all(self.client, self.table, flt, ["n_chunks"]))
+
+        return self._remembered(f"kept {scope}", chunks)
+
+    def _remembered(self, key: str, size: Callable[[], int]) -> int:
+        """`size()`, computed at most `SIZE_TTL_S` ago; 0 when it can't be computed."""
         now = self.clock()
         with self._lock:
-            known = self._sizes.get(flt)
+            known = self._sizes.get(key)
         if known and now - known[1] < SIZE_TTL_S:
             return known[0]
         try:
-            size = r.count(self.client, self.collection, flt)
+            value = size()
         except MilvusException as exc:  # the search itself will say what is wrong
-            log.warning("could not count the rows of %s for %s: %s", self.collection, flt, exc)
+            log.warning("could not count %s in %s: %s", key, self.collection, exc)
             return 0
         with self._lock:
             if len(self._sizes) >= MAX_FILTERS:
                 self._sizes.clear()
-            self._sizes[flt] = (size, now)
-        return size
+            self._sizes[key] = (value, now)
+        return value

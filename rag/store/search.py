@@ -52,7 +52,7 @@ class ChunkSearch:
         self.collection = collection
         self.versions = versions
         self.plan = plan
-        self.sizes = FilterSizes(client, collection)
+        self.sizes = FilterSizes(client, collection, versions.table)
 
     def search(
         self,
@@ -168,7 +168,7 @@ class ChunkSearch:
         plan = self.plan()
         if not plan.candidates or not scope:
             return plan.limit(k)
-        return plan.limit(k, self.sizes.rows(scope), self.sizes.rows(r.EVERY_CHUNK))
+        return plan.limit(k, self.sizes.kept(scope), self.sizes.rows(r.EVERY_CHUNK))
 
     def _search(self, vector: np.ndarray | None, text: str, limit: int, flt: str, mode: str) -> list[dict]:
         fields = r.HIT_FIELDS if limit <= FULL_HITS_MAX else SLIM_FIELDS  # see FULL_HITS_MAX

@@ -113,8 +113,10 @@ def test_an_approximate_index_searches_deeper_for_an_owner_who_keeps_few_rows(tm
             store.client, "search", lambda *a, **kw: limits.append(kw["limit"]) or search(*a, **kw)
         )
         counted: list[str] = []
-        rows = store.searcher.sizes.rows
-        monkeypatch.setattr(store.searcher.sizes, "rows", lambda flt: counted.append(flt) or rows(flt))
+        sizes = store.searcher.sizes
+        rows, kept = sizes.rows, sizes.kept
+        monkeypatch.setattr(sizes, "rows", lambda flt: counted.append(flt) or rows(flt))
+        monkeypatch.setattr(sizes, "kept", lambda flt: counted.append(flt) or kept(flt))
 
         hits = store.search(rng.standard_normal(8).astype(np.float32), "", 5, ["ws3"], mode="dense")
         store.search(rng.standard_normal(8).astype(np.float32), "", 5, None, mode="dense")
@@ -134,16 +136,16 @@ def test_row_counts_are_reused_for_a_while_then_counted_again(settings: Settings
             [Chunk("d1", "a.txt", 0, 0, "a")], np.eye(4, dtype=np.float32)[:1], "alice", "h", 1
         )
         now = [0.0]
-        sizes = FilterSizes(store.client, store.collection, clock=lambda: now[0])
+        sizes = FilterSizes(store.client, store.collection, store.versions, clock=lambda: now[0])
         flt = 'owner in ["alice"]'
-        assert sizes.rows(flt) == 1
+        assert sizes.rows(flt) == 1 and sizes.kept(flt) == 1
         store.add_document(
             [Chunk("d2", "b.txt", 0, 0, "b")], np.eye(4, dtype=np.float32)[:1], "alice", "h", 1
         )
         now[0] = SIZE_TTL_S - 1
-        assert sizes.rows(flt) == 1  # remembered
+        assert sizes.rows(flt) == 1 and sizes.kept(flt) == 1  # remembered
         now[0] = SIZE_TTL_S + 1
-        assert sizes.rows(flt) == 2
+        assert sizes.rows(flt) == 2 and sizes.kept(flt) == 2
         assert sizes.rows("no such field == 1") == 0  # not countable: the plan's own depth
     finally:
         store.close()
