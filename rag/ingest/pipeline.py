@@ -163,7 +163,9 @@ class Ingestor:
             document = load_document(filename or name, data, reading, self.limits)
             if document.kind == "pdf":
                 # pypdf's parsed objects are held in reference cycles until Python's next full
-                # collection: 7 MB of a 1,000-page PDF's, through the whole embedding (tracemalloc)
+                # collection: 7 MB of a 1,000-page PDF's, through the whole embedding (tracemalloc);
+                # collected here, a 100-page PDF's ingest peaked 181 -> 34 MB above the loaded
+                # model and took 16.5 -> 10.7 s (bench/ingest_memory.py, docs/BENCHMARKS.md)
                 gc.collect()
         document = replace(document, source=name)
         doc_id = document_id(owner, name)
