@@ -137,12 +137,14 @@ def test_stop_in_a_big_embedding_batch_waits_for_about_a_second_of_it_and_keeps_
     embedder = ingestor.embedder
     monkeypatch.setattr(embedder, "batch_size", 512)
     calls: list[tuple[float, int, float]] = []  # (began, texts, ended)
-    embedding = threading.Event()
+    embedding, pressed_event = threading.Event(), threading.Event()
     embed = embedder.embed_passages
 
     def watched(texts: list[str]):
         began = time.monotonic()
-        embedding.set()
+        if not embedding.is_set():  # the first call goes on once Stop is pressed: Stop lands in it
+            embedding.set()
+            pressed_event.wait(30)
         try:
             return embed(texts)
         finally:
@@ -159,6 +161,7 @@ def test_stop_in_a_big_embedding_batch_waits_for_about_a_second_of_it_and_keeps_
     embedding.wait(120)
     pressed = time.monotonic()
     assert ingestor.stop("A") == 1
+    pressed_event.set()
     upload.join(120)
     waited = time.monotonic() - pressed
     assert not upload.is_alive(), f"Stop had not taken effect {waited:.0f} s later"
