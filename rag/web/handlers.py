@@ -27,7 +27,7 @@ from rag.web.render import (
     turn_of,
 )
 from rag.web.sources import sources_html
-from rag.web.views import ChatView, ConversationView, PageView
+from rag.web.views import ChatView, ConversationView, DocumentsView, PageView
 from rag.workspace.conversations import Conversation, SavedTurn
 from rag.workspace.owners import WORKSPACE_COOKIE, hf_owner, key_owner, new_workspace_key, user_owner
 
@@ -86,8 +86,16 @@ class WebApp(DocumentEvents):
             conversation_id,
             *conversation_view(conversation),
             self.conversation_list(owner, conversation_id),
-            *self._list_updates(owner),
+            *self._list_updates_if_loaded(owner),
         )
+
+    def _list_updates_if_loaded(self, owner: str) -> DocumentsView:
+        """The document list, or no change while the library is still loading: the page load must
+        not wait for it, since the workspace key it returns is what every upload needs (an upload
+        made in the first seconds got "No workspace key"). The list follows (`documents`)."""
+        if self.assistant.embedder_status == "loading":
+            return DocumentsView(gr.update(), gr.update(visible=False))
+        return self._list_updates(owner)
 
     def new_workspace(self, workspace: str, request: gr.Request, profile: Profile) -> PageView:
         """A fresh, empty workspace for this browser; the old one is left to the idle clean-up."""

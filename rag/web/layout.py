@@ -243,7 +243,10 @@ def build_ui(app: WebApp, browser_secret: str) -> gr.Blocks:
             app.delete_by_name, [delete_name, *identity], gr.Textbox(visible=False), api_name="delete"
         )
 
-        demo.load(app.restore, [stored_key, stored_conversation], everything, **private)
+        # the list follows the page: `restore` doesn't wait for a library still loading
+        demo.load(app.restore, [stored_key, stored_conversation], everything, **private).then(
+            app.documents, identity, doc_outputs, **private
+        )
         chatbot.like(app.feedback, [chatbot, workspace], None, **private)  # the message names its turn
         timer = gr.Timer(2.0)
         timer.tick(app.engine_status, None, status, queue=False, **private)

@@ -68,6 +68,28 @@ def release(pipe: Path, content: bytes) -> bool:
     return True
 
 
+def browser_gets_its_workspace(url: str) -> bool:
+    """Chromium opens the page and its load event stores the workspace key, which every upload
+    needs, within 60 s. The load used to wait for the library to list documents, so an upload
+    in the first seconds was answered "No workspace key" (seen in the e2e tests under load)."""
+    from playwright.sync_api import TimeoutError as PageTimeout
+    from playwright.sync_api import sync_playwright
+
+    from tests.e2e.test_browser import CHROMIUM, CHROMIUM_ARGS
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_page()
+            page.goto(url)
+            page.wait_for_function("() => !!localStorage.getItem('rag-workspace')", timeout=60_000)
+            return True
+        except PageTimeout:
+            return False
+        finally:
+            browser.close()
+
+
 def test_page_is_served_while_the_embedder_loads_and_retrieval_does_not_wait_for_the_llm(
     tmp_path: Path, held_model: tuple[Path, bytes]
 ):
@@ -93,6 +115,9 @@ def test_page_is_served_while_the_embedder_loads_and_retrieval_does_not_wait_for
         assert served is not None and process.poll() is None, (tmp_path / "app.log").read_text()[-3000:]
         status, report = health(url)
         assert status == 503 and report["embedder"] == "loading" and report["store"] == "loading", report
+
+        assert browser_gets_its_workspace(url), "the page load waited for the library"
+        assert health(url)[1]["embedder"] == "loading"
 
         client = Client(url, verbose=False)
         listing = client.submit(api_name="/list_documents")  # needs the store: waits for the library
