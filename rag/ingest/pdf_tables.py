@@ -23,7 +23,6 @@ with the line above (about 1 in 8 at 15 words a line), hence the share rather th
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from pypdf import PageObject
@@ -187,19 +186,28 @@ def _row(cells: list[str]) -> str:
 
 
 def _rows_together(text: str) -> str:
-    """No blank line between two rows (a blank line would end the table block for the chunker)."""
+    """No blank line between two rows (a blank line would end the table block for the chunker).
+    One pass each way: looking ahead and back from every blank line was quadratic in the page's
+    lines, and it runs on every page."""
     lines = text.split("\n")
-    kept = [
-        line
-        for i, line in enumerate(lines)
-        if line.strip() or not (_is_row(reversed(lines[:i])) and _is_row(lines[i + 1 :]))
-    ]
+    row_after = [False] * len(lines)  # the first non-blank line after i is a row
+    after = False
+    for i in range(len(lines) - 1, -1, -1):
+        row_after[i] = after
+        if lines[i].strip():
+            after = _is_row(lines[i])
+    kept, before = [], False  # before: the last non-blank line kept so far is a row
+    for line, then_row in zip(lines, row_after, strict=True):
+        if line.strip():
+            kept.append(line)
+            before = _is_row(line)
+        elif not (before and then_row):
+            kept.append(line)
     return "\n".join(kept).strip()
 
 
-def _is_row(lines: Iterable[str]) -> bool:
-    """The first non-blank line of `lines` is a table row."""
-    return next((line for line in lines if line.strip()), "").lstrip().startswith("|")
+def _is_row(line: str) -> bool:
+    return line.lstrip().startswith("|")
 
 
 def _find_row(text: str, cells: list[str], start: int) -> tuple[int, int] | None:
