@@ -251,6 +251,14 @@ class WebSettings:
             "browser, besides its own and a Space's `https://$SPACE_HOST`; others get 403"
         },
     )
+    allowed_hosts: str = field(
+        default="",
+        metadata={
+            "doc": "host names (comma-separated) the app answers to besides IP addresses, `localhost` and a "
+            "Space's `$SPACE_HOST`, against DNS rebinding; checked when `RAG_HOST` is a specific address "
+            "or this is set (so bound to `0.0.0.0` behind a proxy, list its public name); others get 403"
+        },
+    )
 
 
 @dataclass(frozen=True)

@@ -10,6 +10,14 @@ request body may be, and the start-up checks of the login settings.
   and the login cookies are `SameSite=None`, so without this a page on any site could act as a
   signed-in visitor. Requests without `Origin` (API clients, same-origin GETs) pass: they carry no
   visitor's cookies from another site.
+- **Hosts (DNS rebinding).** A page on a name its owner points at 127.0.0.1 is same-origin with
+  itself, so the origin policy can't stop it from reading a local app. When the app is bound to a
+  specific address (127.0.0.1 by default), or `RAG_ALLOWED_HOSTS` is set, a request is served only
+  when its `Host` is an IP address (no name, no rebinding), `localhost`, a host of `$SPACE_HOST` or
+  a listed name; others get 403 naming `RAG_ALLOWED_HOSTS`. The port is not compared: the
+  attacker picks the name, not where the connection lands, and `ssh -L 8080:127.0.0.1:7860`
+  sends `localhost:8080`. Bound to 0.0.0.0 with no list, any `Host` passes: a reverse proxy's
+  public name must not lock its operator out by default (docs/SECURITY.md says what to set).
 - **Body size.** `RAG_MAX_REQUEST_MB` for every request but uploads; an upload request may carry
   one upload's worth (`RAG_MAX_UPLOAD_REQUEST_MB`, plus one more file of `RAG_MAX_UPLOAD_MB` whose
   refusal the ingest reports, plus 1 MB of multipart framing). Over it: 413, before the app reads it.
@@ -27,8 +35,10 @@ No Gradio import here: this is plain ASGI.
 
 from __future__ import annotations
 
+import ipaddress
 import logging
 import os
+import re
 from collections.abc import Awaitable, Callable, Iterable, MutableMapping
 from typing import Any
 from urllib.parse import urlsplit
@@ -47,6 +57,8 @@ MB = 1024 * 1024
 UPLOAD_PATH_SUFFIX = "/gradio_api/upload"
 DEFAULT_PORTS = {"http": 80, "https": 443, "ws": 80, "wss": 443}
 CORS_METHODS = "DELETE, GET, HEAD, OPTIONS, PATCH, POST, PUT"
+WILDCARD_BINDS = ("0.0.0.0", "::", "")
+HOST_NAME = re.compile(r"[a-z0-9_]([a-z0-9_-]*[a-z0-9])?(\.[a-z0-9_]([a-z0-9_-]*[a-z0-9])?)*")
 
 
 class LoginConfigError(SystemExit):
@@ -86,15 +98,19 @@ def parse_allowed_origins(spec: str) -> set[tuple[str, str, int]]:
     return allowed
 
 
+def space_hosts(environ: MutableMapping[str, str] | None = None) -> set[str]:
+    """The Space's host names: `SPACE_HOST` is a comma-separated list when the Space has a custom
+    domain (Gradio's OAuth code splits it the same way)."""
+    env = os.environ if environ is None else environ
+    return {h.strip().lower() for h in env.get("SPACE_HOST", "").split(",") if h.strip()}
+
+
 def allowed_origins(settings: Settings, environ: MutableMapping[str, str] | None = None) -> set:
     """The origins allowed besides the request's own: `RAG_ALLOWED_ORIGINS`, the Space's, and the
     configured address when it is a specific one (not 0.0.0.0)."""
-    env = os.environ if environ is None else environ
     allowed = parse_allowed_origins(settings.web.allowed_origins)
-    space_host = env.get("SPACE_HOST", "").strip()
-    if space_host:
-        allowed.add(("https", space_host.lower(), 443))
-    if settings.web.host not in ("0.0.0.0", "::", ""):
+    allowed |= {("https", host, 443) for host in space_hosts(environ)}
+    if settings.web.host not in WILDCARD_BINDS:
         host = settings.web.host.lower().strip("[]")
         allowed.add(("http", host, settings.web.port))
     return allowed
@@ -114,6 +130,51 @@ def same_origin(origin: tuple[str, str, int], host_header: str) -> bool:
     return (parts.hostname or "").lower() == host and (port or DEFAULT_PORTS[scheme]) == origin_port
 
 
+# -- hosts (DNS rebinding) ----------------------------------------------------------------------
+
+
+def parse_allowed_hosts(spec: str) -> set[str]:
+    """`RAG_ALLOWED_HOSTS`: comma-separated host names (`rag.example.org`); no port, no wildcard."""
+    allowed = set()
+    for item in (part.strip().lower().rstrip(".") for part in spec.split(",")):
+        if not item:
+            continue
+        if not HOST_NAME.fullmatch(item):
+            raise ValueError(
+                f"RAG_ALLOWED_HOSTS: {item!r} is not a host name; list names such as rag.example.org, "
+                "separated by commas (no scheme, port or wildcard)"
+            )
+        allowed.add(item)
+    return allowed
+
+
+def allowed_hosts(settings: Settings, environ: MutableMapping[str, str] | None = None) -> set[str] | None:
+    """The names a request's `Host` may carry besides IP addresses; None: any (bound to every
+    address with no `RAG_ALLOWED_HOSTS`)."""
+    listed = parse_allowed_hosts(settings.web.allowed_hosts)
+    bound = settings.web.host.lower().strip("[]")
+    if bound in WILDCARD_BINDS and not listed:
+        return None
+    return listed | space_hosts(environ) | {"localhost"} | ({bound} - set(WILDCARD_BINDS))
+
+
+def host_allowed(host_header: str, allowed: set[str] | None) -> bool:
+    """Whether a request's `Host` passes the allow-list: an IP address always does (a browser sends
+    one only to that address, so nothing was rebound); a name must be listed. No `Host` (HTTP/1.0
+    clients) passes: browsers always send one."""
+    if allowed is None or not host_header:
+        return True
+    try:
+        name = (urlsplit("//" + host_header.strip()).hostname or "").rstrip(".")
+    except ValueError:
+        return False
+    try:
+        ipaddress.ip_address(name)
+        return True
+    except ValueError:
+        return name in allowed
+
+
 # -- the middleware ------------------------------------------------------------------------------
 
 
@@ -126,9 +187,11 @@ class WebGuard:
         allowed: Iterable[tuple[str, str, int]] = (),
         max_request_bytes: int = 2 * MB,
         max_upload_bytes: int = 251 * MB,
+        hosts: set[str] | None = None,
     ) -> None:
         self.app = app
         self.allowed = set(allowed)
+        self.hosts = hosts
         self.max_request_bytes = max_request_bytes
         self.max_upload_bytes = max_upload_bytes
 
@@ -143,18 +206,27 @@ class WebGuard:
             return
         headers = _headers(scope)
         origin = headers.get("origin")
+        if not host_allowed(headers.get("host", ""), self.hosts):
+            log.warning(
+                "refused a %s request to %s for host %r", scope["type"], scope["path"], headers["host"]
+            )
+            await _refuse(
+                scope,
+                receive,
+                send,
+                "Unknown host name: the app answers only to the names it is configured for "
+                "(the operator can add this one to RAG_ALLOWED_HOSTS).",
+            )
+            return
         if origin is not None and not self.origin_allowed(origin, headers.get("host", "")):
             log.warning("refused a %s request to %s from origin %r", scope["type"], scope["path"], origin)
-            if scope["type"] == "websocket":
-                await receive()  # websocket.connect; closing before accepting answers 403
-                await send({"type": "websocket.close", "code": 1008})
-            else:
-                await _plain(
-                    send,
-                    403,
-                    "Cross-site request refused: this site is not allowed to call the app "
-                    "(the operator can allow it with RAG_ALLOWED_ORIGINS).",
-                )
+            await _refuse(
+                scope,
+                receive,
+                send,
+                "Cross-site request refused: this site is not allowed to call the app "
+                "(the operator can allow it with RAG_ALLOWED_ORIGINS).",
+            )
             return
         if scope["type"] == "websocket":
             await self.app(scope, receive, send)
@@ -253,6 +325,15 @@ def _with_cors(send: Send, origin: str) -> Send:
         await send(event)
 
     return cors_send
+
+
+async def _refuse(scope: Scope, receive: Receive, send: Send, text: str) -> None:
+    """403 with the reason; a websocket is closed before it is accepted (the client sees 403)."""
+    if scope["type"] == "websocket":
+        await receive()  # websocket.connect
+        await send({"type": "websocket.close", "code": 1008})
+    else:
+        await _plain(send, 403, text)
 
 
 async def _plain(send: Send, status: int, text: str) -> None:
@@ -354,4 +435,9 @@ def guard(server: Any, settings: Settings, hf_oauth: bool) -> None:
     if settings.web.require_login and not settings.web.auth.strip() and hf_oauth:
         close_anonymous_uploads(server)
     server.add_middleware(WorkspaceCookie)  # inside the guard: refused requests get no key
-    server.add_middleware(WebGuard, allowed=allowed_origins(settings), **WebGuard.limits(settings))
+    server.add_middleware(
+        WebGuard,
+        allowed=allowed_origins(settings),
+        hosts=allowed_hosts(settings),
+        **WebGuard.limits(settings),
+    )

@@ -15,6 +15,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import httpx
 import pytest
@@ -39,6 +40,7 @@ def site(tmp_path_factory):
         RAG_AUTH="ann:pw-a",
         RAG_MAX_UPLOAD_MB="1",
         RAG_MAX_UPLOAD_REQUEST_MB="1",  # an upload request may carry 1 + 1 + 1 MB
+        RAG_ALLOWED_HOSTS=PUBLIC_HOST,  # the app is bound to 127.0.0.1: other names are refused
     )
     yield url, data
     stop_app(process)
@@ -107,6 +109,41 @@ def test_the_apps_own_origin_still_works(site):
             assert joined.headers["access-control-allow-origin"] == origin
             uploaded = http.post("gradio_api/upload", files={"files": ("mine.md", b"# mine")})
             assert uploaded.status_code == 200, uploaded.text
+
+
+def test_a_name_rebound_to_127_0_0_1_is_refused_on_every_route(site):
+    """DNS rebinding: a page on rebound.example (which its owner points at 127.0.0.1) is
+    same-origin with itself, so `Origin` and `Host` agree and the origin policy lets it through.
+    Only the `Host` allow-list stops it: loopback names and addresses and RAG_ALLOWED_HOSTS pass.
+    (Gradio 6 serves no websocket route; tests/web/test_guard.py checks the guard closes them.)"""
+    url, _ = site
+    port = urlsplit(url).port
+    cookie = login_cookies(url)
+    rebound = f"rebound.example:{port}"
+    sent = {"host": rebound, "origin": f"http://{rebound}", "cookie": cookie}
+    join = {"data": [""], "fn_index": fn_index(url, cookie, "list_documents"), "session_hash": "dns1"}
+    with httpx.Client(base_url=url, timeout=10, headers=sent) as http:
+        answers = [
+            http.get(""),
+            http.get("config"),
+            http.get("health"),
+            http.post("gradio_api/queue/join", json=join),
+            http.post("gradio_api/upload", files={"files": ("x.md", b"# rebound")}),
+            httpx.get(url + "health", headers={"host": rebound}),  # no Origin: a plain navigation
+        ]
+        with http.stream("GET", "gradio_api/queue/data", params={"session_hash": "dns1"}) as sse:
+            sse.read()
+            answers.append(sse)
+        for answer in answers:
+            assert answer.status_code == 403, (answer.request.url, answer.status_code)
+            assert "RAG_ALLOWED_HOSTS" in answer.text and no_cors(answer), answer.request.url
+    for host in (f"localhost:{port}", f"127.0.0.1:{port}", f"[::1]:{port}", PUBLIC_HOST, "LocalHost"):
+        own = httpx.get(url + "config", headers={"host": host, "cookie": cookie}, timeout=10)
+        assert own.status_code == 200, (host, own.status_code, own.text[:200])
+    assert httpx.get(url + "health", headers={"host": f"localhost:{port}"}, timeout=30).status_code in (
+        200,
+        503,
+    )
 
 
 def test_request_bodies_are_capped(site):

@@ -16,9 +16,11 @@ from rag.web.guard import (
     SignedInUploads,
     WebGuard,
     WorkspaceCookie,
+    allowed_hosts,
     allowed_origins,
     check_login_methods,
     close_anonymous_uploads,
+    parse_allowed_hosts,
     parse_allowed_origins,
 )
 
@@ -96,6 +98,36 @@ def test_the_default_list_holds_the_space_and_a_specific_bind_address_and_refuse
             parse_allowed_origins(bad)
 
 
+def test_which_host_names_are_checked_and_which_pass():
+    """Bound to a specific address (the default), or with RAG_ALLOWED_HOSTS: names must be listed;
+    bound to every address with no list: any Host (a proxy's public name is unknown)."""
+    space = {"SPACE_HOST": "me-rag.hf.space,rag.example.com"}  # a custom domain makes it a list
+    local = allowed_hosts(Settings.from_env({}, host="127.0.0.1"), space)
+    assert local == {"localhost", "127.0.0.1", "me-rag.hf.space", "rag.example.com"}
+    assert allowed_hosts(Settings.from_env({}, host="0.0.0.0"), space) is None
+    listed = Settings.from_env({}, host="0.0.0.0", allowed_hosts="RAG.example.org., b.example")
+    assert allowed_hosts(listed, {}) == {"rag.example.org", "b.example", "localhost"}
+    for bad in ("*", "*.example.org", "https://x.example", "x.example:8080", "a..b"):
+        with pytest.raises(ValueError, match="RAG_ALLOWED_HOSTS"):
+            parse_allowed_hosts(bad)
+
+
+def test_a_host_name_not_allowed_gets_403_ips_and_listed_names_pass():
+    client = guarded(hosts={"localhost", "rag.example.org"})
+    for host in ("rebound.example", "rebound.example:7860", "localhost.evil.example", "[bad"):
+        refused = call(client, "GET", "/", headers={"host": host, "origin": f"http://{host}"})
+        assert refused.status_code == 403 and "RAG_ALLOWED_HOSTS" in refused.text, host
+    for host in (
+        "rag.example.org",
+        "LOCALHOST:8080",
+        "localhost.",
+        "127.0.0.1:7860",
+        "[::1]:7860",
+        "10.0.0.7",
+    ):
+        assert call(client, "GET", "/", headers={"host": host}).status_code == 200, host
+
+
 def test_bodies_over_the_cap_get_413_whether_declared_or_streamed():
     client = guarded(max_request_bytes=1 * MB, max_upload_bytes=3 * MB)
     big = b"x" * (2 * MB)
@@ -114,13 +146,16 @@ def test_bodies_over_the_cap_get_413_whether_declared_or_streamed():
     assert too_big.status_code == 413 and "RAG_MAX_UPLOAD_REQUEST_MB" in too_big.text
 
 
-def test_websockets_from_a_foreign_origin_are_closed_before_accept():
+@pytest.mark.parametrize(
+    "host, origin", [("a.example", "https://evil.example"), ("rebound.example", "http://rebound.example")]
+)
+def test_websockets_from_a_foreign_origin_or_host_are_closed_before_accept(host, origin):
     sent: list[dict] = []
 
     async def inner(scope, receive, send):
         raise AssertionError("the app must not see it")
 
-    async def run(origin: str) -> None:
+    async def run() -> None:
         events = iter([{"type": "websocket.connect"}])
 
         async def receive():
@@ -132,11 +167,11 @@ def test_websockets_from_a_foreign_origin_are_closed_before_accept():
         scope = {
             "type": "websocket",
             "path": "/ws",
-            "headers": [(b"host", b"a.example"), (b"origin", origin.encode())],
+            "headers": [(b"host", host.encode()), (b"origin", origin.encode())],
         }
-        await WebGuard(inner)(scope, receive, send)
+        await WebGuard(inner, hosts={"a.example"})(scope, receive, send)
 
-    asyncio.run(run("https://evil.example"))
+    asyncio.run(run())
     assert sent == [{"type": "websocket.close", "code": 1008}]
 
 
