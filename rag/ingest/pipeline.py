@@ -217,12 +217,17 @@ class Ingestor:
         quota: Quota | None,
     ) -> str:
         """Keep the original for the source viewer; a visitor's (`quota`) within the workspace's
-        bound. Returns the note when it is not kept; a disk error is logged, not a failed ingest."""
+        bound. Returns the note when it is not kept; a disk error is logged, not a failed ingest.
+        A delete of the document since it went live removed its rows before looking for the
+        original: either that delete removes this one, or the look here finds the document gone."""
         try:
-            return self.originals.keep(owner, doc_id, name, data, content_hash, filename, quota is not None)
+            note = self.originals.keep(owner, doc_id, name, data, content_hash, filename, quota is not None)
         except OSError as exc:
             log.warning("the original of %s was not kept: %s", name, exc)
             return f"the original is not kept for the source viewer ({exc.strerror})"
+        if self.store.find_document(doc_id) is None:
+            self.originals.remove(owner, doc_id)
+        return note
 
 
 def unread_languages(languages: Mapping[str, int], embed_model: str) -> list[str]:

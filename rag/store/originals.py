@@ -14,6 +14,12 @@ ingest report says so. Documents ingested before originals were kept have none u
 A visitor's original is also not kept when it would leave less than `MIN_FREE_BYTES` free on the
 data dir's disk: workspaces cost nothing to make, and a PDF of one text line and a 49 MB image is
 parsed in a moment but kept whole, so the bound per workspace doesn't bound the disk.
+
+An original is written only once its document is live, and a delete removes the rows before the
+original; so the ingest looks again after writing one (`rag.ingest.pipeline`) and removes it if the
+document is gone meanwhile. What a killed process leaves (an original whose delete didn't finish, a
+half-written temporary file) is removed by `remove_unowned`, which the workspace janitor runs at
+start and with every sweep.
 """
 
 from __future__ import annotations
@@ -25,6 +31,8 @@ import os
 import re
 import secrets
 import shutil
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -37,6 +45,9 @@ DOC_ID = re.compile(r"[0-9a-f]{32}")
 # left free for Milvus Lite (its segments, compaction) and conversations.db, which share the data
 # dir's disk: a store that can't write fails every workspace, not only the one that filled it
 MIN_FREE_BYTES = 2 << 30
+# a file younger than this is never taken for a leftover: a temporary file may be mid-write (50 MB
+# takes well under a second), and a Milvus server's reads may lag another replica's commit (seconds)
+LEFTOVER_AGE_S = 600
 
 
 @dataclass(frozen=True)
@@ -146,6 +157,24 @@ class Originals:
     def remove_owner(self, owner: str) -> None:
         shutil.rmtree(self._folder(owner), ignore_errors=True)
 
+    def remove_unowned(self, is_live: Callable[[str], bool], now: float | None = None) -> int:
+        """Remove the originals of documents the store no longer has (`is_live(doc_id)` False) and
+        temporary files left by an interrupted write, each at least `LEFTOVER_AGE_S` old; returns
+        how many files went. Each folder is listed before the store is asked: an original is
+        written after its document went live, so a listed one whose document isn't was deleted."""
+        now = time.time() if now is None else now
+        removed = 0
+        for folder in _entries(self.root):
+            paths = _entries(folder)
+            ids = {p.name.removesuffix(".json") for p in paths} - {""}
+            gone = {doc_id for doc_id in ids if DOC_ID.fullmatch(doc_id) and not is_live(doc_id)}
+            for path in paths:
+                if path.name.startswith(".") or path.name.removesuffix(".json") in gone:
+                    removed += _remove_if_older(path, now - LEFTOVER_AGE_S)
+        if removed:
+            log.info("removed %d original file(s) that no document owns", removed)
+        return removed
+
     def used_bytes(self, owner: str) -> int:
         folder = self._folder(owner)
         try:
@@ -170,6 +199,24 @@ def _checked(doc_id: str) -> str:
     if not DOC_ID.fullmatch(doc_id):
         raise ValueError(f"not a document id: {doc_id[:40]!r}")
     return doc_id
+
+
+def _remove_if_older(path: Path, cutoff: float) -> int:
+    """1 if the file was last written before `cutoff` and is removed now, else 0."""
+    try:
+        if path.stat().st_mtime >= cutoff:
+            return 0
+        path.unlink()
+        return 1
+    except OSError:  # gone meanwhile (a delete, a replacement)
+        return 0
+
+
+def _entries(folder: Path) -> list[Path]:
+    try:
+        return list(folder.iterdir())
+    except OSError:
+        return []
 
 
 def _free_bytes(path: Path) -> int:

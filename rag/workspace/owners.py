@@ -103,7 +103,8 @@ class WorkspaceJanitor:
         self.activity.flush()
 
     def sweep(self) -> list[str]:
-        """Delete abandoned workspaces now; returns their owner ids."""
+        """Delete abandoned workspaces now, and originals no document owns; returns the owner ids
+        of the workspaces."""
         self.activity.flush()
         now = self.clock()
         abandoned = []
@@ -114,6 +115,8 @@ class WorkspaceJanitor:
                 continue  # used on another replica since the read above (deletes take a while)
             self.delete_workspace(owner)
             abandoned.append(owner)
+        if self.originals is not None:  # what killed processes left (rag/store/originals.py)
+            self.originals.remove_unowned(lambda doc_id: self.store.find_document(doc_id) is not None)
         return abandoned
 
     def delete_workspace(self, owner: str) -> None:

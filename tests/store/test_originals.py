@@ -3,7 +3,10 @@ bounded per workspace; and the ingest and delete paths that keep and remove them
 
 from __future__ import annotations
 
+import os
 import stat
+import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -77,3 +80,61 @@ def test_a_deleted_workspace_takes_its_originals(assistant: Assistant, tmp_path:
     assert assistant.originals.used_bytes("anon:123") > 0
     assistant.delete_workspace("anon:123")
     assert assistant.originals.used_bytes("anon:123") == 0
+
+
+def test_a_delete_while_the_original_is_being_kept_leaves_no_original(assistant: Assistant, tmp_path: Path):
+    """The document is live (its rows committed) and its original not written yet when the visitor
+    deletes it: the delete finds no original to remove, then the ingest writes one that no document
+    owns, counted against RAG_MAX_WORKSPACE_ORIGINALS_MB for ever. The ingest is paused at that
+    point (events, not sleeps) while a real delete runs."""
+    source = tmp_path / "guide.pdf"
+    source.write_bytes(make_pdf(["The heron nests in tall trees."]))
+    doc_id = document_id("anon:racer", "guide.pdf")
+    ingest_originals = assistant.ingestor.originals
+    real_keep, reached, go = ingest_originals.keep, threading.Event(), threading.Event()
+
+    def paused_keep(*args, **kwargs):
+        reached.set()
+        assert go.wait(60)
+        return real_keep(*args, **kwargs)
+
+    ingest_originals.keep = paused_keep
+    results: list = []
+    upload = threading.Thread(
+        target=lambda: results.extend(assistant.upload([SourceFile("guide.pdf", source)], "anon:racer"))
+    )
+    upload.start()
+    assert reached.wait(120), "the ingest never reached the point where it keeps the original"
+    assert assistant.delete("anon:racer", [doc_id]).deleted == ["guide.pdf"]
+    go.set()
+    upload.join(60)
+    assert [r.status for r in results] == ["added"] and assistant.documents("anon:racer", False) == []
+    assert assistant.originals.read("anon:racer", doc_id) is None
+    assert assistant.originals.used_bytes("anon:racer") == 0
+
+
+def test_the_janitor_removes_originals_no_document_owns(assistant: Assistant, tmp_path: Path):
+    """What a process killed mid-way leaves (kill -9 between a delete's rows and its original, or
+    during the original's atomic write): files that nothing else would ever remove. The sweep (at
+    start and every few minutes) removes them and keeps the originals of live documents."""
+    source = tmp_path / "guide.pdf"
+    source.write_bytes(make_pdf(["The heron nests in tall trees."]))
+    assistant.upload([SourceFile("guide.pdf", source)], "user:ann")
+    assistant.upload([SourceFile("gone.pdf", source)], "anon:gone")  # same bytes, another workspace
+    live, gone = document_id("user:ann", "guide.pdf"), document_id("anon:gone", "gone.pdf")
+    assistant.library.store.delete_document(gone)  # killed before the delete removed the original
+    folder = assistant.originals.root / next(
+        p.name for p in assistant.originals.root.iterdir() if (p / gone).exists()
+    )
+    half_written = folder / f".{gone}.0a1b2c3d"
+    half_written.write_bytes(b"%PDF-half")
+    old = time.time() - 2 * 3600
+    for path in assistant.originals.root.rglob("*"):  # all written long ago, as found at a start
+        os.utime(path, (old, old))
+    fresh = folder / f".{gone}.feedbeef"  # an atomic write in progress now: left alone
+    fresh.write_bytes(b"%PDF-writing")
+    assert assistant.originals.used_bytes("anon:gone") > 0
+
+    assistant.janitor.sweep()
+    assert assistant.originals.read("anon:gone", gone) is None and not half_written.exists()
+    assert fresh.exists() and assistant.originals.read("user:ann", live) is not None
