@@ -11,13 +11,14 @@ addresses for self-hosting and for the tests.
 
 Limits, each refused with a reason naming the URL: the body's size (`RAG_MAX_UPLOAD_MB`, the same
 as an upload; read in chunks and dropped at the cap, never read to the end), the whole fetch's time
-(`RAG_FETCH_TIMEOUT_S`, redirects included), `MAX_REDIRECTS` and the content type.
+(`RAG_FETCH_TIMEOUT_S`, redirects and name lookups included), `MAX_REDIRECTS` and the content type.
 """
 
 from __future__ import annotations
 
 import ipaddress
 import socket
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -161,6 +162,29 @@ def resolve(host: str, port: int) -> list[str]:
     return list(dict.fromkeys(str(info[4][0]) for info in infos))
 
 
+def resolve_within(resolver: Resolver, host: str, port: int, seconds: float) -> list[str] | None:
+    """`resolver(host, port)`, waited for at most `seconds`; None when it has not answered by then.
+    In a thread of its own because getaddrinfo takes no timeout (glibc waits ~5 s per try and per
+    DNS server, `options timeout/attempts` in resolv.conf) and a thread blocked in it can't be
+    stopped: the fetch gives up at its deadline and the thread ends when the resolver does."""
+    done, outcome = threading.Event(), []
+
+    def run() -> None:
+        try:
+            outcome.append(resolver(host, port))
+        except BaseException as exc:  # handed to the caller below
+            outcome.append(exc)
+        finally:
+            done.set()
+
+    threading.Thread(target=run, name="resolve", daemon=True).start()
+    if not done.wait(max(seconds, 0.0)):
+        return None
+    if isinstance(outcome[0], BaseException):
+        raise outcome[0]
+    return outcome[0]
+
+
 class Fetcher:
     """Fetches URLs under one policy and one set of limits; one HTTP client (connection pool) for
     all the pages of a crawl. Use as a context manager."""
@@ -207,7 +231,7 @@ class Fetcher:
     def _send(self, url: str, validators: Validators, deadline: float) -> httpx.Response:
         parts = _checked_url(url)
         host, port = parts.hostname or "", parts.port or (443 if parts.scheme == "https" else 80)
-        address = self._checked_address(url, host, port)
+        address = self._checked_address(url, host, port, deadline)
         remaining = deadline - time.monotonic()
         if remaining <= 0:
             raise httpx.TimeoutException("deadline")
@@ -218,13 +242,17 @@ class Fetcher:
         )
         return self.client.send(request, stream=True)
 
-    def _checked_address(self, url: str, host: str, port: int) -> str:
+    def _checked_address(self, url: str, host: str, port: int, deadline: float) -> str:
         """The address to connect to: every address of `host` must pass the policy (a name that
-        resolves to a public and a private address is refused), and the first is used."""
+        resolves to a public and a private address is refused), and the first is used. The lookup
+        counts against the fetch's deadline."""
         try:
-            addresses = self.resolver(host, port)
+            addresses = resolve_within(self.resolver, host, port, deadline - time.monotonic())
         except (OSError, UnicodeError) as exc:
             raise FetchError(url, f"cannot resolve {host} ({exc})") from None
+        if addresses is None:
+            seconds = self.limits.seconds
+            raise FetchError(url, f"resolving {host} took over {seconds:g} s (RAG_FETCH_TIMEOUT_S)")
         if not addresses:
             raise FetchError(url, f"cannot resolve {host}")
         for address in addresses:

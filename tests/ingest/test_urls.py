@@ -4,6 +4,10 @@ reason naming the URL and leave the store alone."""
 
 from __future__ import annotations
 
+import socket
+import threading
+import time
+
 import pytest
 
 from rag.assistant import Assistant
@@ -161,3 +165,33 @@ def test_refresh_replaces_a_changed_page_and_leaves_the_rest(site, allowed, tmp_
     assert sorted((r.source, r.status) for r in results) == [(pdf, "unchanged"), (page, "replaced")]
     hit = allowed.retrieve("When are pears pruned?", "visitor-1", k=1).hits[0]
     assert hit.chunk.source == page and "summer" in hit.chunk.text
+
+
+def test_a_name_whose_dns_server_never_answers_fails_at_the_fetch_deadline(site, allowed, monkeypatch):
+    """The system resolver has no deadline of its own (glibc: ~5 s a try, several tries and
+    servers), and it held the visitor's ingest slot past RAG_FETCH_TIMEOUT_S. A DNS server that
+    never answers is stood in for by a getaddrinfo that blocks on an event (the one fake here)."""
+    real, answered = socket.getaddrinfo, threading.Event()
+
+    def hung_for_one_name(host, *args, **kwargs):
+        if host == "hung.example":
+            answered.wait(120)
+            raise socket.gaierror(socket.EAI_AGAIN, "Temporary failure in name resolution")
+        return real(host, *args, **kwargs)
+
+    monkeypatch.setattr(socket, "getaddrinfo", hung_for_one_name)
+    url, results = "http://hung.example/page.html", []
+    fetch = threading.Thread(target=lambda: results.extend(allowed.upload_url(url, "anon:dns")), daemon=True)
+    started = time.monotonic()
+    try:
+        fetch.start()
+        fetch.join(15)
+        seconds = time.monotonic() - started
+        assert not fetch.is_alive(), "the URL's ingest was still waiting for the resolver after 15 s"
+    finally:
+        answered.set()
+    [result] = results
+    assert (result.source, result.status) == (url, "failed") and seconds < 2 + 3, (seconds, result)
+    assert "resolving hung.example took over 2 s (RAG_FETCH_TIMEOUT_S)" in result.reason, result.reason
+    page = site.base + "/docs/orchard.html"  # the next URL is fetched as usual
+    assert [r.status for r in allowed.upload_url(page, "anon:dns")] == ["added"]
