@@ -91,6 +91,8 @@ def source_tree(ref: str, into: Path) -> Path:
     archive = subprocess.run(["git", "-C", str(ROOT), "archive", ref], check=True, capture_output=True).stdout
     into.mkdir(parents=True)
     subprocess.run(["tar", "-x", "-C", str(into)], input=archive, check=True)
+    if (ROOT / "models").is_dir():  # ignored by git: the local LLM (`make setup`), the same for both
+        (into / "models").symlink_to(ROOT / "models")
     return into
 
 
@@ -180,7 +182,9 @@ except TypeError:  # code before the background load: the Assistant loads the em
 mark("Assistant built")
 demo = layout.build_ui(WebApp(assistant), "x" * 32)
 mark("UI built")
-getattr(assistant, "loading", None) and assistant.loading.wait()
+loading = getattr(assistant, "loading", None)
+getattr(loading, "begin", lambda: None)()  # code since the deferred load: the app begins it as it listens
+loading and loading.wait()
 mark("embedder + store ready")
 print(json.dumps({"marks": marks}))
 sys.stdout.flush()

@@ -71,7 +71,8 @@ class Assistant(DocumentUseCases):
         self._early_uses: list[str] = []  # workspaces used while it was loading
         self._uses_lock = threading.Lock()
         self._syncer: BackgroundSync | None = None
-        self.loading = LoadingLibrary(lambda: self._open_library(embedder), background)
+        # in the background the load begins at start(): the web app calls it as it begins to listen
+        self.loading = LoadingLibrary(lambda: self._open_library(embedder), background, begin=False)
 
     def _open_library(self, embedder: Embedder | None) -> Library:
         library = Library.open(self.settings, embedder)
@@ -110,7 +111,9 @@ class Assistant(DocumentUseCases):
 
     def start(self) -> None:
         """What a long-running server needs: the engine loading in the background (requests that
-        need no LLM are served meanwhile) and the janitor of abandoned workspaces."""
+        need no LLM are served meanwhile), the library's load when it is in the background, and the
+        janitor of abandoned workspaces."""
+        self.loading.begin()
         self.llm.start_in_background()
         self.loading.when_ready(lambda _: self._start_upkeep())
 

@@ -20,8 +20,6 @@ import hashlib
 import re
 from collections.abc import Iterator
 
-from langchain_text_splitters import RecursiveCharacterTextSplitter
-
 from rag.ingest.tables import split_tables  # a long table's header on every piece
 from rag.text.languages import language_of
 from rag.types import Chunk, Document
@@ -90,6 +88,9 @@ class Splitters:
     """langchain's recursive splitter for a block too long to keep whole, chosen by its language."""
 
     def __init__(self, chunk_size: int, overlap: int) -> None:
+        # imported here: langchain's import (~0.2 s) is on the web app's path to its first page
+        from langchain_text_splitters import RecursiveCharacterTextSplitter
+
         self.plain = RecursiveCharacterTextSplitter(chunk_size=chunk_size, chunk_overlap=overlap)
         self.cjk = RecursiveCharacterTextSplitter(
             chunk_size=chunk_size, chunk_overlap=overlap, separators=_CJK_SEPARATORS, keep_separator="end"

@@ -31,7 +31,11 @@ class LoadingLibrary:
     own exception (an EmbeddingError or StoreError that names the setting) to every caller.
     """
 
-    def __init__(self, open_library: Callable[[], Library], background: bool = True) -> None:
+    def __init__(
+        self, open_library: Callable[[], Library], background: bool = True, begin: bool = True
+    ) -> None:
+        """`begin=False` (background only): the thread starts at `begin()`, which the web app calls
+        once its server is about to listen, so the load doesn't compete with building the page."""
         self._open = open_library
         self._done = threading.Event()
         self._lock = threading.Lock()
@@ -40,13 +44,24 @@ class LoadingLibrary:
         self._callbacks: list[Callable[[Library], None]] = []
         self._began = time.monotonic()
         self._background = background
+        self._begun = False
         self.seconds = 0.0  # how long the load took, once done
         if background:
-            threading.Thread(target=self._load, name="library-loader", daemon=True).start()
+            if begin:
+                self.begin()
         else:  # the CLI, the tests, the evaluation: opened here and now, its errors raised here
             self._load()
             if self._error is not None:
                 raise self._error
+
+    def begin(self) -> None:
+        """Start the background load (once; later calls do nothing)."""
+        with self._lock:
+            if self._begun or not self._background:
+                return
+            self._begun = True
+        self._began = time.monotonic()
+        threading.Thread(target=self._load, name="library-loader", daemon=True).start()
 
     def _load(self) -> None:
         try:

@@ -51,3 +51,20 @@ def test_loaded_in_the_callers_thread_its_error_is_raised_there():
     with pytest.raises(EmbeddingError, match="no such model"):
         LoadingLibrary(fail, background=False)
     assert LoadingLibrary(lambda: LIBRARY, background=False).status == "ready"
+
+
+def test_a_deferred_load_begins_at_begin_and_only_once():
+    """The web app builds its assistant with the load deferred and begins it as the server starts
+    listening (rag/web/layout.py `start_as_it_listens`): nothing may load before, nor twice."""
+    opened = []
+    loading = LoadingLibrary(lambda: (opened.append(1), LIBRARY)[1], begin=False)
+    with pytest.raises(TimeoutError):
+        loading.wait(timeout=0.2)
+    assert not opened and loading.status == "loading"
+    loading.begin()
+    loading.begin()
+    assert loading.wait(timeout=60) is LIBRARY
+    for thread in threading.enumerate():
+        if thread.name == "library-loader":
+            thread.join(60)
+    assert opened == [1]
