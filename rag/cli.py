@@ -15,7 +15,8 @@ import logging
 import os
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from typing import TYPE_CHECKING
 
 from rag.errors import RagError
@@ -100,8 +101,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     reindex = sub.add_parser(
         "reindex",
-        help="convert a collection made by an earlier version (keyword index, sections), then rebuild "
-        "the vector index if the collection's size calls for another one",
+        help="convert a collection made by an earlier version (keyword index, sections), rewrite keyword "
+        "text an older analyzer made, then rebuild the vector index if the collection's size calls for "
+        "another one",
     )
     reindex.add_argument("--force", action="store_true", help="rebuild the vector index even if it fits")
 
@@ -340,8 +342,6 @@ def cmd_eval(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_reindex(args: argparse.Namespace, settings: Settings) -> int:
-    from tqdm import tqdm
-
     from rag.store.migrations import convert_schema
     from rag.store.vector_store import rebuild_index
 
@@ -349,24 +349,50 @@ def cmd_reindex(args: argparse.Namespace, settings: Settings) -> int:
         f"converting {settings.store.collection!r} in {settings.store.milvus_target} if needed",
         file=sys.stderr,
     )
-    with tqdm(total=100, unit="%", file=sys.stderr) as bar:
-
-        def progress(fraction: float, message: str) -> None:
-            bar.n = round(fraction * 100, 1)
-            bar.set_description_str(message[:60], refresh=True)
-
+    with percent_bar() as progress:
         copied = convert_schema(settings, progress)
     if copied:
         print(
             f"converted {copied} chunks: keyword search works for them now. Section paths can't be "
             "recovered for them (the original files aren't kept); upload those files again to add them."
         )
+    refresh_keyword_text(settings)
     rows, plan, rebuilt = rebuild_index(settings, force=args.force)
     print(
         f"{settings.store.collection}: {rows} chunks, index {plan.describe()}"
         + (" (rebuilt)" if rebuilt else "")
     )
     return 0
+
+
+def refresh_keyword_text(settings: Settings) -> None:
+    """Rewrite the keyword text an older analyzer made (the app does it at start in the background,
+    but not on a Milvus server: rag/retrieval/keyword_upkeep.py)."""
+    from rag.store.vector_store import refresh_keywords
+    from rag.text.keywords import ANALYZER_VERSION, keyword_text
+
+    with percent_bar() as progress:
+        report = refresh_keywords(settings, keyword_text, ANALYZER_VERSION, progress)
+    if report is not None:
+        print(
+            f"keyword text: {report.rewritten} of {report.scanned} chunks rewritten for keyword analyzer "
+            f"{ANALYZER_VERSION} in {report.seconds:.1f} s"
+        )
+
+
+@contextmanager
+def percent_bar() -> Iterator[Callable[[float, str], None]]:
+    """A progress bar in percent on standard error, as the `progress(fraction, message)` a long
+    store operation reports to."""
+    from tqdm import tqdm
+
+    with tqdm(total=100, unit="%", file=sys.stderr) as bar:
+
+        def progress(fraction: float, message: str) -> None:
+            bar.n = round(fraction * 100, 1)
+            bar.set_description_str(message[:60], refresh=True)
+
+        yield progress
 
 
 def cmd_feedback(args: argparse.Namespace, settings: Settings) -> int:

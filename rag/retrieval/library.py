@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 from rag.embedding.embedder import Embedder, load_embedder
 from rag.embedding.languages import covers
+from rag.retrieval.keyword_upkeep import KeywordUpkeep
 from rag.retrieval.query import KEYWORD_GATE, build_query, history_gate, order_hits
 from rag.settings import Settings
 from rag.store.vector_store import VectorStore
@@ -32,12 +33,16 @@ class Library:
         self.settings = settings
         self.embedder = embedder
         self.store = store
+        self.upkeep: KeywordUpkeep | None = None  # older keyword text being rewritten (`open`)
 
     @classmethod
     def open(cls, settings: Settings, embedder: Embedder | None = None) -> Library:
-        """Load the embedder (unless one is shared in) and open the store it matches."""
+        """Load the embedder (unless one is shared in) and open the store it matches; chunks with
+        an older analyzer's keyword text are rewritten in the background (`keyword_upkeep`)."""
         embedder = embedder or load_embedder(settings)
-        return cls(settings, embedder, VectorStore(settings, embedder.dim, embedder.name))
+        library = cls(settings, embedder, VectorStore(settings, embedder.dim, embedder.name))
+        library.upkeep = KeywordUpkeep.start(library.store)
+        return library
 
     def retrieve(
         self,
@@ -81,4 +86,6 @@ class Library:
         return mode
 
     def close(self) -> None:
+        if self.upkeep is not None:
+            self.upkeep.stop()
         self.store.close()

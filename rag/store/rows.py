@@ -15,6 +15,8 @@ from rag.store.schema import DOC_FIELDS, DUMMY, SECTION_MAX, TEXT_MAX
 from rag.types import Chunk, DocumentInfo, Hit
 
 HIT_FIELDS = ["doc_id", "source", "page", "chunk_index", "text", "section", "title", "content_hash"]
+# every field of a chunk row but its key (and `sparse`, which Milvus makes from `search_text`)
+CHUNK_FIELDS = ["vector", "text", "search_text", "section", "title", *DOC_FIELDS, "page", "chunk_index"]
 VERSION_FIELDS = [*DOC_FIELDS, "version", "state", "heartbeat"]
 PAGE_SIZE = 4096  # rows per page when reading through a result set
 QUERY_LIMIT = 16_384  # the most rows one query returns

@@ -9,6 +9,8 @@ opened (converting one from an earlier version is `migrations.py`'s job).
 - `<collection>_uses`: when each workspace was last used, shared by every app process. Append-only
   (one row per recorded use, older ones pruned): Milvus Lite's upsert deletes then inserts, and a
   reader in between saw no use at all. It replaced `<collection>_activity` (one row per owner).
+- `<collection>_keywords`: which keyword-analyzer version the chunks' `search_text` was made with,
+  append-only like the uses (`rag.store.keyword_refresh`).
 
 Milvus needs a vector field in every collection; the two small ones carry a 2-dimensional dummy.
 """
@@ -56,6 +58,10 @@ def versions_of(collection: str) -> str:
 
 def activity_of(collection: str) -> str:
     return f"{collection}_uses"
+
+
+def keywords_of(collection: str) -> str:
+    return f"{collection}_keywords"
 
 
 def old_activity_of(collection: str) -> str:
@@ -247,6 +253,19 @@ def open_activity(client: MilvusClient, name: str) -> None:
     _create_small(client, name, schema)
 
 
+def open_keywords(client: MilvusClient, name: str) -> bool:
+    """Open (or make) the record of keyword-analyzer versions; True when it was just made."""
+    if client.has_collection(name):
+        client.load_collection(name)
+        return False
+    schema = MilvusClient.create_schema(auto_id=True, description="keyword analyzer versions, append-only")
+    schema.add_field("id", DataType.INT64, is_primary=True)
+    schema.add_field("analyzer", DataType.INT64)  # rag.text.keywords.ANALYZER_VERSION
+    schema.add_field("recorded_at", DataType.INT64)
+    _create_small(client, name, schema)
+    return True
+
+
 def _create_small(client: MilvusClient, name: str, schema) -> None:
     schema.add_field("unused", DataType.FLOAT_VECTOR, dim=2)  # Milvus needs one vector field
     index = MilvusClient.prepare_index_params()
@@ -303,6 +322,7 @@ def drop_collection(settings: Settings) -> None:
             versions_of(name),
             activity_of(name),
             old_activity_of(name),
+            keywords_of(name),
         ):
             if client.has_collection(collection):
                 client.drop_collection(collection)

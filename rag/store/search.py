@@ -38,7 +38,7 @@ CANDIDATES_PER_K = 4  # each leg hands the fusion this many times k chunks (20 f
 # read after: at 300k chunks the top 500 with every hit field took 80 ms p50 (bench/scale.py, busy
 # machine), with the row id alone 14 ms (a direct probe; docs/BENCHMARKS.md, issue 24).
 FULL_HITS_MAX = 50
-SLIM_FIELDS = ["doc_id", "content_hash"]
+SLIM_FIELDS = ["doc_id", "content_hash", "chunk_index"]
 
 
 class ChunkSearch:
@@ -92,25 +92,35 @@ class ChunkSearch:
         # delete then an insert in Milvus Lite) can be missing from `hidden` for a moment
         live = self.versions.visibility.live({result["entity"]["doc_id"] for result in results})
         visible = [x for x in results if (x["entity"]["doc_id"], x["entity"]["content_hash"]) in live]
-        best = sorted(visible, key=lambda x: -x["distance"])[:k]  # approximate plans fetch more than k
+        best = one_per_chunk(sorted(visible, key=lambda x: -x["distance"]))[
+            :k
+        ]  # approximate plans fetch more
         if depth > FULL_HITS_MAX:
             best = self._with_fields(best)
         return [r.hit(rank, result) for rank, result in enumerate(best, start=1)]
 
     def _with_fields(self, hits: list[dict]) -> list[dict]:
-        """Hits found with `SLIM_FIELDS`, with every hit field read by primary key (one query)."""
+        """Hits found with `SLIM_FIELDS`, with every hit field read by primary key (one query); a
+        row rewritten since the search (`rag.store.keyword_refresh`) is read by its chunk instead."""
         if not hits:
             return []
-        try:
-            rows = self.client.query(
-                self.collection,
-                filter=f"pk in [{', '.join(str(h['id']) for h in hits)}]",
-                output_fields=r.HIT_FIELDS,
+        by_id = {row["pk"]: row for row in self._read(f"pk in [{', '.join(str(h['id']) for h in hits)}]")}
+        gone = [h["entity"] for h in hits if h["id"] not in by_id]
+        by_chunk = {}
+        if gone:
+            flt = " or ".join(
+                f"({r.of_version(e['doc_id'], e['content_hash'])} and chunk_index == {e['chunk_index']})"
+                for e in gone
             )
+            by_chunk = {_chunk_key(row): row for row in self._read(flt)}
+        entities = [by_id.get(h["id"]) or by_chunk.get(_chunk_key(h["entity"])) for h in hits]
+        return [{**h, "entity": e} for h, e in zip(hits, entities, strict=True) if e is not None]
+
+    def _read(self, flt: str) -> list[dict]:
+        try:
+            return self.client.query(self.collection, filter=flt, output_fields=r.HIT_FIELDS)
         except MilvusException as exc:
             raise StoreError(f"reading the hits' fields failed in {self.collection}: {exc}") from exc
-        by_id = {row["pk"]: row for row in rows}
-        return [{**h, "entity": by_id[h["id"]]} for h in hits if h["id"] in by_id]
 
     def closest(
         self,
@@ -160,6 +170,7 @@ class ChunkSearch:
                 f'(doc_id != "{r.escape(d)}" or content_hash != "{r.escape(h)}")' for d, h in hidden
             ]
         depth += 3 * k if len(hidden) > EXCLUDE_EXACT else 0
+        depth += k if self.versions.rewriting else 0  # a chunk may be found twice (`one_per_chunk`)
         return " and ".join(conditions), depth
 
     def _depth(self, k: int, scope: str) -> int:
@@ -197,3 +208,20 @@ class ChunkSearch:
         return self.client.hybrid_search(
             self.collection, legs, RRFRanker(RRF_K), limit=limit, output_fields=fields
         )[0]
+
+
+def one_per_chunk(results: list[dict]) -> list[dict]:
+    """The first result for each chunk: while its keyword text is rewritten a chunk has two rows for
+    a moment (the new one is written before the old one goes: `rag.store.keyword_refresh`)."""
+    seen: set[tuple[str, str, int]] = set()
+    kept = []
+    for result in results:
+        key = _chunk_key(result["entity"])
+        if key not in seen:
+            seen.add(key)
+            kept.append(result)
+    return kept
+
+
+def _chunk_key(entity: dict) -> tuple[str, str, int]:
+    return entity["doc_id"], entity["content_hash"], entity["chunk_index"]

@@ -8,6 +8,7 @@ modules beside this one:
 - `search`: dense, keyword and hybrid search over the chunks of live versions;
 - `indexing` with `index_plans`: the vector index that fits the collection's size;
 - `activity`: the table of workspace uses, `uses` here (its policy is `rag.workspace.activity`);
+- `keyword_refresh`: chunks' keyword text brought up to a newer analyzer, and the record of it;
 - `schema` and `rows`: the collections, and rows in and out of them.
 """
 
@@ -15,7 +16,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 
 import numpy as np
 
@@ -26,11 +27,12 @@ from rag.store.activity import ActivityTable
 from rag.store.document_writer import DocumentWriter
 from rag.store.index_plans import IndexPlan
 from rag.store.indexing import VectorIndex
+from rag.store.keyword_refresh import KeywordRecord, KeywordRefresh, RefreshReport
 from rag.store.listings import Listings
 from rag.store.rows import NewDocument, eq
 from rag.store.search import ChunkSearch
 from rag.store.versions import DocumentVersions
-from rag.types import Chunk, Context, DocumentInfo, Hit
+from rag.types import Chunk, Context, DocumentInfo, Hit, Progress, no_progress
 
 __all__ = ["NewDocument", "VectorStore", "rebuild_index"]
 log = logging.getLogger(__name__)
@@ -69,7 +71,8 @@ class VectorStore:
         )
         self.listings = Listings(self.writes)
         self.searcher = ChunkSearch(self.client, self.collection, self.writes, lambda: self.index.plan)
-        if self.client.has_collection(self.collection):
+        self.created = not self.client.has_collection(self.collection)  # no older keyword text in it
+        if not self.created:
             migrations.check_dimension(self.client, settings, dim, embed_model)
             migrations.check_schema(self.client, settings)
             self.index.read()
@@ -85,7 +88,14 @@ class VectorStore:
         schema.open_activity(self.client, schema.activity_of(self.collection))
         self.uses = ActivityTable(self.client, schema.activity_of(self.collection))
         migrations.adopt_old_activity(self.client, self.collection, self.uses)
+        schema.open_keywords(self.client, schema.keywords_of(self.collection))
+        self.keywords = KeywordRecord(self.client, schema.keywords_of(self.collection))
         self.repair()
+
+    @property
+    def exclusive(self) -> bool:
+        """Whether this process is the store's only user (an embedded Milvus Lite file)."""
+        return self.writes.exclusive
 
     @property
     def plan(self) -> IndexPlan:
@@ -136,6 +146,11 @@ class VectorStore:
     def repair(self, now: float | None = None) -> list[str]:
         """Finish or undo what killed writers left; returns what was done."""
         return self.writes.repair(now)
+
+    def keyword_refresh(self, analyze: Callable[[str], str], version: int) -> KeywordRefresh:
+        """What brings chunks' keyword text up to `analyze` (analyzer `version`); see
+        `rag.store.keyword_refresh`."""
+        return KeywordRefresh(self.writes, self.keywords, analyze, version)
 
     # -- reading -------------------------------------------------------------------------------
 
@@ -215,6 +230,30 @@ def rebuild_index(settings: Settings, force: bool = False) -> tuple[int, IndexPl
     Needs no embedding model: the dimension is read from the collection. Returns the row count,
     the index now in place and whether it was rebuilt.
     """
+    store = open_existing(settings)
+    try:
+        rebuilt = store.rebuild_index(force=force)
+        return store.count_chunks(), store.plan, rebuilt is not None
+    finally:
+        store.close()
+
+
+def refresh_keywords(
+    settings: Settings, analyze: Callable[[str], str], version: int, progress: Progress = no_progress
+) -> RefreshReport | None:
+    """Bring the chunks' keyword text up to analyzer `version` here and now, if the store's is older
+    (`python -m rag reindex`; the app does it in the background). None when it was current."""
+    store = open_existing(settings)
+    try:
+        refresh = store.keyword_refresh(analyze, version)
+        return refresh.bring_up_to_date(progress=progress) if refresh.needed() else None
+    finally:
+        store.close()
+
+
+def open_existing(settings: Settings) -> VectorStore:
+    """The store of an existing collection, for maintenance: no embedding model needed (the
+    dimension is read from the collection), the index left as it is."""
     client = schema.connect(settings)
     try:
         if not client.has_collection(settings.store.collection):
@@ -224,9 +263,4 @@ def rebuild_index(settings: Settings, force: bool = False) -> tuple[int, IndexPl
         dim = schema.dimension_of(client.describe_collection(settings.store.collection))
     finally:
         client.close()
-    store = VectorStore(settings, dim, rebuild_index_at_open=False)
-    try:
-        rebuilt = store.rebuild_index(force=force)
-        return store.count_chunks(), store.plan, rebuilt is not None
-    finally:
-        store.close()
+    return VectorStore(settings, dim, rebuild_index_at_open=False)

@@ -49,6 +49,8 @@ class DocumentVersions:
         # what searches may show; kept between writes where this process is the only writer
         self.visibility = Visibility(self._read_hidden, self._read_live, cache=exclusive)
         self._open: set[str] = set()  # versions a write in batches has open (`begin` to `commit`)
+        # passes rewriting keyword text now (`rag.store.keyword_refresh`): a chunk may have two rows
+        self.rewriting = 0
 
     # -- writing -------------------------------------------------------------------------------
 

@@ -37,6 +37,12 @@ from functools import lru_cache
 
 from rag.text.languages import HAN, KANA
 
+# Which analyzer made a keyword text: raise it whenever `keyword_text` gives another text for some
+# input, and stores made before rewrite their chunks' keyword text at the next start
+# (rag/retrieval/keyword_upkeep.py). 0: none recorded (Milvus's analyzer alone, or any older one);
+# 1: Sudachi's words (issue 23's first round); 2: split mode A, width folding, question words
+# dropped, katakana stems (2026-12-06).
+ANALYZER_VERSION = 2
 _RUN = re.compile(f"[{KANA}{HAN}ー々〆〇]+")
 # ideographic space, full-width ASCII, half-width katakana
 _WIDE = re.compile("[\u3000\uff01-\uff5e\uff61-\uff9f]")
