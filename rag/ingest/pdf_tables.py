@@ -18,11 +18,19 @@ run of text starts, and a table's cells start at the same x in row after row. So
 
 Justified prose set word by word also has several runs a line, but few of their starts line up
 with the line above (about 1 in 8 at 15 words a line), hence the share rather than a count.
+
+The page is a visitor's: every step costs about one pass over its runs and text, not one per row
+(tests/ingest/test_pdf_tables.py crafts the pages that made them quadratic). Column starts are
+looked up by bisection, a row's cells collected in lists, the last full row tracked as the lines
+go; rows pypdf's text lacks are searched for within a budget of `SEARCH_PASSES` over the page's
+text, then near the last row found only; and a line of more than `MAX_COLUMNS` runs is no table's
+(each row gets a cell per column: a 10,000-run "header" made every row 10,000 cells).
 """
 
 from __future__ import annotations
 
 import re
+from bisect import bisect_left, bisect_right
 from dataclasses import dataclass, field
 
 from pypdf import PageObject
@@ -31,6 +39,13 @@ MIN_COLUMNS = 3  # two "columns" is a two-column page layout as often as a table
 MIN_ROWS = 3  # a header and two rows
 ALIGNED_SHARE = 0.6  # of a line's run starts that sit on a start of the line above
 X_TOLERANCE = 2.0  # points: generators place a column's cells at the same x, give or take rounding
+MAX_COLUMNS = 64  # a landscape page holds ~30 legible columns; beyond this a line is not a table row
+# the row searches of a page may read its text this many times over in all (a page read as tables
+# reads it about once, plus once per row pypdf wrote otherwise); past it a row is looked for only
+# within ROW_WINDOW characters of the last row found (a few rows' worth), else left as pypdf wrote it
+SEARCH_PASSES = 16
+ROW_WINDOW = 1_000
+SPACE = re.compile(r"\s*")
 
 
 @dataclass(frozen=True)
@@ -92,37 +107,37 @@ def _lines(runs: list[Run]) -> list[list[Run]]:
 
 
 def _on(x: float, columns: list[float]) -> bool:
-    return any(abs(x - c) <= X_TOLERANCE for c in columns)
+    """Whether `x` is within X_TOLERANCE of one of `columns` (sorted): if any is, the nearest
+    below or the nearest above is."""
+    i = bisect_left(columns, x)
+    return any(abs(x - columns[j]) <= X_TOLERANCE for j in (i - 1, i) if 0 <= j < len(columns))
 
 
-def _aligned(line: list[Run], above: list[float]) -> bool:
-    hits = sum(_on(run.x, above) for run in line)
-    return len(line) >= MIN_COLUMNS and hits >= MIN_COLUMNS and hits >= ALIGNED_SHARE * len(line)
+def _aligned(line: list[Run], header: list[float], last: list[float]) -> bool:
+    """Most of the line's runs start on a column of the header or of the last full row."""
+    if not MIN_COLUMNS <= len(line) <= MAX_COLUMNS:
+        return False
+    hits = sum(_on(run.x, header) or _on(run.x, last) for run in line)
+    return hits >= MIN_COLUMNS and hits >= ALIGNED_SHARE * len(line)
 
 
 def find_tables(lines: list[list[Run]]) -> list[Table]:
     """The tables among `lines`: blocks of aligned lines (with their wrapped-cell lines)."""
     tables: list[Table] = []
     block: list[list[Run]] = []
+    header: list[float] = []  # the x of each column: the starts of the block's first line
+    last: list[float] = []  # the run starts of the block's last full row (a wrapped-cell line has too few)
     for line in lines:
-        if block and (_aligned(line, _columns(block) + _starts(block)) or _wraps(line, _columns(block))):
+        if block and (_aligned(line, header, last) or _wraps(line, header)):
             block.append(line)
+            if len(line) >= MIN_COLUMNS:
+                last = [run.x for run in line]
             continue
         tables.extend(_table(block))
-        block = [line] if len(line) >= MIN_COLUMNS else []
+        block = [line] if MIN_COLUMNS <= len(line) <= MAX_COLUMNS else []
+        header = last = [run.x for run in line]
     tables.extend(_table(block))
     return tables
-
-
-def _columns(block: list[list[Run]]) -> list[float]:
-    """The x of each column: the starts of the block's first line (a table's header)."""
-    return [run.x for run in block[0]]
-
-
-def _starts(block: list[list[Run]]) -> list[float]:
-    """The run starts of the block's last full row (a wrapped-cell line has too few to compare)."""
-    full = [line for line in block if len(line) >= MIN_COLUMNS]
-    return [run.x for run in full[-1]] if full else []
 
 
 def _wraps(line: list[Run], columns: list[float]) -> bool:
@@ -131,27 +146,30 @@ def _wraps(line: list[Run], columns: list[float]) -> bool:
 
 
 def _table(block: list[list[Run]]) -> list[Table]:
-    rows = [line for line in block if len(line) >= MIN_COLUMNS]
-    if len(rows) < MIN_ROWS:
+    """A block's rows, each with the wrapped-cell lines below it joined to its cells."""
+    if sum(len(line) >= MIN_COLUMNS for line in block) < MIN_ROWS:
         return []
-    columns = _columns(block)
-    table = Table(columns)
+    table = Table([run.x for run in block[0]])
+    pieces: list[list[str]] = []  # a row's line and its wrapped-cell lines, joined once at the end
     for line in block:
-        cells = _cells(line, columns)
-        if len(line) >= MIN_COLUMNS or not table.rows:
-            table.rows.append(cells)
-        else:
-            table.rows[-1] = [f"{a} {b}".strip() for a, b in zip(table.rows[-1], cells, strict=True)]
+        if len(line) >= MIN_COLUMNS and pieces:
+            table.rows.append(_joined(pieces))
+            pieces = []
+        pieces.append(_cells(line, table.columns))
+    table.rows.append(_joined(pieces))
     return [table]
+
+
+def _joined(pieces: list[list[str]]) -> list[str]:
+    return [" ".join(cell for cell in column if cell) for column in zip(*pieces, strict=True)]
 
 
 def _cells(line: list[Run], columns: list[float]) -> list[str]:
     """Each run goes to the last column starting at or before it (a cell drawn in several runs)."""
-    cells = [""] * len(columns)
+    cells: list[list[str]] = [[] for _ in columns]
     for run in line:
-        index = max([i for i, c in enumerate(columns) if c <= run.x + X_TOLERANCE] or [0])
-        cells[index] = f"{cells[index]} {run.text}".strip()
-    return cells
+        cells[max(bisect_right(columns, run.x + X_TOLERANCE) - 1, 0)].append(run.text)
+    return [" ".join(cell) for cell in cells]
 
 
 def _continues(before: Table, table: Table) -> bool:
@@ -166,12 +184,14 @@ def with_tables(text: str, tables: list[Table]) -> str:
     """`text` with each table row's span replaced by its `|` row (the header followed by the
     `| --- |` line); a header carried over from the page before goes in front of the first row."""
     out: list[str] = []
-    at = 0
+    at, budget = 0, SEARCH_PASSES * len(text)
     for table in tables:
         pending = ""
         for i, cells in enumerate(table.rows):
             line = _row(cells) + ("\n|" + " --- |" * len(cells) if i == 0 else "")
-            span = _find_row(text, cells, at)
+            end = len(text) if len(text) - at <= budget else min(len(text), at + ROW_WINDOW)
+            span = _find_row(text, cells, at, end)
+            budget -= (span[1] if span else end) - at
             if span is None:
                 pending = line if i == 0 else pending
                 continue
@@ -210,10 +230,34 @@ def _is_row(line: str) -> bool:
     return line.lstrip().startswith("|")
 
 
-def _find_row(text: str, cells: list[str], start: int) -> tuple[int, int] | None:
-    """Where the row's words stand in pypdf's text, in order with only white space between."""
-    words = [re.escape(word) for cell in cells for word in cell.split()]
+def _find_row(text: str, cells: list[str], start: int, end: int) -> tuple[int, int] | None:
+    """Where the row's words stand in pypdf's text between `start` and `end`, in order with only
+    white space between: the leftmost place, as the regex `word\\s*word…` finds it, without
+    compiling one for every row (that took ~150 us a row, most of a crafted page's time)."""
+    words = [word for cell in cells for word in cell.split()]
     if not words:
         return None
-    match = re.compile(r"\s*".join(words)).search(text, start)
-    return match.span() if match else None
+    first = words[0]
+    at = text.find(first, start, end)
+    while at != -1:
+        stop = _rest_at(text, words[1:], at + len(first), end)
+        if stop is not None:
+            return at, stop
+        at = text.find(first, at + 1, end)
+    return None
+
+
+def _rest_at(text: str, words: list[str], at: int, end: int) -> int | None:
+    """Where `words` end if they follow `at`, each after white space or none; else None. No word
+    holds white space, so skipping all of it before each word is the only way to match."""
+    for word in words:
+        at = _after_space(text, at, end)
+        if not text.startswith(word, at, end):
+            return None
+        at += len(word)
+    return at
+
+
+def _after_space(text: str, at: int, end: int) -> int:
+    space = SPACE.match(text, at, end)
+    return space.end() if space else at

@@ -9,7 +9,7 @@ from collections import Counter
 
 from pypdf import PdfReader
 
-from rag.ingest.pdf_tables import PdfTableReader, with_tables
+from rag.ingest.pdf_tables import PdfTableReader, _collector, _lines, find_tables, with_tables
 from tests.ingest.table_docs import HEADER, rows, write_pdf
 from tests.samples import pdf_from_streams
 
@@ -89,3 +89,39 @@ def test_many_blank_lines_cost_a_pass_not_a_pass_each():
     start = time.perf_counter()
     assert with_tables(text, []) == "| a | b | c |\n| d | e | f |\nafter"
     assert time.perf_counter() - start < 5
+
+
+def crafted_rows(n: int, order: tuple[int, ...]) -> bytes:
+    """A page of `n` three-cell rows whose cells are drawn in `order` (2, 1, 0: right to left,
+    so pypdf's text has each row's words backwards and no row is found in it)."""
+    cells = ((72, "alpha"), (200, "beta"), (300, "gamma"))
+    return "\n".join(
+        f"BT /F1 2 Tf {cells[c][0]} {780 - 2 * i} Td ({cells[c][1]}{i}) Tj ET"
+        for i in range(n)
+        for c in order
+    ).encode()
+
+
+def test_a_page_of_rows_missing_from_pypdfs_text_costs_one_pass_not_one_per_row():
+    """Each row pypdf's text lacks was searched for in the rest of the page (a regex compiled per
+    row), and each line compared with every row of its table before it: 15,000 such rows took
+    16.7 s after pypdf's own ~6 s (rows x page length, on every page read); now 0.3 s (busy
+    2-core machine): the searches share a budget of SEARCH_PASSES over the page's text."""
+    page = PdfReader(io.BytesIO(pdf_from_streams([crafted_rows(15_000, (2, 1, 0))]))).pages[0]
+    runs: list = []
+    text = page.extract_text(visitor_text=_collector(runs))
+    start = time.perf_counter()
+    tables = find_tables(_lines(runs))
+    assert with_tables(text, tables) == text  # no row found: the page stays as pypdf wrote it
+    assert len(tables) == 1 and len(tables[0].rows) == 15_000
+    assert time.perf_counter() - start < 5
+
+
+def test_a_header_of_thousands_of_columns_does_not_multiply_the_rows():
+    """Every row got a cell per column of its header: a 2,000-column header over 2,000 rows of
+    three words (a 320 kB PDF) made 12.1 MB of text where pypdf read 66 kB (rows x columns of the
+    app's memory, for one page). A line of more than MAX_COLUMNS runs is no table's: 82 kB."""
+    header = "\n".join(f"BT /F1 2 Tf {72 + 10 * c} 780 Td (h{c}) Tj ET" for c in range(2_000))
+    pages, plain = read(pdf_from_streams([header.encode() + b"\n" + crafted_rows(2_000, (0, 1, 2))]))
+    assert len(pages[0]) < 2 * len(plain[0]), (len(pages[0]), len(plain[0]))
+    assert "| alpha5 | beta5 | gamma5 |" in pages[0]  # the three-column rows are still a table
