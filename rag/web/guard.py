@@ -58,6 +58,7 @@ UPLOAD_PATH_SUFFIX = "/gradio_api/upload"
 DEFAULT_PORTS = {"http": 80, "https": 443, "ws": 80, "wss": 443}
 CORS_METHODS = "DELETE, GET, HEAD, OPTIONS, PATCH, POST, PUT"
 WILDCARD_BINDS = ("0.0.0.0", "::", "")
+HOST_HEADER = re.compile(r"(\[[0-9a-fA-F:.]+\]|[^\[\]:/?#@\\\s]+)(?::[0-9]*)?")  # host[:port], [v6][:port]
 HOST_NAME = re.compile(r"[a-z0-9_]([a-z0-9_-]*[a-z0-9])?(\.[a-z0-9_]([a-z0-9_-]*[a-z0-9])?)*")
 
 
@@ -164,10 +165,10 @@ def host_allowed(host_header: str, allowed: set[str] | None) -> bool:
     clients) passes: browsers always send one."""
     if allowed is None or not host_header:
         return True
-    try:
-        name = (urlsplit("//" + host_header.strip()).hostname or "").rstrip(".")
-    except ValueError:
+    parts = HOST_HEADER.fullmatch(host_header.strip())
+    if parts is None:  # userinfo, a path or a second colon: no browser sends that
         return False
+    name = parts.group(1).strip("[]").lower().rstrip(".")
     try:
         ipaddress.ip_address(name)
         return True

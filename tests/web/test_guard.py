@@ -114,7 +114,15 @@ def test_which_host_names_are_checked_and_which_pass():
 
 def test_a_host_name_not_allowed_gets_403_ips_and_listed_names_pass():
     client = guarded(hosts={"localhost", "rag.example.org"})
-    for host in ("rebound.example", "rebound.example:7860", "localhost.evil.example", "[bad"):
+    for host in (
+        "rebound.example",
+        "rebound.example:7860",
+        "localhost.evil.example",
+        "[bad",
+        "rebound.example@localhost",
+        "localhost/x",
+        "localhost:1:2",
+    ):
         refused = call(client, "GET", "/", headers={"host": host, "origin": f"http://{host}"})
         assert refused.status_code == 403 and "RAG_ALLOWED_HOSTS" in refused.text, host
     for host in (
