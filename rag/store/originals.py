@@ -79,17 +79,23 @@ class Originals:
         data_dir: str | Path,
         max_workspace_bytes: int | None = None,
         min_free_bytes: int = MIN_FREE_BYTES,
+        collection: str = "",
     ) -> None:
         """`max_workspace_bytes`: what one workspace's originals may take; None: no bound.
-        `min_free_bytes`: what a visitor's original must leave free on the disk."""
+        `min_free_bytes`: what a visitor's original must leave free on the disk. `collection`: the
+        store's (`RAG_COLLECTION`), written with each original: a data dir may hold several
+        collections (a new embedding model means a new one), and `remove_unowned` asks only
+        the current one about its own originals."""
         self.root = Path(data_dir) / FOLDER
         self.max_workspace_bytes = max_workspace_bytes
         self.min_free_bytes = min_free_bytes
+        self.collection = collection
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Originals:
         """The data dir's originals, with the workspace bound (`RAG_MAX_WORKSPACE_ORIGINALS_MB`)."""
-        return cls(settings.store.data_dir, settings.limits.max_workspace_originals_mb << 20)
+        mb = settings.limits.max_workspace_originals_mb
+        return cls(settings.store.data_dir, mb << 20, collection=settings.store.collection)
 
     def keep(
         self,
@@ -111,7 +117,12 @@ class Originals:
                 f"the original is not kept for the source viewer: {refused}; the viewer shows the text only"
             )
         private_dir(folder)
-        meta = {"name": name, "filename": filename or name, "content_hash": content_hash}
+        meta = {
+            "name": name,
+            "filename": filename or name,
+            "content_hash": content_hash,
+            "collection": self.collection,
+        }
         _write(folder / doc_id, data)
         _write(folder / f"{doc_id}.json", json.dumps(meta).encode())
         return ""
@@ -158,22 +169,34 @@ class Originals:
         shutil.rmtree(self._folder(owner), ignore_errors=True)
 
     def remove_unowned(self, is_live: Callable[[str], bool], now: float | None = None) -> int:
-        """Remove the originals of documents the store no longer has (`is_live(doc_id)` False) and
-        temporary files left by an interrupted write, each at least `LEFTOVER_AGE_S` old; returns
-        how many files went. Each folder is listed before the store is asked: an original is
-        written after its document went live, so a listed one whose document isn't was deleted."""
+        """Remove the originals of this collection's documents that the store no longer has
+        (`is_live(doc_id)` False; one kept before collections were recorded counts as this
+        collection's) and temporary files left by an interrupted write, each at least
+        `LEFTOVER_AGE_S` old; returns how many files went. Each folder is listed before the store
+        is asked: an original is written after its document went live, so a listed one whose
+        document isn't was deleted."""
         now = time.time() if now is None else now
         removed = 0
         for folder in _entries(self.root):
             paths = _entries(folder)
             ids = {p.name.removesuffix(".json") for p in paths} - {""}
-            gone = {doc_id for doc_id in ids if DOC_ID.fullmatch(doc_id) and not is_live(doc_id)}
+            ours = {doc_id for doc_id in ids if DOC_ID.fullmatch(doc_id) and self._ours(folder, doc_id)}
+            gone = {doc_id for doc_id in ours if not is_live(doc_id)}
             for path in paths:
                 if path.name.startswith(".") or path.name.removesuffix(".json") in gone:
                     removed += _remove_if_older(path, now - LEFTOVER_AGE_S)
         if removed:
             log.info("removed %d original file(s) that no document owns", removed)
         return removed
+
+    def _ours(self, folder: Path, doc_id: str) -> bool:
+        """Whether the original belongs to this collection; bytes without a readable record (a
+        write cut short) belong to nobody else either."""
+        try:
+            meta = json.loads((folder / f"{doc_id}.json").read_text())
+            return meta.get("collection", self.collection) == self.collection
+        except (OSError, ValueError, AttributeError):
+            return True
 
     def used_bytes(self, owner: str) -> int:
         folder = self._folder(owner)

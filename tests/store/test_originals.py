@@ -116,7 +116,8 @@ def test_a_delete_while_the_original_is_being_kept_leaves_no_original(assistant:
 def test_the_janitor_removes_originals_no_document_owns(assistant: Assistant, tmp_path: Path):
     """What a process killed mid-way leaves (kill -9 between a delete's rows and its original, or
     during the original's atomic write): files that nothing else would ever remove. The sweep (at
-    start and every few minutes) removes them and keeps the originals of live documents."""
+    start and every few minutes) removes them and keeps the originals of live documents, and those
+    of another collection in the same data dir (RAG_COLLECTION: a new embedding model's)."""
     source = tmp_path / "guide.pdf"
     source.write_bytes(make_pdf(["The heron nests in tall trees."]))
     assistant.upload([SourceFile("guide.pdf", source)], "user:ann")
@@ -128,6 +129,8 @@ def test_the_janitor_removes_originals_no_document_owns(assistant: Assistant, tm
     )
     half_written = folder / f".{gone}.0a1b2c3d"
     half_written.write_bytes(b"%PDF-half")
+    other = Originals(assistant.settings.store.data_dir, collection="rag_chunks_bge_m3")
+    other.keep("user:ann", "e" * 32, "other.pdf", b"%PDF-other", "h")  # another collection's document
     old = time.time() - 2 * 3600
     for path in assistant.originals.root.rglob("*"):  # all written long ago, as found at a start
         os.utime(path, (old, old))
@@ -138,3 +141,4 @@ def test_the_janitor_removes_originals_no_document_owns(assistant: Assistant, tm
     assistant.janitor.sweep()
     assert assistant.originals.read("anon:gone", gone) is None and not half_written.exists()
     assert fresh.exists() and assistant.originals.read("user:ann", live) is not None
+    assert other.read("user:ann", "e" * 32) is not None  # not this store's to judge
