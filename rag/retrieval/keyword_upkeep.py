@@ -61,7 +61,8 @@ class KeywordUpkeep:
             return None
         log.warning(
             "the keyword text of %s was made by keyword analyzer %d (this app's is %d): rewriting "
-            "the chunks whose text changes, in the background; searches work meanwhile",
+            "the chunks whose text changes, in the background; searches work meanwhile (a command "
+            "that ends first leaves the rest to the next start; `python -m rag reindex` does it all now)",
             store.collection,
             have,
             ANALYZER_VERSION,

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from milvus_lite.server_manager import server_manager_instance
 
 import rag.ingest.streaming as streaming
 from rag.embedding.embedder import Embedder
@@ -22,6 +23,8 @@ from rag.store.vector_store import VectorStore
 from rag.text import keywords
 from rag.text.keywords import ANALYZER_VERSION, keyword_text
 from rag.types import SHARED_OWNER, Chunk
+from tests.cli_processes import run_rag
+from tests.reliability.test_crash import env_for, wait_released
 
 JAPANESE = (
     "# サーバーの設定\n\nウェブサーバーはＡＰＴで入れます。設定ファイルは /etc/nginx にあります。\n\n"
@@ -110,6 +113,23 @@ def test_an_older_analyzers_keyword_text_is_rewritten_at_open_and_found(
         assert again.upkeep is None
     finally:
         again.close()
+
+
+def test_rag_reindex_rewrites_it_now(tmp_path, embedder, files, monkeypatch):
+    """The command for a Milvus server, where the app leaves the pass to it."""
+    data = tmp_path / "data"
+    settings = Settings.from_env(env_for(data))
+    ingest_with(before_issue_23, settings, embedder, files, monkeypatch)
+    server_manager_instance.release_server(settings.store.milvus_target)
+    wait_released(settings.store.milvus_target)
+    done = run_rag(["reindex"], env_for(data))
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "keyword text: 2 of 3 chunks rewritten for keyword analyzer" in done.stdout, done.stdout
+    library = Library.open(settings, embedder)
+    try:
+        assert library.upkeep is None and "server-ja.md" in found(library, "サーバ")
+    finally:
+        library.close()
 
 
 def test_a_new_store_is_recorded_current_and_never_passed_over(settings, embedder):
