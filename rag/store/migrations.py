@@ -103,7 +103,7 @@ def _build_index(client: MilvusClient, name: str, settings: Settings) -> None:
 
 
 _OLD_FIELDS = ["vector", "text", *DOC_FIELDS, "page", "chunk_index"]
-_NEW_FIELDS = [*_OLD_FIELDS, "search_text", "section", "title"]
+_NEW_FIELDS = r.CHUNK_FIELDS  # the old ones with "search_text", "section", "title"
 
 
 def _copy(client: MilvusClient, source: str, target: str, old: bool, progress: Progress) -> int:
