@@ -143,3 +143,17 @@ def test_page_is_served_while_the_embedder_loads_and_retrieval_does_not_wait_for
     finally:
         stop(process)
         log.close()
+
+
+def test_the_web_app_imports_gradio_without_its_mcp_server_and_leaves_mcp_importable():
+    """Gradio's MCP server import was 0.57 s of the page's ~5 s (rag/web/__init__.py); vLLM's
+    server still needs `mcp` afterwards, so it must import normally once Gradio is in."""
+    code = (
+        "import sys, rag.web.layout\n"
+        "assert 'mcp' not in sys.modules, 'Gradio imported mcp'\n"
+        "import mcp\n"
+        "print('mcp importable:', mcp.__name__)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "mcp importable: mcp" in done.stdout
