@@ -88,18 +88,37 @@ class DocumentVersions:
             self._open.add(head["version"])
 
     def insert(self, head: dict, rows: list[dict], renewed: float) -> float:
-        """One batch of an open version's chunk rows; returns when its lease was last renewed."""
+        """One batch of an open version's chunk rows; returns when its lease was last renewed.
+        Refused once the document was deleted (its `writing` row is gone): the upload stops there,
+        and the lease renewal cannot write the row back."""
         with self.lock:
+            self._check_not_deleted(head)
             for start in range(0, len(rows), INSERT_BATCH):
                 self._insert_batch(rows[start : start + INSERT_BATCH])
             return self._renew([head], renewed)
 
     def commit(self, head: dict) -> None:
-        """Make an open version live if every one of its chunks is stored, else undo it: a delete
-        of the document while it was written (or a repair by another process) took some away."""
+        """Make an open version live if its `writing` row is still there and every one of its
+        chunks is stored, else undo it: a delete of the document while it was written (the
+        visitor's Delete, a workspace deleted) or a repair by another process took them away.
+
+        Why the row and not only the chunks: a document under `STORE_BATCH` chunks (most) is
+        stored in one batch at the end, so a delete during its embedding found no chunks to take,
+        and the count came out whole; the commit upserted the row back as `live` and the document
+        returned seconds after the visitor saw it go (tests/reliability/test_delete_during_upload.py).
+        A delete removes the row first (`delete_where`), so its absence is the delete's mark.
+
+        Milvus has no transactions: the check and the upsert that makes the version live are two
+        calls. In an embedded Milvus Lite file (the default) nothing can come between them: every
+        delete of this process takes `lock`, which the check and the upsert hold together, and no
+        other process opens the file. On a Milvus server another process's delete can, and the
+        commit looks again after its upsert: a version no longer live with all its chunks is
+        deleted, with the versions it retired; with the second row delete of `delete_where` the
+        delete wins in every order (a search may show the version for that moment)."""
         key = (head["doc_id"], head["content_hash"])
         with self.lock:
             try:
+                self._check_not_deleted(head)
                 self.client.flush(self.collection)
                 stored = self.count_version(*key)
                 if stored != head["n_chunks"]:
@@ -108,6 +127,9 @@ class DocumentVersions:
                         f"{head['n_chunks']} chunks were found at the end (deleted while it was stored?)"
                     )
                 retired = self._commit_version([head])
+                if not self.exclusive and not self._still_whole(head):  # deleted during the commit
+                    self.delete_versions([key, *retired])
+                    raise self._deleted(head)
             except Exception:
                 self.delete_versions([key])
                 raise
@@ -122,6 +144,26 @@ class DocumentVersions:
                 self.delete_versions([(head["doc_id"], head["content_hash"])])
             finally:
                 self._open.discard(head["version"])
+
+    def _check_not_deleted(self, head: dict) -> None:
+        """Raise if the `writing` row of an open version is gone: the document was deleted."""
+        if self._state(head) != "writing":
+            raise self._deleted(head)
+
+    def _still_whole(self, head: dict) -> bool:
+        """After its commit: the version is live with all its chunks (no delete came between)."""
+        return (
+            self._state(head) == "live"
+            and self.count_version(head["doc_id"], head["content_hash"]) == head["n_chunks"]
+        )
+
+    def _state(self, head: dict) -> str:
+        rows = self.client.query(self.table, filter=r.eq("version", head["version"]), output_fields=["state"])
+        return rows[0]["state"] if rows else ""
+
+    @staticmethod
+    def _deleted(head: dict) -> StoreError:
+        return StoreError(f"{head['source']} was deleted while it was being added; nothing was kept")
 
     def _begin(self, heads: list[dict]) -> None:
         """Mark versions `writing`, after removing an earlier try's leftovers; a version that a
@@ -189,11 +231,19 @@ class DocumentVersions:
             self._delete(r.is_in("version", batch))
 
     def delete_where(self, flt: str) -> None:
-        """Every version and chunk matching `flt` (a document, an owner), whatever its state."""
+        """Every version and chunk matching `flt` (a document, an owner), whatever its state.
+
+        The rows go first: that makes the chunks invisible, and is the mark a write in batches of
+        the document looks for before each batch and at its commit (`commit`). They are deleted
+        again after the chunks for a writer in another process (a Milvus server) whose commit
+        checked before the first delete and made its version live after it: that row goes too.
+        An upsert after the second delete finds the chunks gone when the commit looks again."""
         with self.lock:
             self._delete(flt)  # invisible first, then gone
             self.client.delete(self.collection, filter=flt)
             self.client.flush(self.collection)
+            if not self.exclusive:
+                self._delete(flt)
 
     # -- reading -------------------------------------------------------------------------------
 

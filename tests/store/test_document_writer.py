@@ -2,13 +2,18 @@
 stored batch by batch but nothing of it is visible before the last; an error, a short write, a
 delete while it is written or a dead writer leave nothing; one version has one writer at a time."""
 
+import threading
+
 import numpy as np
 import pytest
 
 from rag.errors import StoreError
 from rag.settings import Settings
+from rag.store import rows as r
+from rag.store import versions
 from rag.store.vector_store import VectorStore
 from rag.types import Chunk
+from tests.conftest import make_settings
 
 E = np.eye(4, dtype=np.float32)
 
@@ -58,15 +63,77 @@ def test_fewer_chunks_than_announced_keep_nothing(store: VectorStore):
     assert visible(store) == ([], []) and store.count_chunks() == 0
 
 
+DELETED = "a.md was deleted while it was being added; nothing was kept"
+
+
 def test_a_delete_while_it_is_written_is_not_undone_by_the_commit(store: VectorStore):
-    """The document is deleted between two batches (a user, the janitor): the commit finds the
-    chunks missing and keeps nothing, rather than showing the half that came after."""
+    """The document is deleted between two batches (a user, the janitor): the next batch is
+    refused and nothing is kept, rather than showing the half that came after."""
     written = store.write_document("d1", "a.md", "shared", "h", 4, 1)
-    with pytest.raises(StoreError, match="2 of its 4 chunks were found"), written as writer:
+    with pytest.raises(StoreError, match=DELETED), written as writer:
         writer.add(batch(0, 2), E[:2])
         store.delete_document("d1")
         writer.add(batch(2, 2), E[2:4])
     assert visible(store) == ([], []) and store.count_chunks() == 0
+
+
+@pytest.mark.parametrize("replacing", [False, True], ids=["first-version", "replacement"])
+def test_a_delete_before_the_first_batch_is_not_undone_by_the_commit(store: VectorStore, replacing: bool):
+    """Deleted after `begin` and before any batch (a document of one batch is embedded whole in
+    that time): every chunk then goes in after the delete, so counting them finds the version
+    whole; the commit must see the delete's mark (its `writing` row gone) and keep nothing."""
+    if replacing:
+        store.add_document(batch(0, 1, "old"), E[:1], "shared", "old", 1)
+    written = store.write_document("d1", "a.md", "shared", "new", 4, 1)
+    with pytest.raises(StoreError, match=DELETED), written as writer:
+        store.delete_document("d1")
+        writer.add(batch(0, 4), E[:4])
+    assert visible(store) == ([], []) and store.count_chunks() == 0
+    assert r.query_all(store.client, store.writes.table, 'doc_id == "d1"', ["version"]) == []
+
+
+def test_a_delete_just_before_the_commit_keeps_nothing(store: VectorStore):
+    """Every batch is in when the document is deleted: the commit keeps nothing either."""
+    written = store.write_document("d1", "a.md", "shared", "h", 4, 1)
+    with pytest.raises(StoreError, match=DELETED), written as writer:
+        writer.add(batch(0, 4), E[:4])
+        store.delete_document("d1")
+    assert visible(store) == ([], []) and store.count_chunks() == 0
+
+
+def test_a_lease_renewal_after_a_delete_does_not_write_the_row_back(
+    store: VectorStore, monkeypatch: pytest.MonkeyPatch
+):
+    """The heartbeat upserts the `writing` row: after a delete it would put the delete's mark
+    back, and the commit would find the version whole and live again."""
+    monkeypatch.setattr(versions, "HEARTBEAT_S", -1)  # renew at every batch
+    written = store.write_document("d1", "a.md", "shared", "h", 4, 1)
+    with pytest.raises(StoreError, match=DELETED), written as writer:
+        store.delete_document("d1")
+        writer.add(batch(0, 4), E[:4])
+    assert r.query_all(store.client, store.writes.table, 'doc_id == "d1"', ["version"]) == []
+
+
+def test_two_uploads_of_one_document_then_a_delete(store: VectorStore):
+    """Two new versions of one document written at once: the later commit wins and the other
+    version is gone whole; deleted while both are open, neither comes back."""
+    store.add_document(batch(0, 1, "old"), E[:1], "shared", "old", 1)
+    one, two = (store.write_document("d1", "a.md", "shared", v, 2, 1) for v in ("v1", "v2"))
+    with one, two:  # two commits first, then one
+        one.add(batch(0, 2, "one"), E[:2])
+        two.add(batch(0, 2, "two"), E[:2])
+    assert store.find_document("d1").content_hash == "v1" and store.count_chunks() == 2
+    assert sorted(visible(store)[1]) == ["one text 0", "one text 1"]  # two's chunks are gone
+    first = store.write_document("d1", "a.md", "shared", "v3", 2, 1)
+    second = store.write_document("d1", "a.md", "shared", "v4", 2, 1)
+    with pytest.raises(StoreError, match=DELETED), first as one:
+        with pytest.raises(StoreError, match=DELETED), second as two:
+            one.add(batch(0, 1, "three"), E[:1])
+            store.delete_document("d1")
+            two.add(batch(0, 2, "four"), E[:2])
+        one.add(batch(1, 1, "three"), E[1:2])
+    assert visible(store) == ([], []) and store.count_chunks() == 0
+    assert r.query_all(store.client, store.writes.table, 'doc_id == "d1"', ["version"]) == []
 
 
 def test_one_version_has_one_writer_at_a_time(store: VectorStore):
@@ -87,3 +154,75 @@ def test_a_writer_that_died_mid_way_is_rolled_back_by_the_repair(store: VectorSt
     writer.add(batch(0, 2), E[:2])  # then the process dies: no __exit__
     assert store.repair() == ["rolled back a.md"]
     assert visible(store) == ([], []) and store.count_chunks() == 0
+
+
+class Pause:
+    """Wraps a method: on its first call whose arguments `when` accepts, signals `reached` and
+    waits for `go`, before (`after=False`) or after the real call."""
+
+    def __init__(self, method, when, after: bool = False) -> None:
+        self.method, self.when, self.after, self.hit = method, when, after, False
+        self.reached, self.go = threading.Event(), threading.Event()
+
+    def __call__(self, *args):
+        pause = not self.hit and self.when(*args)
+        self.hit = self.hit or pause
+        if pause and not self.after:
+            self.reached.set()
+            assert self.go.wait(60)
+        result = self.method(*args)
+        if pause and self.after:
+            self.reached.set()
+            assert self.go.wait(60)
+        return result
+
+
+def makes_live(rows: list[dict]) -> bool:
+    return any(row["state"] == "live" for row in rows)
+
+
+@pytest.mark.parametrize("order", ["delete-whole-before-the-upsert", "upsert-between-the-deletes"])
+def test_a_delete_by_another_process_during_the_commit_wins(milvus_uri: str, tmp_path, order: str):
+    """On a Milvus server the commit's check and its upsert can be split by another replica's
+    delete (its lock is its own). Replica A is stopped between its check and the upsert that makes
+    its version live; replica B deletes the document, whole (the commit's second look finds the
+    chunks gone) or stopped between its row delete and its chunk delete (its second row delete
+    takes the row A made live). Either way nothing is left, and A says so."""
+    a, b = (VectorStore(make_settings(tmp_path / n, milvus_uri=milvus_uri), 4, "m") for n in "ab")
+    try:
+        a.writes.upsert = commit = Pause(a.writes.upsert, makes_live)
+        b.writes._delete = rows_gone = Pause(b.writes._delete, lambda flt: True, after=True)
+        errors: list[BaseException] = []
+
+        def write() -> None:
+            try:
+                with a.write_document("d1", "a.md", "shared", "h", 4, 1) as writer:
+                    writer.add(batch(0, 4), E[:4])
+            except StoreError as exc:
+                errors.append(exc)
+
+        writing = threading.Thread(target=write)
+        writing.start()
+        assert commit.reached.wait(60)
+        deleting = threading.Thread(target=b.delete_document, args=("d1",))
+        deleting.start()
+        assert rows_gone.reached.wait(60)
+        if order == "delete-whole-before-the-upsert":
+            rows_gone.go.set()
+            deleting.join(60)
+            commit.go.set()
+            writing.join(60)
+        else:
+            commit.go.set()
+            writing.join(60)
+            rows_gone.go.set()
+            deleting.join(60)
+        assert not writing.is_alive() and not deleting.is_alive()
+        for store in (a, b):
+            assert store.list_documents(["shared"]) == [] and store.count_version("d1", "h") == 0
+            assert r.query_all(store.client, store.writes.table, 'doc_id == "d1"', ["version"]) == []
+        if order == "delete-whole-before-the-upsert":  # A saw it; in the other order it was live first
+            assert [str(e) for e in errors] == [DELETED]
+    finally:
+        a.close()
+        b.close()
