@@ -153,6 +153,9 @@ class Ingestor:
         filename: str = "",
         stop: StopSignal = NEVER_STOPPED,
     ) -> IngestResult:
+        doc_id = document_id(owner, name)
+        # live now: a delete from here on (while the file is parsed) is not undone by this upload
+        was_live = self.store.find_document(doc_id) is not None
         progress(0.05, "parsing")
 
         def reading(fraction: float, message: str) -> None:  # page by page: Stop is looked at too
@@ -168,7 +171,6 @@ class Ingestor:
                 # model and took 16.5 -> 10.7 s (bench/ingest_memory.py, docs/BENCHMARKS.md)
                 gc.collect()
         document = replace(document, source=name)
-        doc_id = document_id(owner, name)
         existing = self.store.find_document(doc_id)
         if existing and existing.content_hash == document.content_hash:
             # uploaded before originals were kept (or over the bound then): uploading again keeps it
@@ -194,7 +196,10 @@ class Ingestor:
                 name, "failed", reason=_full("chunks", self.settings.limits.max_workspace_chunks)
             )
         pages, content_hash = document.page_count, document.content_hash
-        with self.store.write_document(doc_id, name, owner, content_hash, n_chunks, pages) as writer:
+        replacing = was_live or existing is not None
+        with self.store.write_document(
+            doc_id, name, owner, content_hash, n_chunks, pages, replacing
+        ) as writer:
             chunks = iter_chunks(document, doc_id, size, overlap)
             turn = partial(self.slots.turn, owner, stop)  # each sub-batch in a fair turn
             languages = embed_and_store(chunks, writer, self.embedder, turn, stop, progress)

@@ -40,6 +40,7 @@ class DocumentWriter:
         content_hash: str,
         n_chunks: int,
         n_pages: int,
+        replacing: bool = False,
     ) -> None:
         if n_chunks < 1:
             raise StoreError(f"{source}: a document needs at least one chunk")
@@ -51,9 +52,10 @@ class DocumentWriter:
         self._document = NewDocument([name], np.zeros((1, 1), np.float32), owner, content_hash, n_pages)
         self.head = r.version_row(self._document, self.now, "writing", n_chunks)
         self._renewed = time.monotonic()
+        self.replacing = replacing  # the document was live when the upload began (`DocumentVersions.begin`)
 
     def __enter__(self) -> DocumentWriter:
-        self.versions.begin(self.head)
+        self.versions.begin(self.head, self.replacing)
         return self
 
     def add(self, chunks: Sequence[Chunk], vectors: np.ndarray, keyword_texts: Sequence[str] = ()) -> None:

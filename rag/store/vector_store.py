@@ -127,11 +127,19 @@ class VectorStore:
         self.writes.add_documents([document])
 
     def write_document(
-        self, doc_id: str, source: str, owner: str, content_hash: str, n_chunks: int, n_pages: int
+        self,
+        doc_id: str,
+        source: str,
+        owner: str,
+        content_hash: str,
+        n_chunks: int,
+        n_pages: int,
+        replacing: bool = False,
     ) -> DocumentWriter:
         """One document version written in batches as its chunks come, visible only when the
-        `with` block ends normally; see `rag.store.document_writer`."""
-        return DocumentWriter(self.writes, doc_id, source, owner, content_hash, n_chunks, n_pages)
+        `with` block ends normally; see `rag.store.document_writer`. `replacing`: the document was
+        live when the upload began; if it is not any more (deleted), nothing is written."""
+        return DocumentWriter(self.writes, doc_id, source, owner, content_hash, n_chunks, n_pages, replacing)
 
     def add_documents(self, documents: Sequence[NewDocument]) -> None:
         """Write many document versions in few inserts (bulk loads); see `DocumentVersions`."""

@@ -80,11 +80,19 @@ class DocumentVersions:
 
     # -- one version written batch by batch (rag/store/document_writer.py) ---------------------
 
-    def begin(self, head: dict) -> None:
+    def begin(self, head: dict, replacing: bool = False) -> None:
         """Open one version for a write in batches: invisible until `commit`. The lock is taken
-        per call, not for the whole write, so other documents are stored between its batches."""
+        per call, not for the whole write, so other documents are stored between its batches.
+        `replacing`: the upload found the document live when it began, so a document no longer
+        live was deleted since (while the file was parsed) and is not added back. On a server,
+        where another replica's delete can come between the look and the upsert, it looks again."""
         with self.lock:
+            if replacing and not self.live_rows([head["doc_id"]]):
+                raise self._deleted(head)
             self._begin([head])
+            if replacing and not self.exclusive and not self.live_rows([head["doc_id"]]):
+                self.delete_versions([(head["doc_id"], head["content_hash"])])
+                raise self._deleted(head)
             self._open.add(head["version"])
 
     def insert(self, head: dict, rows: list[dict], renewed: float) -> float:

@@ -71,17 +71,25 @@ def found(assistant: Assistant, word: str) -> list[str]:
 
 
 def upload_paused(
-    assistant: Assistant, path: Path, at: int
+    assistant: Assistant, path: Path, at: int | str
 ) -> tuple[threading.Thread, list, PausingEmbedder]:
-    """Start uploading `path` in a thread; returns once its embedder has stopped at call `at`."""
-    pausing = PausingEmbedder(assistant.library.embedder, at)
+    """Start uploading `path` in a thread; returns once it has stopped at `at`: the embedder's
+    call of that number, or the progress step of that name (the upload's own progress callback,
+    as the web app's progress bar gets it)."""
+    pausing = PausingEmbedder(assistant.library.embedder, at if isinstance(at, int) else 0)
     assistant.ingestor.embedder = pausing
+
+    def progress(fraction: float, message: str) -> None:
+        if isinstance(at, str) and message.endswith(f": {at}"):
+            pausing.reached.set()
+            assert pausing.go.wait(120), "the test never let the upload go on"
+
     results: list[IngestResult] = []
     thread = threading.Thread(
-        target=lambda: results.extend(assistant.upload([SourceFile("notes.md", path)], OWNER))
+        target=lambda: results.extend(assistant.upload([SourceFile("notes.md", path)], OWNER, progress))
     )
     thread.start()
-    assert pausing.reached.wait(120), "the upload never reached the embedder"
+    assert pausing.reached.wait(120), "the upload never reached the point to stop at"
     return thread, results, pausing
 
 
@@ -98,13 +106,18 @@ def small_store_batches(monkeypatch: pytest.MonkeyPatch):
     monkeypatch.setattr(streaming, "STORE_BATCH", 4)
 
 
-@pytest.mark.parametrize("at", [1, 2], ids=["before-any-batch-is-stored", "after-the-first-batch"])
+@pytest.mark.parametrize(
+    "at",
+    ["parsing", "chunking", 1, 2],
+    ids=["parsing", "old-version-found", "before-any-batch-is-stored", "after-the-first-batch"],
+)
 def test_a_delete_during_a_replacement_keeps_nothing_of_either_version(
     assistant: Assistant, tmp_path: Path, at: int
 ):
-    """notes.md is in the workspace; a new version of it is being uploaded; the visitor deletes it.
-    Before the fix, a delete before the first stored batch was undone by the commit: the new
-    version came back, listed and found, a few seconds after the visitor saw it go."""
+    """notes.md is in the workspace; a new version of it is being uploaded; the visitor deletes it
+    while it is parsed, once the upload has found the old version (chunking), or while it is
+    embedded. Before the fix, a delete before the first stored batch was undone by the commit: the
+    new version came back, listed and found, a few seconds after the visitor saw it go."""
     doc_id = document_id(OWNER, "notes.md")
     path = write_doc(tmp_path / "notes.md", WORDS[0])
     [first] = assistant.upload([SourceFile("notes.md", path)], OWNER)

@@ -92,6 +92,23 @@ def test_a_delete_before_the_first_batch_is_not_undone_by_the_commit(store: Vect
     assert r.query_all(store.client, store.writes.table, 'doc_id == "d1"', ["version"]) == []
 
 
+def test_a_replacement_whose_document_was_deleted_before_it_began_keeps_nothing(store: VectorStore):
+    """The upload found the document live (`replacing`) and it was deleted while the file was
+    parsed: `begin` refuses. Replaced by another upload meanwhile, it is still a document: the
+    write goes on (the later commit wins)."""
+    store.add_document(batch(0, 1, "old"), E[:1], "shared", "old", 1)
+    store.add_document(batch(0, 1, "other"), E[:1], "shared", "other", 1)  # another upload's
+    with store.write_document("d1", "a.md", "shared", "new", 1, 1, replacing=True) as writer:
+        writer.add(batch(0, 1), E[:1])
+    assert store.find_document("d1").content_hash == "new"
+    store.delete_document("d1")
+    written = store.write_document("d1", "a.md", "shared", "newer", 1, 1, replacing=True)
+    with pytest.raises(StoreError, match=DELETED), written:
+        pass
+    assert visible(store) == ([], []) and store.count_chunks() == 0
+    assert r.query_all(store.client, store.writes.table, 'doc_id == "d1"', ["version"]) == []
+
+
 def test_a_delete_just_before_the_commit_keeps_nothing(store: VectorStore):
     """Every batch is in when the document is deleted: the commit keeps nothing either."""
     written = store.write_document("d1", "a.md", "shared", "h", 4, 1)
@@ -223,6 +240,37 @@ def test_a_delete_by_another_process_during_the_commit_wins(milvus_uri: str, tmp
             assert r.query_all(store.client, store.writes.table, 'doc_id == "d1"', ["version"]) == []
         if order == "delete-whole-before-the-upsert":  # A saw it; in the other order it was live first
             assert [str(e) for e in errors] == [DELETED]
+    finally:
+        a.close()
+        b.close()
+
+
+def test_a_delete_by_another_process_while_a_replacement_begins_wins(milvus_uri: str, tmp_path):
+    """Replica A's replacement looked and found the document live; before its `writing` row is in,
+    replica B deletes the document whole. A looks again after its upsert and keeps nothing."""
+    a, b = (VectorStore(make_settings(tmp_path / n, milvus_uri=milvus_uri), 4, "m") for n in "ab")
+    try:
+        a.add_document(batch(0, 1, "old"), E[:1], "shared", "old", 1)
+        begins = Pause(a.writes.upsert, lambda rows: rows[0]["state"] == "writing")
+        a.writes.upsert = begins
+        errors: list[BaseException] = []
+
+        def write() -> None:
+            try:
+                with a.write_document("d1", "a.md", "shared", "new", 4, 1, replacing=True) as writer:
+                    writer.add(batch(0, 4), E[:4])
+            except StoreError as exc:
+                errors.append(exc)
+
+        writing = threading.Thread(target=write)
+        writing.start()
+        assert begins.reached.wait(60)
+        b.delete_document("d1")
+        begins.go.set()
+        writing.join(60)
+        assert not writing.is_alive() and [str(e) for e in errors] == [DELETED]
+        assert b.list_documents(["shared"]) == [] and b.count_chunks() == 0
+        assert r.query_all(b.client, b.writes.table, 'doc_id == "d1"', ["version"]) == []
     finally:
         a.close()
         b.close()
