@@ -80,22 +80,31 @@ class Originals:
         max_workspace_bytes: int | None = None,
         min_free_bytes: int = MIN_FREE_BYTES,
         collection: str = "",
+        store: str = "",
     ) -> None:
         """`max_workspace_bytes`: what one workspace's originals may take; None: no bound.
         `min_free_bytes`: what a visitor's original must leave free on the disk. `collection`: the
         store's (`RAG_COLLECTION`), written with each original: a data dir may hold several
         collections (a new embedding model means a new one), and `remove_unowned` asks only
-        the current one about its own originals."""
+        the current one about its own originals. `store`: the store's `RAG_MILVUS_URI` ("": the
+        data dir's own Milvus Lite file), written likewise: another store with a collection of
+        the same name (a Milvus server tried with this data dir) has none of these documents."""
         self.root = Path(data_dir) / FOLDER
         self.max_workspace_bytes = max_workspace_bytes
         self.min_free_bytes = min_free_bytes
         self.collection = collection
+        self.store = store
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Originals:
         """The data dir's originals, with the workspace bound (`RAG_MAX_WORKSPACE_ORIGINALS_MB`)."""
         mb = settings.limits.max_workspace_originals_mb
-        return cls(settings.store.data_dir, mb << 20, collection=settings.store.collection)
+        return cls(
+            settings.store.data_dir,
+            mb << 20,
+            collection=settings.store.collection,
+            store=settings.store.milvus_uri,
+        )
 
     def keep(
         self,
@@ -122,6 +131,7 @@ class Originals:
             "filename": filename or name,
             "content_hash": content_hash,
             "collection": self.collection,
+            "store": self.store,
         }
         _write(folder / doc_id, data)
         _write(folder / f"{doc_id}.json", json.dumps(meta).encode())
@@ -190,11 +200,13 @@ class Originals:
         return removed
 
     def _ours(self, folder: Path, doc_id: str) -> bool:
-        """Whether the original belongs to this collection; bytes without a readable record (a
-        write cut short) belong to nobody else either."""
+        """Whether the original belongs to this store's collection (a record without one of
+        them counts as this one's); bytes without a readable record (a write cut short) belong to
+        nobody else either."""
         try:
             meta = json.loads((folder / f"{doc_id}.json").read_text())
-            return meta.get("collection", self.collection) == self.collection
+            mine = {"collection": self.collection, "store": self.store}
+            return all(meta.get(key, value) == value for key, value in mine.items())
         except (OSError, ValueError, AttributeError):
             return True
 

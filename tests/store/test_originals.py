@@ -15,6 +15,8 @@ from rag.assistant import Assistant
 from rag.ingest.chunking import document_id
 from rag.ingest.pipeline import SourceFile
 from rag.store.originals import Originals
+from rag.store.vector_store import VectorStore
+from tests.conftest import make_settings
 from tests.samples import make_pdf
 
 DOC = "0123456789abcdef0123456789abcdef"
@@ -142,3 +144,22 @@ def test_the_janitor_removes_originals_no_document_owns(assistant: Assistant, tm
     assert assistant.originals.read("anon:gone", gone) is None and not half_written.exists()
     assert fresh.exists() and assistant.originals.read("user:ann", live) is not None
     assert other.read("user:ann", "e" * 32) is not None  # not this store's to judge
+
+
+def test_the_sweep_leaves_the_originals_of_another_stores_documents(tmp_path: Path):
+    """One data dir, two stores with the same collection name: the default Milvus Lite file and
+    another (RAG_MILVUS_URI: a Milvus server tried with the same data dir, another .db file). An
+    app on the other store finds none of the first one's documents, so its sweep took every
+    original they had: going back to the first store, its live documents had lost them."""
+    lite = make_settings(tmp_path / "data")
+    server = lite.replace(milvus_uri=str(tmp_path / "other.db"))
+    assert Originals.from_settings(lite).keep("user:ann", DOC, "a.pdf", b"%PDF-a", "h1") == ""
+    old = time.time() - 2 * 3600
+    for path in (tmp_path / "data" / "originals").rglob("*"):
+        os.utime(path, (old, old))
+    other = VectorStore(server, 4, "m")  # a real, empty store of the same collection name
+    try:
+        Originals.from_settings(server).remove_unowned(lambda doc_id: other.find_document(doc_id) is not None)
+    finally:
+        other.close()
+    assert Originals.from_settings(lite).read("user:ann", DOC) is not None
