@@ -192,6 +192,12 @@ class LimitSettings:
         default=500,
         metadata={"doc": "most MB of original files one workspace keeps for the source viewer (0: none)"},
     )
+    # 5,000 MB: a quarter of the smallest persistent disk a Space gets (20 GB), ten workspaces at
+    # RAG_MAX_WORKSPACE_ORIGINALS_MB; the rest is Milvus Lite's, the models' and the 2 GB reserve
+    max_originals_mb: int = field(
+        default=5000,
+        metadata={"doc": "most MB of original files all workspaces keep together (0: none; not the library)"},
+    )
     max_question_chars: int = field(default=4000, metadata={"doc": "longest question, in characters"})
     max_question_tokens: int = field(default=1000, metadata={"doc": "longest question, in tokens"})
     max_history_chars: int = field(

@@ -15,6 +15,20 @@ A visitor's original is also not kept when it would leave less than `MIN_FREE_BY
 data dir's disk: workspaces cost nothing to make, and a PDF of one text line and a 49 MB image is
 parsed in a moment but kept whole, so the bound per workspace doesn't bound the disk.
 
+All workspaces' originals together are bounded by `RAG_MAX_ORIGINALS_MB` (the shared library's
+are not counted: the operator sizes it): without it one visitor with many keys could take the
+disk down to that reserve, and then nobody's original would be kept. At the bound a new original
+is refused, not made room for: evicting would let one visitor's uploads delete other visitors'
+originals (silently for them, and an attacker's flood would empty everyone's viewer), while a
+refusal is told to the uploader at once, keeps the document searchable, and ends as workspaces
+expire (`RAG_WORKSPACE_TTL_HOURS`) or are deleted. The refused document gets a record saying why,
+so the viewer can say it too (`not_kept`). The total is not measured on every upload (a walk of
+the tree is a `stat` per file: 100,000 originals would cost seconds per upload): it is measured
+once, on first use, kept as a running count shared by every `Originals` of this process on the
+same folder (`keep`, `remove`, `remove_owner`), and measured again at each janitor sweep
+(`remove_unowned` walks the tree anyway), which corrects what other processes (the CLI, replicas
+sharing the data dir) wrote meanwhile.
+
 An original is written only once its document is live, and a delete removes the rows before the
 original; so the ingest looks again after writing one (`rag.ingest.pipeline`) and removes it if the
 document is gone meanwhile. What a killed process leaves (an original whose delete didn't finish, a
@@ -31,6 +45,7 @@ import os
 import re
 import secrets
 import shutil
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -38,6 +53,7 @@ from pathlib import Path
 
 from rag.private_files import PRIVATE_FILE_MODE, private_dir
 from rag.settings import Settings
+from rag.types import SHARED_OWNER
 
 log = logging.getLogger(__name__)
 FOLDER = "originals"
@@ -71,8 +87,28 @@ class Original:
             return file.read(size)
 
 
+class _Total:
+    """Bytes of the visitors' originals under one folder (None: not measured yet), shared by every
+    `Originals` of this process on it: the ingest keeps with one, deletes and the janitor remove
+    with another."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.bytes: int | None = None
+
+
+_TOTALS: dict[Path, _Total] = {}
+_TOTALS_LOCK = threading.Lock()
+
+
+def _total_for(root: Path) -> _Total:
+    with _TOTALS_LOCK:
+        return _TOTALS.setdefault(root.resolve(), _Total())
+
+
 class Originals:
-    """The kept originals under one data dir; stateless, so any number may share a folder."""
+    """The kept originals under one data dir; any number may share a folder (in a process they
+    share one running total of its bytes, which every sweep measures again)."""
 
     def __init__(
         self,
@@ -81,8 +117,11 @@ class Originals:
         min_free_bytes: int = MIN_FREE_BYTES,
         collection: str = "",
         store: str = "",
+        max_total_bytes: int | None = None,
     ) -> None:
         """`max_workspace_bytes`: what one workspace's originals may take; None: no bound.
+        `max_total_bytes`: what all workspaces' originals may take together (not the shared
+        library's); None: no bound.
         `min_free_bytes`: what a visitor's original must leave free on the disk. `collection`: the
         store's (`RAG_COLLECTION`), written with each original: a data dir may hold several
         collections (a new embedding model means a new one), and `remove_unowned` asks only
@@ -94,16 +133,20 @@ class Originals:
         self.min_free_bytes = min_free_bytes
         self.collection = collection
         self.store = store
+        self.max_total_bytes = max_total_bytes
+        self._total = _total_for(self.root)
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Originals:
-        """The data dir's originals, with the workspace bound (`RAG_MAX_WORKSPACE_ORIGINALS_MB`)."""
-        mb = settings.limits.max_workspace_originals_mb
+        """The data dir's originals, with the workspace bound (`RAG_MAX_WORKSPACE_ORIGINALS_MB`) and
+        the bound of all workspaces together (`RAG_MAX_ORIGINALS_MB`)."""
+        limits = settings.limits
         return cls(
             settings.store.data_dir,
-            mb << 20,
+            limits.max_workspace_originals_mb << 20,
             collection=settings.store.collection,
             store=settings.store.milvus_uri,
+            max_total_bytes=limits.max_originals_mb << 20,
         )
 
     def keep(
@@ -116,16 +159,10 @@ class Originals:
         filename: str = "",
         bounded: bool = True,
     ) -> str:
-        """Keep (or replace) `doc_id`'s original; returns "" or, when the workspace's bound keeps
-        it out, the note that says so (`bounded`: False for the shared library and the CLI)."""
+        """Keep (or replace) `doc_id`'s original; returns "" or, when a bound keeps it out, the note
+        that says so (`bounded`: False for the shared library and the CLI). A refused original
+        leaves a record of why (`not_kept`), for the viewer."""
         folder, doc_id = self._folder(owner), _checked(doc_id)
-        refused = self._refused(owner, doc_id, len(data)) if bounded else ""
-        if refused:
-            self.remove(owner, doc_id)  # an older version's original would show the wrong page
-            return (
-                f"the original is not kept for the source viewer: {refused}; the viewer shows the text only"
-            )
-        private_dir(folder)
         meta = {
             "name": name,
             "filename": filename or name,
@@ -133,14 +170,33 @@ class Originals:
             "collection": self.collection,
             "store": self.store,
         }
-        _write(folder / doc_id, data)
-        _write(folder / f"{doc_id}.json", json.dumps(meta).encode())
+        record = json.dumps(meta).encode()
+        added = len(data) + len(record) - self._size(folder / doc_id) - self._size(folder / f"{doc_id}.json")
+        refused = self._refused(owner, doc_id, len(data), added) if bounded else ""
+        if refused:
+            self.remove(owner, doc_id)  # an older version's original would show the wrong page
+            self._record_refusal(owner, doc_id, meta | {"not_kept": refused})
+            return (
+                f"the original is not kept for the source viewer: {refused}; the viewer shows the text only"
+            )
+        if not bounded:
+            self._add(owner, added)
+        private_dir(folder)
+        try:
+            _write(folder / doc_id, data)
+            _write(folder / f"{doc_id}.json", record)
+        except OSError:
+            self._add(owner, -added)  # counted for it but not written (the next sweep measures anyway)
+            raise
         return ""
 
-    def _refused(self, owner: str, doc_id: str, size: int) -> str:
-        """Why a visitor's original of `size` bytes is not kept, or ""."""
+    def _refused(self, owner: str, doc_id: str, size: int, added: int) -> str:
+        """Why a visitor's original of `size` bytes (`added` more than its folder holds for it now)
+        is not kept, or ""; when it is kept, `added` is already counted in the total."""
         if self.max_workspace_bytes is not None:
-            used = self.used_bytes(owner) - self._size(self._folder(owner) / doc_id)
+            # the files' bytes, not their records (a refusal's record must not count against the next)
+            files = [path for path in _entries(self._folder(owner)) if not path.name.endswith(".json")]
+            used = sum(map(self._size, files)) - self._size(self._folder(owner) / doc_id)
             if used + size > self.max_workspace_bytes:
                 mb = self.max_workspace_bytes / (1 << 20)
                 return f"the workspace's originals would pass {mb:g} MB (RAG_MAX_WORKSPACE_ORIGINALS_MB)"
@@ -149,13 +205,78 @@ class Originals:
                 "an original is not kept: the data dir's disk has under %d MB free", self.min_free_bytes >> 20
             )
             return "the server's disk is nearly full (less than the free space it keeps for the store)"
+        if not self._reserve(owner, added):
+            mb = (self.max_total_bytes or 0) / (1 << 20)
+            log.warning("an original is not kept: all workspaces' originals are at %g MB", mb)
+            return f"the originals of all workspaces together would pass {mb:g} MB (RAG_MAX_ORIGINALS_MB)"
         return ""
+
+    def total_bytes(self) -> int:
+        """Bytes of all workspaces' originals (not the shared library's): the running count,
+        measured on first use."""
+        with self._total.lock:
+            if self._total.bytes is None:
+                self._total.bytes = self._measure()
+            return self._total.bytes
+
+    def _reserve(self, owner: str, added: int) -> bool:
+        """Count `added` bytes of `owner`'s in the total, unless that passes `max_total_bytes`
+        (checked and counted under one lock: two uploads at once can't both take the last room)."""
+        if self.max_total_bytes is None or not self._counted(owner):
+            self._add(owner, added)
+            return True
+        with self._total.lock:
+            if self._total.bytes is None:
+                self._total.bytes = self._measure()
+            if added > 0 and self._total.bytes + added > self.max_total_bytes:
+                return False
+            self._total.bytes = max(0, self._total.bytes + added)
+            return True
+
+    def _add(self, owner: str, added: int) -> None:
+        """Count `added` bytes (negative: removed) of `owner`'s in the running total, once measured."""
+        if not self._counted(owner):
+            return
+        with self._total.lock:
+            if self._total.bytes is not None:
+                self._total.bytes = max(0, self._total.bytes + added)
+
+    @staticmethod
+    def _counted(owner: str) -> bool:
+        return owner != SHARED_OWNER
+
+    def _measure(self) -> int:
+        """Bytes of every file in the visitors' folders (one walk of the tree)."""
+        shared = self._folder(SHARED_OWNER)
+        folders = [folder for folder in _entries(self.root) if folder != shared]
+        return sum(self._size(path) for folder in folders for path in _entries(folder))
+
+    def _record_refusal(self, owner: str, doc_id: str, meta: dict) -> None:
+        """A record without bytes: why this version's original is not kept (for the viewer)."""
+        record = json.dumps(meta).encode()
+        try:
+            private_dir(self._folder(owner))
+            _write(self._folder(owner) / f"{doc_id}.json", record)
+        except OSError:  # the disk is full: the viewer says what it can without it
+            return
+        self._add(owner, len(record))
+
+    def not_kept(self, owner: str, doc_id: str, content_hash: str) -> str:
+        """Why this version's original was refused when it was added ("" when none is recorded)."""
+        try:
+            meta = json.loads((self._folder(owner) / f"{_checked(doc_id)}.json").read_text())
+        except (OSError, ValueError):
+            return ""
+        if not isinstance(meta, dict) or meta.get("content_hash") != content_hash:
+            return ""
+        return str(meta.get("not_kept", ""))
 
     def has(self, owner: str, doc_id: str, content_hash: str) -> bool:
         """Whether this version's original is kept (its record read, not its bytes)."""
         path = self._folder(owner) / f"{_checked(doc_id)}.json"
         try:
-            return json.loads(path.read_text()).get("content_hash") == content_hash
+            meta = json.loads(path.read_text())
+            return meta.get("content_hash") == content_hash and "not_kept" not in meta
         except (OSError, ValueError, AttributeError):
             return False
 
@@ -173,10 +294,17 @@ class Originals:
     def remove(self, owner: str, doc_id: str) -> None:
         folder = self._folder(owner)
         for path in (folder / f"{_checked(doc_id)}.json", folder / doc_id):
-            path.unlink(missing_ok=True)
+            size = self._size(path)
+            try:
+                path.unlink()
+            except FileNotFoundError:
+                continue  # removed meanwhile, by whoever counted it
+            self._add(owner, -size)
 
     def remove_owner(self, owner: str) -> None:
+        size = self.used_bytes(owner)
         shutil.rmtree(self._folder(owner), ignore_errors=True)
+        self._add(owner, -size)
 
     def remove_unowned(self, is_live: Callable[[str], bool], now: float | None = None) -> int:
         """Remove the originals of this collection's documents that the store no longer has
@@ -197,6 +325,10 @@ class Originals:
                     removed += _remove_if_older(path, now - LEFTOVER_AGE_S)
         if removed:
             log.info("removed %d original file(s) that no document owns", removed)
+        if self.max_total_bytes is not None:
+            measured = self._measure()  # what other processes kept and removed since the last sweep
+            with self._total.lock:
+                self._total.bytes = measured
         return removed
 
     def _ours(self, folder: Path, doc_id: str) -> bool:

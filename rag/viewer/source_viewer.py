@@ -71,18 +71,27 @@ class SourceViewer:
         except ValueError:
             raise ViewerError(NOT_FOUND) from None
         if original is None or original.content_hash != info.content_hash:
-            return NotKept(
-                info.source,
-                "The original file of this document is not kept: it was added before the app kept "
-                "originals, or the workspace's originals had reached RAG_MAX_WORKSPACE_ORIGINALS_MB. "
-                "Upload it again to see its pages here.",
-            )
+            return NotKept(info.source, self._why_not_kept(info.owner, request.doc_id, info.content_hash))
         if original.head(5) == b"%PDF-":
             return self._pdf_page(info.source, original, request)
         return self._section(info.source, original, request, info.owner)
 
     def close(self) -> None:
         self.workers.close()
+
+    def _why_not_kept(self, owner: str, doc_id: str, content_hash: str) -> str:
+        """The refusal recorded when the document was added (a bound, the disk), or the usual causes."""
+        refused = self.originals.not_kept(owner, doc_id, content_hash)
+        if refused:
+            return (
+                f"The original file of this document was not kept when it was added: {refused}. "
+                "The document is still searchable; upload it again later to see its pages here."
+            )
+        return (
+            "The original file of this document is not kept: it was added before the app kept "
+            "originals, or a bound on originals (RAG_MAX_WORKSPACE_ORIGINALS_MB, RAG_MAX_ORIGINALS_MB) "
+            "kept it out. Upload it again to see its pages here."
+        )
 
     def _pdf_page(self, source: str, original: Original, request: ViewRequest) -> PageView:
         width = round(BASE_WIDTH * request.zoom)
