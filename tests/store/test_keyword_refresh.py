@@ -15,6 +15,7 @@ from milvus_lite.server_manager import server_manager_instance
 import rag.ingest.streaming as streaming
 from rag.embedding.embedder import Embedder
 from rag.ingest.pipeline import Ingestor, collect_files
+from rag.retrieval.keyword_upkeep import KeywordUpkeep
 from rag.retrieval.library import Library
 from rag.settings import Settings
 from rag.store import keyword_refresh
@@ -166,3 +167,37 @@ def test_searches_during_a_pass_find_every_chunk_once(settings, monkeypatch):
         assert store.count_chunks() == n
     finally:
         store.close()
+
+
+def test_a_replica_beside_a_stopped_rag_reindex_still_finds_k_chunks(settings, monkeypatch):
+    """On a Milvus server the app leaves the pass to `rag reindex`, run beside the replicas. While
+    it runs, and after it was stopped between a batch's insert and its delete (Ctrl-C, kill -9; the
+    record stays old), chunks have two rows. A replica's searches kept one row per chunk without
+    asking for more, so a top 5 came back with 3 chunks (2 rows each, plus one)."""
+    n = 12
+    chunks = [Chunk("d1", "ja.md", 0, i, f"nginx サーバーの設定 {i}") for i in range(n)]
+    vectors = np.random.default_rng(0).random((n, 4), dtype=np.float32)
+    made = VectorStore(settings, 4, "m")
+    try:
+        made.add_document(chunks, vectors, SHARED_OWNER, "h1", 1)  # the old text: indexed_text as is
+    finally:
+        made.close()
+    replica = VectorStore(settings, 4, "m")
+    reindex = VectorStore(settings, 4, "m")  # the command's own client of the same store
+    try:
+        replica.writes.exclusive = reindex.writes.exclusive = False  # as on a Milvus server
+        assert KeywordUpkeep.start(replica) is None  # left to `rag reindex`: no pass here
+
+        def stopped(*args):
+            raise KeyboardInterrupt  # the new rows are in, the old ones not deleted yet
+
+        monkeypatch.setattr(keyword_refresh.KeywordRefresh, "_keep_one", stopped)
+        with pytest.raises(KeyboardInterrupt):
+            reindex.keyword_refresh(keyword_text, ANALYZER_VERSION).bring_up_to_date()
+        assert r.count(replica.client, replica.collection, r.EVERY_CHUNK) == 2 * n  # each chunk twice
+        for mode, vector in (("dense", vectors[0]), ("hybrid", vectors[0]), ("keyword", None)):
+            hits = replica.search(vector, "nginx", 5, [SHARED_OWNER], mode=mode)
+            assert len({hit.chunk.position for hit in hits}) == len(hits) == 5, (mode, len(hits))
+    finally:
+        reindex.close()
+        replica.close()
