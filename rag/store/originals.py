@@ -306,20 +306,25 @@ class Originals:
         shutil.rmtree(self._folder(owner), ignore_errors=True)
         self._add(owner, -size)
 
-    def remove_unowned(self, is_live: Callable[[str], bool], now: float | None = None) -> int:
+    def remove_unowned(self, live: Callable[[set[str]], set[str]], now: float | None = None) -> int:
         """Remove the originals of this collection's documents that the store no longer has
-        (`is_live(doc_id)` False; one kept before collections were recorded counts as this
-        collection's) and temporary files left by an interrupted write, each at least
-        `LEFTOVER_AGE_S` old; returns how many files went. Each folder is listed before the store
-        is asked: an original is written after its document went live, so a listed one whose
-        document isn't was deleted."""
+        (not in `live(doc_ids)`, the store's answer for all of them at once: one query per 1,000
+        where one per original took 2.8 s a sweep at 2,000; one kept before collections were
+        recorded counts as this collection's) and temporary files left by an interrupted write,
+        each at least `LEFTOVER_AGE_S` old; returns how many files went. Every folder is listed
+        before the store is asked: an original is written after its document went live, so a
+        listed one whose document isn't was deleted."""
         now = time.time() if now is None else now
-        removed = 0
+        listed = []
         for folder in _entries(self.root):
             paths = _entries(folder)
             ids = {p.name.removesuffix(".json") for p in paths} - {""}
             ours = {doc_id for doc_id in ids if DOC_ID.fullmatch(doc_id) and self._ours(folder, doc_id)}
-            gone = {doc_id for doc_id in ours if not is_live(doc_id)}
+            listed.append((paths, ours))
+        alive = live({doc_id for _, ours in listed for doc_id in ours})
+        removed = 0
+        for paths, ours in listed:
+            gone = ours - alive
             for path in paths:
                 if path.name.startswith(".") or path.name.removesuffix(".json") in gone:
                     removed += _remove_if_older(path, now - LEFTOVER_AGE_S)

@@ -116,7 +116,7 @@ class WorkspaceJanitor:
             self.delete_workspace(owner)
             abandoned.append(owner)
         if self.originals is not None:  # what killed processes left (rag/store/originals.py)
-            self.originals.remove_unowned(lambda doc_id: self.store.find_document(doc_id) is not None)
+            self.originals.remove_unowned(self.store.live_documents)
         return abandoned
 
     def delete_workspace(self, owner: str) -> None:

@@ -87,5 +87,5 @@ def test_the_total_is_counted_not_walked_and_measured_again_at_the_sweep(tmp_pat
     for path in (originals.root).rglob("*"):
         if path.is_file() and path.parent == originals._folder("anon:9"):
             path.unlink()
-    originals.remove_unowned(lambda doc_id: True)
+    originals.remove_unowned(lambda doc_ids: set(doc_ids))
     assert len(walks) == 2 and originals.keep("anon:10", "a" * 32, "c.pdf", b"x" * 3 * KB, "h") == ""
