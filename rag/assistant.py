@@ -233,10 +233,11 @@ class Assistant(DocumentUseCases):
         limits = LoadLimits.from_settings(self.settings.limits)
         return SourceViewer(self.library.store, self.originals, limits, self.ingestor.slots.turn)
 
-    def view_source(self, owner: str, request: ViewRequest) -> SourceView:
+    def view_source(self, owner: str, request: ViewRequest, client: str = "") -> SourceView:
         """A source's original page or section, as `owner` may see it (their workspace and the shared
-        library). Raises ViewerError for anything else."""
-        return self.viewer.view(visible_owners(owner), request)
+        library); `client` (their address) takes turns at the render workers. Raises ViewerError
+        for anything else."""
+        return self.viewer.view(visible_owners(owner), request, client)
 
     # -- conversations and workspaces --------------------------------------------------------
 

@@ -80,6 +80,50 @@ def make_encrypted_pdf(text: str, password: str = "secret") -> bytes:
     return out.getvalue()
 
 
+def make_slow_pdf(pages: list[str], glyphs: int) -> bytes:
+    """A PDF of a few kB whose pages take pdfium long to draw: each page has its line of text and
+    shows `glyphs` letters of a Type 3 font whose one glyph draws a form 100 times, which strokes
+    100 wide round-capped lines: 10,000 full-page strokes a glyph (~1.7 s at 900 px on the 2-core
+    test machine). The ingest reads it in milliseconds: pypdf doesn't run a Type 3 glyph's
+    drawing (a form drawn by the page itself would be parsed again at each use: ~30 s a page)."""
+    strokes = b"50 w 1 J 1 j " + b"".join(
+        b"%d %d m %d %d l S " % (i % 600, (i * 7) % 790, (i * 13) % 600, (i * 3) % 790) for i in range(100)
+    )
+    shared = 3 + 2 * len(pages)  # after the catalog, the page tree and each page with its contents
+    helvetica, type3, glyph, form, forms = range(shared, shared + 5)
+
+    def stream(head: bytes, body: bytes) -> bytes:
+        return b"<< %s /Length %d >>\nstream\n" % (head, len(body)) + body + b"\nendstream"
+
+    def form_of(body: bytes) -> bytes:
+        head = b"/Type /XObject /Subtype /Form /BBox [0 0 612 792] /Resources << /XObject << /A %d 0 R >> >>"
+        return stream(head % form, body)
+
+    kids = " ".join(f"{3 + 2 * i} 0 R" for i in range(len(pages)))
+    tree = f"<< /Type /Pages /Kids [{kids}] /Count {len(pages)} >>".encode()
+    objects = [b"<< /Type /Catalog /Pages 2 0 R >>", tree]
+    for i, text in enumerate(pages):
+        safe = text.replace("\\", "\\\\").replace("(", "\\(").replace(")", "\\)")
+        slow = b"BT /T3 1 Tf 0 0 Td (" + b"a" * glyphs + b") Tj ET"
+        content = f"BT /F1 12 Tf 72 720 Td ({safe}) Tj ET ".encode() + slow
+        objects.append(
+            f"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Contents {4 + 2 * i} 0 R "
+            f"/Resources << /Font << /F1 {helvetica} 0 R /T3 {type3} 0 R >> >> >>".encode()
+        )
+        objects.append(stream(b"", content))
+    objects += [
+        b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>",
+        b"<< /Type /Font /Subtype /Type3 /FontBBox [0 0 612 792] /FontMatrix [1 0 0 1 0 0] "
+        b"/CharProcs << /a %d 0 R >> /Encoding << /Type /Encoding /Differences [97 /a] >> "
+        b"/FirstChar 97 /LastChar 97 /Widths [0] /Resources << /XObject << /B %d 0 R >> >> >>"
+        % (glyph, forms),
+        stream(b"", b"0 0 d0 /B Do"),
+        form_of(strokes),
+        form_of(b"/A Do " * 100),
+    ]
+    return assemble_pdf(objects)
+
+
 def make_blank_pdf(pages: int = 2) -> bytes:
     """A PDF without a text layer, like a scan."""
     from pypdf import PdfWriter

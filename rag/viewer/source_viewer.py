@@ -12,7 +12,8 @@ chunk came from is shown: the page with the chunk's number and section, and amon
 holding the passage. The last `KEEP_PARSED` parsed documents are kept, so a second source of the
 same file doesn't parse it again; a parse takes a turn in the ingest slots (`turn`: the Ingestor's
 fair slots, `RAG_INGEST_CONCURRENCY`), being the same in-process work as an upload's parse. A PDF
-page is drawn by the render workers (rag/viewer/render_worker.py).
+page is drawn by the render workers (rag/viewer/render_worker.py), in turns per client; a page
+that took longer than they wait is refused at once the next time (rag/viewer/slow_pages.py).
 """
 
 from __future__ import annotations
@@ -30,7 +31,8 @@ from rag.store.vector_store import VectorStore
 from rag.types import Document, page_unit
 from rag.viewer.passages import Budget, marked_spans
 from rag.viewer.pdf_render import Box
-from rag.viewer.render_worker import RenderWorkers, ViewerError
+from rag.viewer.render_worker import RenderTimeout, RenderWorkers, ViewerError
+from rag.viewer.slow_pages import SlowPages
 from rag.viewer.views import NotKept, PageView, SectionView, SourceView, ViewRequest
 
 BASE_WIDTH = 900  # pixels of a page image at zoom 1: the viewer column's width on a laptop screen
@@ -52,13 +54,14 @@ class SourceViewer:
         self.store, self.originals, self.limits = store, originals, limits
         self.turn = turn or (lambda owner: nullcontext())
         self.workers = RenderWorkers()
+        self.slow = SlowPages()
         self._parsed: OrderedDict[tuple[str, str], Document] = OrderedDict()
         self._lock = threading.Lock()
 
-    def view(self, owners: Sequence[str], request: ViewRequest) -> SourceView:
-        """`request`'s source as the visitor who may read `owners`' documents sees it. Raises
-        ViewerError for a document they can't see (or that doesn't exist) and for a page that
-        can't be drawn."""
+    def view(self, owners: Sequence[str], request: ViewRequest, client: str = "") -> SourceView:
+        """`request`'s source as the visitor who may read `owners`' documents sees it; `client`
+        (their address) takes its turns at the render workers. Raises ViewerError for a document
+        they can't see (or that doesn't exist) and for a page that can't be drawn."""
         request = request.bounded()
         try:
             info = self.store.find_document(request.doc_id)
@@ -73,7 +76,7 @@ class SourceViewer:
         if original is None or original.content_hash != info.content_hash:
             return NotKept(info.source, self._why_not_kept(info.owner, request.doc_id, info.content_hash))
         if original.head(5) == b"%PDF-":
-            return self._pdf_page(info.source, original, request)
+            return self._pdf_page(info.source, original, request, client)
         return self._section(info.source, original, request, info.owner)
 
     def close(self) -> None:
@@ -93,9 +96,17 @@ class SourceViewer:
             "kept it out. Upload it again to see its pages here."
         )
 
-    def _pdf_page(self, source: str, original: Original, request: ViewRequest) -> PageView:
-        width = round(BASE_WIDTH * request.zoom)
-        drawn = self.workers.render(original.path, request.page or 1, width, request.marks, request.chunk)
+    def _pdf_page(self, source: str, original: Original, request: ViewRequest, client: str) -> PageView:
+        width, page, timeout_s = round(BASE_WIDTH * request.zoom), request.page or 1, self.workers.timeout_s
+        refused = self.slow.refused(original.content_hash, page, source, timeout_s)
+        if refused:
+            raise ViewerError(refused)
+        try:
+            drawn = self.workers.render(original.path, page, width, request.marks, request.chunk, client)
+        except RenderTimeout:
+            self.slow.note(original.content_hash, page)
+            took = f"page {page} of {source} took over {timeout_s:g} s to draw"
+            raise ViewerError(f"{took} and is not shown") from None
         boxes = [Box(**box) for box in drawn["boxes"]]
         return PageView(
             source,

@@ -25,6 +25,7 @@ import gradio as gr
 
 from rag.viewer.render_worker import ViewerError
 from rag.viewer.views import NotKept, PageView, SectionView, SourceView, ViewRequest
+from rag.web.client_address import client_address
 from rag.web.handlers import Profile, WebApp
 
 MAX_REQUEST_CHARS = 64_000  # at most 6 sentences and a chunk, of views.MAX_PASSAGE_CHARS each
@@ -32,7 +33,15 @@ ZOOMS = (0.5, 0.75, 1.0, 1.5, 2.0, 3.0)
 # pages one workspace may have drawing at once: the 4 viewer slots and 2 render workers serve every
 # visitor, and a hostile page holds a worker up to 45 s (a scan's OCR 2-10 s); the panel shows one page
 VIEWS_PER_WORKSPACE = 1
+# views one client (its address: rag/web/client_address.py) may have in progress, all its
+# workspaces together: each holds one of the 4 viewer slots, so one client's many keys can't take
+# them all. Two, not one: visitors behind one NAT share an address, and a second view waits for
+# the render workers' turn (one page drawing per client) rather than being refused
+VIEWS_PER_CLIENT = 2
 BUSY = "a page of this workspace is still being drawn: try again when it is shown"
+CLIENT_BUSY = (
+    f"{VIEWS_PER_CLIENT} pages asked from your address are still being drawn: try again when one is shown"
+)
 
 VIEWER_CSS = """
 .rag-hidden { display: none !important; }
@@ -94,7 +103,7 @@ class ViewerPanel:
 
     def __init__(self, app: WebApp) -> None:
         self.app = app
-        self._drawing: dict[str, int] = {}  # owner → views in progress (events run in threads)
+        self._drawing: dict[tuple[str, str], int] = {}  # ("owner"|"client", id) → views in progress
         self._lock = threading.Lock()
 
     def build(self, workspace: gr.State) -> None:
@@ -144,20 +153,25 @@ class ViewerPanel:
         return move
 
     def _show(self, wanted: ViewRequest, workspace: str, request: gr.Request, profile: Profile) -> tuple:
-        owner = self.app.owner(workspace, request, profile)
+        owner, client = self.app.owner(workspace, request, profile), client_address(request)
+        counted = [("owner", owner)] + ([("client", client)] if client else [])
         with self._lock:
-            if self._drawing.get(owner, 0) >= VIEWS_PER_WORKSPACE:
+            if self._drawing.get(counted[0], 0) >= VIEWS_PER_WORKSPACE:
                 return gr.Column(visible=True), notice_html(BUSY), {}
-            self._drawing[owner] = self._drawing.get(owner, 0) + 1
+            if client and self._drawing.get(counted[1], 0) >= VIEWS_PER_CLIENT:
+                return gr.Column(visible=True), notice_html(CLIENT_BUSY), {}
+            for key in counted:
+                self._drawing[key] = self._drawing.get(key, 0) + 1
         try:
-            view = self.app.assistant.view_source(owner, wanted)
+            view = self.app.assistant.view_source(owner, wanted, client)
         except ViewerError as exc:
             return gr.Column(visible=True), notice_html(str(exc)), {}
         finally:
             with self._lock:
-                self._drawing[owner] -= 1
-                if not self._drawing[owner]:
-                    del self._drawing[owner]
+                for key in counted:
+                    self._drawing[key] -= 1
+                    if not self._drawing[key]:
+                        del self._drawing[key]
         state = asdict(wanted) | {"marks": list(wanted.marks)}
         if isinstance(view, PageView):
             state |= {"page": view.number, "pages": view.pages}

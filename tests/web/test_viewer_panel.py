@@ -115,11 +115,11 @@ def test_a_workspace_draws_one_page_at_a_time(uploaded, assistant, tmp_path):
     entered, release = threading.Event(), threading.Event()
     real = assistant.view_source
 
-    def slow_first(owner, wanted):  # the first request holds its slot until the test lets it go
+    def slow_first(owner, wanted, client=""):  # the first request holds its slot until released
         if not entered.is_set():
             entered.set()
             assert release.wait(60)
-        return real(owner, wanted)
+        return real(owner, wanted, client)
 
     assistant.view_source = slow_first
     first = threading.Thread(target=panel.open, args=(request_json(doc), alice, Session("a"), None))
@@ -134,4 +134,53 @@ def test_a_workspace_draws_one_page_at_a_time(uploaded, assistant, tmp_path):
         release.set()
         first.join(60)
     _, shown, _ = panel.open(request_json(doc), alice, Session("a"), None)
+    assert 'data-kind="pdf"' in shown
+
+
+def test_one_address_has_at_most_two_views_in_progress_whatever_its_workspaces(uploaded, assistant):
+    """Workspaces cost nothing: a client's many keys must not take all 4 viewer slots. A third view
+    from one address while two are in progress is refused at once; another address is served."""
+    import threading
+    from types import SimpleNamespace
+
+    panel, alice, doc = uploaded
+
+    def at(session_hash: str, address: str) -> Session:
+        session = Session(session_hash)
+        session.client, session.headers = SimpleNamespace(host=address), {}
+        return session
+
+    entered, release = threading.Semaphore(0), threading.Event()
+    real = assistant.view_source
+
+    holding = []
+
+    def held(owner, wanted, client=""):  # the first two views of 203.0.113.7 hold their slots
+        if client == "203.0.113.7" and len(holding) < 2:
+            holding.append(owner)
+            entered.release()
+            assert release.wait(60)
+        return real(owner, wanted, client)
+
+    assistant.view_source = held
+    holders = [
+        threading.Thread(
+            target=panel.open, args=(request_json(doc), new_workspace_key(), at(f"x{n}", "203.0.113.7"), None)
+        )
+        for n in range(2)  # VIEWS_PER_CLIENT
+    ]
+    for thread in holders:
+        thread.start()
+    try:
+        for _ in holders:
+            assert entered.acquire(timeout=60)
+        _, shown, _ = panel.open(request_json(doc), new_workspace_key(), at("x9", "203.0.113.7"), None)
+        assert "from your address are still being drawn" in shown and "data:image" not in shown
+        _, other, _ = panel.open(request_json(doc), alice, at("a", "198.51.100.20"), None)
+        assert 'data-kind="pdf"' in other  # another address is served meanwhile
+    finally:
+        release.set()
+        for thread in holders:
+            thread.join(60)
+    _, shown, _ = panel.open(request_json(doc), alice, at("a", "203.0.113.7"), None)
     assert 'data-kind="pdf"' in shown
