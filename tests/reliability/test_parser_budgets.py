@@ -44,9 +44,17 @@ def refused(name: str, data: bytes, limits: LoadLimits | None = None) -> tuple[L
     return info.value, time.perf_counter() - started
 
 
+class NothingStored:
+    """A store that holds no document and has nothing else: any write, or any read beyond the
+    upload's first look (is the document live? rag/ingest/pipeline.py), fails the test."""
+
+    def find_document(self, doc_id: str) -> None:
+        return None
+
+
 def ingest_reason(name: str, data: bytes) -> str:
     """The reason `rag ingest` and the upload report give: a refused file never reaches the store."""
-    ingestor = Ingestor(Settings.from_env({"RAG_DEVICE": "cpu"}), embedder=None, store=None)
+    ingestor = Ingestor(Settings.from_env({"RAG_DEVICE": "cpu"}), embedder=None, store=NothingStored())
     result = ingestor.ingest_bytes(name, data, owner="alice")
     assert result.status == "failed", result
     return result.reason
