@@ -288,6 +288,9 @@ def main() -> None:
     parser.add_argument("--nprobe", default="", help="also measure IVF at these nprobe values: 8,16,32")
     parser.add_argument("--candidates", default="", help="also measure fixed candidate counts: 50,200")
     parser.add_argument("--no-baseline", action="store_true", help="skip the FLAT baseline")
+    parser.add_argument(
+        "--owner-in", action="store_true", help="also the owner filter as `owner in [x]` (before 2026-12-06)"
+    )
     parser.add_argument("--server-pid", type=int, action="append", default=[], help="count its memory")
     parser.add_argument("--json", action="store_true", help="also print one JSON object")
     args = parser.parse_args()
@@ -334,6 +337,12 @@ def main() -> None:
                 label = f"fixed top {fixed}"
                 results.append(measure(store, retrieve, layout, queries, query_texts, owners, truth, label))
                 index_plans.CANDIDATE_SHARE = rule
+        if args.owner_in:  # the one-owner filter as it was written before `rows.is_in` used `==`
+            one_value_eq = rows.is_in
+            rows.is_in = lambda field, values: f"{field} in {json.dumps(list(values))}"
+            label = "owner in [x]"
+            results.append(measure(store, retrieve, layout, queries, query_texts, owners, truth, label))
+            rows.is_in = one_value_eq
         owner, listed = layout.owner(0), docs // args.workspaces + (docs % args.workspaces > 0)
         list_cold, list_ms = listing_ms(lambda: store.list_documents([owner]), owner, listed)
         _, list_old_ms = listing_ms(lambda: listing_all_fields(store, owner), owner, listed)
