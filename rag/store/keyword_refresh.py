@@ -152,7 +152,7 @@ class KeywordRefresh:
         with self.versions.lock:
             rows = self.client.query(
                 self.collection,
-                filter=f"pk in [{', '.join(map(str, wanted))}]",
+                filter=r.pk_in(wanted),
                 output_fields=["pk", *r.CHUNK_FIELDS],
             )
             live = self._live(rows)
@@ -210,8 +210,7 @@ class KeywordRefresh:
         )
 
     def _delete(self, pks: list[int]) -> None:
-        for batch in r.batched(pks, 10_000):
-            self.client.delete(self.collection, filter=f"pk in [{', '.join(map(str, batch))}]")
+        r.delete_rows(self.client, self.collection, pks)
         if pks:
             self.client.flush(self.collection)
 

@@ -69,6 +69,12 @@ def pages(
         iterator.close()
 
 
+def delete_rows(client: MilvusClient, collection: str, pks: Sequence[int]) -> None:
+    """Delete these rows by primary key, 10,000 to a request (the caller flushes)."""
+    for batch in batched(pks, 10_000):
+        client.delete(collection, filter=pk_in(batch))
+
+
 def batched(items: Sequence, size: int) -> Iterator[Sequence]:
     for start in range(0, len(items), size):
         yield items[start : start + size]
@@ -79,6 +85,10 @@ def batched(items: Sequence, size: int) -> Iterator[Sequence]:
 
 def escape(value: str) -> str:
     return value.replace("\\", "\\\\").replace('"', '\\"')
+
+
+def pk_in(pks: Iterable[int]) -> str:
+    return f"pk in [{', '.join(map(str, pks))}]"
 
 
 def eq(field_name: str, value: str) -> str:

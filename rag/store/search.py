@@ -104,7 +104,7 @@ class ChunkSearch:
         row rewritten since the search (`rag.store.keyword_refresh`) is read by its chunk instead."""
         if not hits:
             return []
-        by_id = {row["pk"]: row for row in self._read(f"pk in [{', '.join(str(h['id']) for h in hits)}]")}
+        by_id = {row["pk"]: row for row in self._read(r.pk_in(h["id"] for h in hits))}
         gone = [h["entity"] for h in hits if h["id"] not in by_id]
         by_chunk = {}
         if gone:

@@ -231,8 +231,7 @@ class DocumentVersions:
             for row in page
             if row["content_hash"] in by_doc[row["doc_id"]]
         ]
-        for batch in r.batched(pks, 10_000):
-            self.client.delete(self.collection, filter=f"pk in [{', '.join(map(str, batch))}]")
+        r.delete_rows(self.client, self.collection, pks)
         self.client.flush(self.collection)
         keys = [f"{doc_id}:{h}" for doc_id, h in versions]
         for batch in r.batched(keys, 1000):
