@@ -14,6 +14,10 @@ fold: the conversations and the single-turn questions are split into the same nu
 Folds are reshuffled `repeats` times (seeded). The pooled held-out figure is what tuning on these
 sets is worth on unseen conversations; a fixed rule's figure is its plain dev figure.
 
+The ordering within a document (`BEST_HITS_FIRST`: each document's best hit first, or whole groups
+as before) is compared in the same run: the grid scored with each, and the two grids together (the
+folds choose the ordering too).
+
 Embeddings, best-match look-ups and searches are cached per input (the code under test is pure
 given them), so the grid costs one search per distinct query vector. The collection must already
 hold the corpus (`python -m rag ingest` or `rag eval --corpus ...`).
@@ -85,14 +89,22 @@ def items() -> list[Item]:
     return out
 
 
-def grid() -> list[tuple[str, dict]]:
-    """(name, overrides): the current code first, the threshold-free rules, then the tuned grid."""
+ORDERINGS = {  # BEST_HITS_FIRST: the grid is scored with each (the module's value first)
+    "each document's best hit first": {"BEST_HITS_FIRST": True},
+    "whole groups (before)": {"BEST_HITS_FIRST": False},
+}
+
+
+def grid(fixed: dict | None = None) -> list[tuple[str, dict]]:
+    """(name, overrides): the current code first, the threshold-free rules, then the tuned grid,
+    each with the `fixed` overrides too."""
+    fixed = fixed or {}
     points = [("current defaults", {})] + [(name, o) for name, o in RULES.items()]
     for values in itertools.product(*AXES.values()):
         overrides = dict(zip(AXES, values, strict=True))
         if overrides["VAGUE"] < overrides["CONFIDENT"] and overrides["GAIN_NONE"] < overrides["GAIN_FULL"]:
             points.append((" ".join(f"{n}={v}" for n, v in overrides.items()), overrides))
-    return points
+    return [(name, {**overrides, **fixed}) for name, overrides in points]
 
 
 def memo(function: Callable, key: Callable) -> Callable:
@@ -216,29 +228,44 @@ def main() -> None:
     library = Library.open(Settings.from_env())
     cache(library)
     questions = items()
-    points = grid()
+    grids = {name: grid(fixed) for name, fixed in ORDERINGS.items()}
+    scores = {name: score_grid(library, questions, points, mode) for name, points in grids.items()}
+    library.close()
+    together = "both orderings (the folds choose it too)"  # the module's ordering first: it wins ties
+    grids[together] = [p for name in ORDERINGS for p in grids[name]]
+    scores[together] = [s for name in ORDERINGS for s in scores[name]]
+    n_fu = sum(q.kind == "followup" for q in questions)
+    print(
+        f"{mode}, {n_fu} follow-ups, {len(questions) - n_fu} questions after an unrelated one, "
+        f"{len(grids[together]) // 2} grid points per ordering, {folds}-fold CV x {repeats} shuffles\n"
+    )
+    rows: list[str] = []
+    details: list[str] = []
+    for ordering, points in grids.items():
+        dev = [figures(s, questions, set(range(len(questions)))) for s in scores[ordering]]
+        rows += [f"| **{ordering}** | | |", row("current thresholds (its dev figure)", dev[0])]
+        rows += [
+            row(f"{points[n][0]} (no tuned threshold: dev = CV)", dev[n]) for n in range(1, len(RULES) + 1)
+        ]
+        for name, objective in OBJECTIVES.items():
+            more_rows, more_details = report(
+                questions, scores[ordering], points, dev, (folds, repeats), name, objective
+            )
+            rows += more_rows
+            details += [f"\n{ordering}:", *more_details] if ordering == together else []
+    print("| procedure | follow-ups hit@5 / MRR@5 | after an unrelated question hit@5 / MRR@5 |")
+    print("|---|---|---|")
+    print("\n".join(rows + details))
+
+
+def score_grid(library: Library, questions: list[Item], points: list[tuple[str, dict]], mode: str) -> list:
+    """Reciprocal ranks of every item at every grid point."""
     scores = []
     for n, (_, overrides) in enumerate(points):
         scores.append(score(library, questions, overrides, mode))
         if n % 100 == 0:
             print(f"scored {n + 1}/{len(points)} points", file=sys.stderr, flush=True)
-    library.close()
-    dev = [figures(s, questions, set(range(len(questions)))) for s in scores]
-    n_fu = sum(q.kind == "followup" for q in questions)
-    print(
-        f"{mode}, {n_fu} follow-ups, {len(questions) - n_fu} questions after an unrelated one, "
-        f"{len(points)} grid points, {folds}-fold CV x {repeats} shuffles\n"
-    )
-    rows = [row("current defaults (chosen on all of dev: its dev figure)", dev[0])]
-    rows += [row(f"{points[n][0]} (no tuned threshold: dev = CV)", dev[n]) for n in range(1, len(RULES) + 1)]
-    details: list[str] = []
-    for name, objective in OBJECTIVES.items():
-        more_rows, more_details = report(questions, scores, points, dev, (folds, repeats), name, objective)
-        rows += more_rows
-        details += more_details
-    print("| procedure | follow-ups hit@5 / MRR@5 | after an unrelated question hit@5 / MRR@5 |")
-    print("|---|---|---|")
-    print("\n".join(rows + details))
+    return scores
 
 
 def report(questions, scores, points, dev, cv: tuple[int, int], name: str, objective: Objective):
@@ -266,7 +293,7 @@ def report(questions, scores, points, dev, cv: tuple[int, int], name: str, objec
     for p, count in sorted(((p, picks.count(p)) for p in set(picks)), key=lambda x: -x[1])[:8]:
         f = dev[p]
         details.append(f"- {count:3d} x {points[p][0]}: {f[0]:.3f} / {f[1]:.3f}, {f[2]:.3f} / {f[3]:.3f}")
-    for axis in AXES:
+    for axis in [*AXES, "BEST_HITS_FIRST"]:
         values = [points[p][1].get(axis, getattr(query, axis)) for p in picks]
         details.append(
             f"  {axis}: " + ", ".join(f"{v} x{values.count(v)}" for v in sorted(set(values), key=str))

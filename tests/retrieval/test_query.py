@@ -108,12 +108,39 @@ def test_a_conversation_orders_the_top_hits_by_document():
     ordered = order_hits(hits, gate=0.5)
     assert [(h.chunk.doc_id, h.chunk.index, h.rank) for h in ordered] == [
         ("mmap", 4, 1),  # 0.8 + 0.6 beat the hub's 0.9
-        ("mmap", 1, 2),
-        ("glossary", 0, 3),
-        ("index", 2, 4),
+        ("glossary", 0, 2),  # each document's best hit before any document's second
+        ("index", 2, 3),
+        ("mmap", 1, 4),
     ]
-    assert [h.score for h in ordered] == [0.8, 0.6, 0.9, 0.7]  # scores kept, only the order changes
+    assert [h.score for h in ordered] == [0.8, 0.9, 0.7, 0.6]  # scores kept, only the order changes
     assert order_hits(hits, gate=0.0) == hits  # a question that stands alone keeps the search's order
+
+
+def test_a_page_with_many_hits_leaves_the_next_page_second():
+    """The dev follow-up "Can I do that from any of the SDKs?" (about roles): four hits of
+    users_and_roles.md and one of rbac.md, the page asked about. Kept in whole groups, the page was
+    5th (3rd in the search's order); each document's best hit first, it is 2nd."""
+    roles = [scored(rank, 0.034 - rank / 1000, "roles", rank) for rank in (1, 2, 4, 5)]
+    hits = [*roles[:2], scored(3, 0.031, "rbac", 0), *roles[2:]]
+    assert [h.chunk.doc_id for h in order_hits(hits, gate=1.0)] == [
+        "roles",
+        "rbac",
+        "roles",
+        "roles",
+        "roles",
+    ]
+
+
+def test_whole_groups_are_the_old_order(monkeypatch):
+    """bench/followup_cv.py sweeps BEST_HITS_FIRST: off, each document's hits stay together."""
+    monkeypatch.setattr(q, "BEST_HITS_FIRST", False)
+    hits = [
+        scored(1, 0.9, "glossary", 0),
+        scored(2, 0.8, "mmap", 4),
+        scored(3, 0.7, "index", 2),
+        scored(4, 0.6, "mmap", 1),
+    ]
+    assert [h.chunk.index for h in order_hits(hits, gate=0.5)] == [4, 1, 0, 2]
 
 
 def test_ordering_by_document_can_be_switched_off(monkeypatch):
