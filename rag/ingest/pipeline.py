@@ -154,7 +154,9 @@ class Ingestor:
         stop: StopSignal = NEVER_STOPPED,
     ) -> IngestResult:
         doc_id = document_id(owner, name)
-        # live now: a delete from here on (while the file is parsed) is not undone by this upload
+        # live now, and the workspace's deletion mark now: a delete of either from here on (while
+        # the file is parsed) is not undone by this upload (rag/store/deletions.py)
+        since = self.store.deletion_mark(owner)
         was_live = self.store.find_document(doc_id) is not None
         progress(0.05, "parsing")
 
@@ -198,7 +200,7 @@ class Ingestor:
         pages, content_hash = document.page_count, document.content_hash
         replacing = was_live or existing is not None
         with self.store.write_document(
-            doc_id, name, owner, content_hash, n_chunks, pages, replacing
+            doc_id, name, owner, content_hash, n_chunks, pages, replacing, since
         ) as writer:
             chunks = iter_chunks(document, doc_id, size, overlap)
             turn = partial(self.slots.turn, owner, stop)  # each sub-batch in a fair turn

@@ -41,6 +41,7 @@ class DocumentWriter:
         n_chunks: int,
         n_pages: int,
         replacing: bool = False,
+        since: int | None = None,
     ) -> None:
         if n_chunks < 1:
             raise StoreError(f"{source}: a document needs at least one chunk")
@@ -53,9 +54,10 @@ class DocumentWriter:
         self.head = r.version_row(self._document, self.now, "writing", n_chunks)
         self._renewed = time.monotonic()
         self.replacing = replacing  # the document was live when the upload began (`DocumentVersions.begin`)
+        self.since = since  # the workspace's deletion mark then (`rag.store.deletions`); None: now
 
     def __enter__(self) -> DocumentWriter:
-        self.versions.begin(self.head, self.replacing)
+        self.versions.begin(self.head, self.replacing, self.since)
         return self
 
     def add(self, chunks: Sequence[Chunk], vectors: np.ndarray, keyword_texts: Sequence[str] = ()) -> None:

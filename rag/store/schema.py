@@ -11,8 +11,10 @@ opened (converting one from an earlier version is `migrations.py`'s job).
   reader in between saw no use at all. It replaced `<collection>_activity` (one row per owner).
 - `<collection>_keywords`: which keyword-analyzer version the chunks' `search_text` was made with,
   append-only like the uses (`rag.store.keyword_refresh`).
+- `<collection>_deletions`: each deleted workspace's latest deletion mark, append-only like the
+  uses, so an upload that began before the delete keeps nothing (`rag.store.deletions`).
 
-Milvus needs a vector field in every collection; the two small ones carry a 2-dimensional dummy.
+Milvus needs a vector field in every collection; the small ones carry a 2-dimensional dummy.
 """
 
 from __future__ import annotations
@@ -62,6 +64,10 @@ def activity_of(collection: str) -> str:
 
 def keywords_of(collection: str) -> str:
     return f"{collection}_keywords"
+
+
+def deletions_of(collection: str) -> str:
+    return f"{collection}_deletions"
 
 
 def old_activity_of(collection: str) -> str:
@@ -266,6 +272,18 @@ def open_keywords(client: MilvusClient, name: str) -> bool:
     return True
 
 
+def open_deletions(client: MilvusClient, name: str) -> None:
+    """Open (or make) the table of workspace deletion marks (`rag.store.deletions`)."""
+    if client.has_collection(name):
+        client.load_collection(name)
+        return
+    schema = MilvusClient.create_schema(auto_id=True, description="workspace deletion marks, append-only")
+    schema.add_field("id", DataType.INT64, is_primary=True)
+    schema.add_field("owner", DataType.VARCHAR, max_length=256)
+    schema.add_field("deleted_at", DataType.INT64)  # microseconds since the epoch
+    _create_small(client, name, schema)
+
+
 def _create_small(client: MilvusClient, name: str, schema) -> None:
     schema.add_field("unused", DataType.FLOAT_VECTOR, dim=2)  # Milvus needs one vector field
     index = MilvusClient.prepare_index_params()
@@ -323,6 +341,7 @@ def drop_collection(settings: Settings) -> None:
             activity_of(name),
             old_activity_of(name),
             keywords_of(name),
+            deletions_of(name),
         ):
             if client.has_collection(collection):
                 client.drop_collection(collection)

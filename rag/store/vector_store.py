@@ -24,6 +24,7 @@ from rag.errors import StoreError
 from rag.settings import Settings
 from rag.store import migrations, schema
 from rag.store.activity import ActivityTable
+from rag.store.deletions import KEEP_S, OwnerDeletions
 from rag.store.document_writer import DocumentWriter
 from rag.store.index_plans import IndexPlan
 from rag.store.indexing import VectorIndex
@@ -66,8 +67,10 @@ class VectorStore:
         # an embedded Milvus Lite file is open in this process only: any write in progress found at
         # open belongs to a dead process; on a server another process may be writing right now
         lock = threading.Lock()
+        schema.open_deletions(self.client, schema.deletions_of(self.collection))
+        deletions = OwnerDeletions(self.client, schema.deletions_of(self.collection))
         self.writes = DocumentVersions(
-            self.client, self.collection, self.versions, settings.store.uses_milvus_lite, lock
+            self.client, self.collection, self.versions, settings.store.uses_milvus_lite, lock, deletions
         )
         self.listings = Listings(self.writes)
         self.searcher = ChunkSearch(self.client, self.collection, self.writes, lambda: self.index.plan)
@@ -135,11 +138,15 @@ class VectorStore:
         n_chunks: int,
         n_pages: int,
         replacing: bool = False,
+        since: int | None = None,
     ) -> DocumentWriter:
         """One document version written in batches as its chunks come, visible only when the
         `with` block ends normally; see `rag.store.document_writer`. `replacing`: the document was
-        live when the upload began; if it is not any more (deleted), nothing is written."""
-        return DocumentWriter(self.writes, doc_id, source, owner, content_hash, n_chunks, n_pages, replacing)
+        live when the upload began; if it is not any more (deleted), nothing is written. `since`:
+        `deletion_mark(owner)` when the upload began; if the workspace was deleted since, nothing is."""
+        return DocumentWriter(
+            self.writes, doc_id, source, owner, content_hash, n_chunks, n_pages, replacing, since
+        )
 
     def add_documents(self, documents: Sequence[NewDocument]) -> None:
         """Write many document versions in few inserts (bulk loads); see `DocumentVersions`."""
@@ -149,7 +156,16 @@ class VectorStore:
         self.writes.delete_where(eq("doc_id", doc_id))
 
     def delete_owner(self, owner: str) -> None:
-        self.writes.delete_where(eq("owner", owner))
+        """The workspace's documents, and an upload into it that began before (`rag.store.deletions`)."""
+        self.writes.delete_owner(owner)
+
+    def deletion_mark(self, owner: str) -> int:
+        """The mark of the workspace's latest deletion (0: none): what an upload reads as it starts."""
+        return self.writes.deletions.latest(owner)
+
+    def forget_deletions(self, now: float) -> None:
+        """Forget the deletion marks older than `deletions.KEEP_S` at unix time `now` (the janitor)."""
+        self.writes.deletions.forget_before(now - KEEP_S)
 
     def repair(self, now: float | None = None) -> list[str]:
         """Finish or undo what killed writers left; returns what was done."""

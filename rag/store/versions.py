@@ -21,6 +21,7 @@ from pymilvus import MilvusClient
 
 from rag.errors import StoreError
 from rag.store import rows as r
+from rag.store.deletions import OwnerDeletions
 from rag.store.rows import NewDocument
 from rag.store.schema import INSERT_BATCH
 from rag.store.visibility import Versions, Visibility
@@ -36,19 +37,29 @@ class DocumentVersions:
     `exclusive`: the store is an embedded Milvus Lite file, open in this process only, so any write
     in progress found at open belongs to a dead process; on a server another process may be writing
     right now. `lock` serialises this process's writes (and the index rebuild, which shares it).
+    `deletions`: the marks workspace deletes leave, which a write in batches looks at too.
     """
 
     def __init__(
-        self, client: MilvusClient, collection: str, table: str, exclusive: bool, lock: threading.Lock
+        self,
+        client: MilvusClient,
+        collection: str,
+        table: str,
+        exclusive: bool,
+        lock: threading.Lock,
+        deletions: OwnerDeletions,
     ) -> None:
         self.client = client
         self.collection = collection
         self.table = table
         self.exclusive = exclusive
         self.lock = lock
+        self.deletions = deletions
         # what searches may show; kept between writes where this process is the only writer
         self.visibility = Visibility(self._read_hidden, self._read_live, cache=exclusive)
-        self._open: set[str] = set()  # versions a write in batches has open (`begin` to `commit`)
+        # versions a write in batches has open (`begin` to `commit`): the workspace's deletion mark
+        # its upload read when it started (`rag.store.deletions`)
+        self._open: dict[str, int] = {}
         # passes rewriting keyword text now (`rag.store.keyword_refresh`): a chunk may have two rows
         self.rewriting = 0
 
@@ -80,20 +91,33 @@ class DocumentVersions:
 
     # -- one version written batch by batch (rag/store/document_writer.py) ---------------------
 
-    def begin(self, head: dict, replacing: bool = False) -> None:
+    def begin(self, head: dict, replacing: bool = False, since: int | None = None) -> None:
         """Open one version for a write in batches: invisible until `commit`. The lock is taken
         per call, not for the whole write, so other documents are stored between its batches.
         `replacing`: the upload found the document live when it began, so a document no longer
-        live was deleted since (while the file was parsed) and is not added back. On a server,
-        where another replica's delete can come between the look and the upsert, it looks again."""
+        live was deleted since (while the file was parsed) and is not added back. `since`: the
+        workspace's deletion mark when the upload began (None: now); a later mark means the
+        workspace was deleted meanwhile (`rag.store.deletions`). On a server, where another
+        replica's delete can come between the look and the upsert, it looks again after it."""
         with self.lock:
-            if replacing and not self.live_rows([head["doc_id"]]):
-                raise self._deleted(head)
+            since = self.deletions.latest(head["owner"]) if since is None else since
+            self._refuse_if_deleted_before(head, replacing, since)
             self._begin([head])
-            if replacing and not self.exclusive and not self.live_rows([head["doc_id"]]):
-                self.delete_versions([(head["doc_id"], head["content_hash"])])
-                raise self._deleted(head)
-            self._open.add(head["version"])
+            if not self.exclusive:
+                try:
+                    self._refuse_if_deleted_before(head, replacing, since)
+                except StoreError:
+                    self.delete_versions([(head["doc_id"], head["content_hash"])])
+                    raise
+            self._open[head["version"]] = since
+
+    def _refuse_if_deleted_before(self, head: dict, replacing: bool, since: int) -> None:
+        """Before a version's `writing` row is in: raise if its workspace, or the document it
+        replaces, was deleted since the upload began."""
+        if self.deletions.latest(head["owner"]) > since:
+            raise self._deleted(head, workspace=True)
+        if replacing and not self.live_rows([head["doc_id"]]):
+            raise self._deleted(head)
 
     def insert(self, head: dict, rows: list[dict], renewed: float) -> float:
         """One batch of an open version's chunk rows; returns when its lease was last renewed.
@@ -137,12 +161,12 @@ class DocumentVersions:
                 retired = self._commit_version([head])
                 if not self.exclusive and not self._still_whole(head):  # deleted during the commit
                     self.delete_versions([key, *retired])
-                    raise self._deleted(head)
+                    raise self._deleted(head, self._workspace_deleted(head))
             except Exception:
                 self.delete_versions([key])
                 raise
             finally:
-                self._open.discard(head["version"])
+                self._open.pop(head["version"], None)
             self.delete_versions(retired)
 
     def undo(self, head: dict) -> None:
@@ -151,12 +175,19 @@ class DocumentVersions:
             try:
                 self.delete_versions([(head["doc_id"], head["content_hash"])])
             finally:
-                self._open.discard(head["version"])
+                self._open.pop(head["version"], None)
 
     def _check_not_deleted(self, head: dict) -> None:
-        """Raise if the `writing` row of an open version is gone: the document was deleted."""
-        if self._state(head) != "writing":
-            raise self._deleted(head)
+        """Raise if the `writing` row of an open version is gone (the document was deleted), or its
+        workspace's deletion mark moved since the upload began: on a server another replica's
+        delete writes its mark before it takes the rows, and the write stops at the mark."""
+        workspace_deleted = self._workspace_deleted(head)
+        if workspace_deleted or self._state(head) != "writing":
+            raise self._deleted(head, workspace_deleted)
+
+    def _workspace_deleted(self, head: dict) -> bool:
+        since = self._open.get(head["version"])
+        return since is not None and self.deletions.latest(head["owner"]) > since
 
     def _still_whole(self, head: dict) -> bool:
         """After its commit: the version is live with all its chunks (no delete came between)."""
@@ -170,8 +201,9 @@ class DocumentVersions:
         return rows[0]["state"] if rows else ""
 
     @staticmethod
-    def _deleted(head: dict) -> StoreError:
-        return StoreError(f"{head['source']} was deleted while it was being added; nothing was kept")
+    def _deleted(head: dict, workspace: bool = False) -> StoreError:
+        what = "deleted with its workspace" if workspace else "deleted"
+        return StoreError(f"{head['source']} was {what} while it was being added; nothing was kept")
 
     def _begin(self, heads: list[dict]) -> None:
         """Mark versions `writing`, after removing an earlier try's leftovers; a version that a
@@ -237,6 +269,13 @@ class DocumentVersions:
         for batch in r.batched(keys, 1000):
             self._delete(r.is_in("version", batch))
 
+    def delete_owner(self, owner: str) -> None:
+        """A workspace's every version and chunk; its deletion mark first (`rag.store.deletions`):
+        an upload into it that began before this keeps nothing, even one whose write has not begun."""
+        with self.lock:
+            self.deletions.mark(owner)
+            self._delete_where(r.eq("owner", owner))
+
     def delete_where(self, flt: str) -> None:
         """Every version and chunk matching `flt` (a document, an owner), whatever its state.
 
@@ -246,11 +285,14 @@ class DocumentVersions:
         checked before the first delete and made its version live after it: that row goes too.
         An upsert after the second delete finds the chunks gone when the commit looks again."""
         with self.lock:
-            self._delete(flt)  # invisible first, then gone
-            self.client.delete(self.collection, filter=flt)
-            self.client.flush(self.collection)
-            if not self.exclusive:
-                self._delete(flt)
+            self._delete_where(flt)
+
+    def _delete_where(self, flt: str) -> None:
+        self._delete(flt)  # invisible first, then gone
+        self.client.delete(self.collection, filter=flt)
+        self.client.flush(self.collection)
+        if not self.exclusive:
+            self._delete(flt)
 
     # -- reading -------------------------------------------------------------------------------
 

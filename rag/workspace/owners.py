@@ -117,6 +117,7 @@ class WorkspaceJanitor:
             abandoned.append(owner)
         if self.originals is not None:  # what killed processes left (rag/store/originals.py)
             self.originals.remove_unowned(self.store.live_documents)
+        self.store.forget_deletions(now)  # marks of deletes over a day old (rag/store/deletions.py)
         return abandoned
 
     def delete_workspace(self, owner: str) -> None:

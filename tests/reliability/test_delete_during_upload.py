@@ -26,6 +26,7 @@ from rag.types import IngestResult
 
 OWNER = "anon:deleter"
 WORDS = "heron", "otter"  # the old version's word, the new one's
+DELETED_WITH_WORKSPACE = "notes.md was deleted with its workspace while it was being added; nothing was kept"
 
 
 class PausingEmbedder:
@@ -134,23 +135,29 @@ def test_a_delete_during_a_replacement_keeps_nothing_of_either_version(
     assert assistant.originals.read(OWNER, doc_id) is None
 
 
-@pytest.mark.parametrize("at", [1, 2], ids=["before-any-batch-is-stored", "after-the-first-batch"])
+@pytest.mark.parametrize(
+    "at",
+    ["parsing", "chunking", 1, 2],
+    ids=["parsing", "before-the-write-begins", "before-any-batch-is-stored", "after-the-first-batch"],
+)
 def test_a_workspace_deleted_during_a_first_upload_keeps_nothing(
-    assistant: Assistant, tmp_path: Path, at: int
+    assistant: Assistant, tmp_path: Path, at: int | str
 ):
     """A first upload is not listed until it is live, so the visitor's Delete cannot reach it, but
-    deleting the workspace (the button, or the janitor's sweep) deletes by owner and takes its
-    `writing` row: the upload must not bring the workspace's document back."""
+    deleting the workspace (the button, or the janitor's sweep) deletes by owner: the upload must
+    not bring the workspace's document (or its original) back. While the file is parsed, and until
+    the write begins ("chunking": the quota is checked, the chunks counted), there is no `writing`
+    row for the delete to take: before the owner's deletion mark, the write then began as if
+    nothing had happened and the document came back in the deleted workspace."""
     doc_id = document_id(OWNER, "notes.md")
     thread, results, pausing = upload_paused(assistant, write_doc(tmp_path / "notes.md", WORDS[1]), at)
     assistant.delete_workspace(OWNER)
     result = finish(thread, pausing, results)
-    assert (result.status, result.reason) == (
-        "failed",
-        "notes.md was deleted while it was being added; nothing was kept",
-    )
+    assert (result.status, result.reason) == ("failed", DELETED_WITH_WORKSPACE)
     assert assistant.documents(OWNER, include_shared=False) == [] and found(assistant, WORDS[1]) == []
     assert left_in_store(assistant, doc_id) == ([], [])
+    assert assistant.originals.read(OWNER, doc_id) is None
+    assert assistant.originals.used_bytes(OWNER) == 0
 
 
 def test_a_first_upload_cannot_be_deleted_by_name_before_it_is_live(assistant: Assistant, tmp_path: Path):
@@ -164,3 +171,4 @@ def test_a_first_upload_cannot_be_deleted_by_name_before_it_is_live(assistant: A
     assert result.status == "added"
     assert [d.source for d in assistant.documents(OWNER, include_shared=False)] == ["notes.md"]
     assert left_in_store(assistant, doc_id)[0] == ["live"]
+

@@ -46,7 +46,11 @@ def refused(name: str, data: bytes, limits: LoadLimits | None = None) -> tuple[L
 
 class NothingStored:
     """A store that holds no document and has nothing else: any write, or any read beyond the
-    upload's first look (is the document live? rag/ingest/pipeline.py), fails the test."""
+    upload's first looks (the workspace's deletion mark; is the document live? rag/ingest/pipeline.py),
+    fails the test."""
+
+    def deletion_mark(self, owner: str) -> int:
+        return 0
 
     def find_document(self, doc_id: str) -> None:
         return None
