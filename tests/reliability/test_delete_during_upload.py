@@ -23,6 +23,7 @@ from rag.ingest.chunking import document_id
 from rag.ingest.pipeline import SourceFile
 from rag.store import rows as r
 from rag.types import IngestResult
+from tests.store.test_document_writer import Pause
 
 OWNER = "anon:deleter"
 WORDS = "heron", "otter"  # the old version's word, the new one's
@@ -172,3 +173,26 @@ def test_a_first_upload_cannot_be_deleted_by_name_before_it_is_live(assistant: A
     assert [d.source for d in assistant.documents(OWNER, include_shared=False)] == ["notes.md"]
     assert left_in_store(assistant, doc_id)[0] == ["live"]
 
+
+def test_a_workspace_deleted_as_the_upload_keeps_its_original_keeps_no_original(
+    assistant: Assistant, tmp_path: Path
+):
+    """The write is live and the upload is about to keep the original when the workspace is deleted
+    (its rows, then its originals' folder): the original written after that is not left behind."""
+    doc_id = document_id(OWNER, "notes.md")
+    keeping = Pause(assistant.ingestor.originals.keep, lambda *args: True)
+    assistant.ingestor.originals.keep = keeping
+    results: list[IngestResult] = []
+    path = write_doc(tmp_path / "notes.md", WORDS[1])
+    thread = threading.Thread(
+        target=lambda: results.extend(assistant.upload([SourceFile("notes.md", path)], OWNER))
+    )
+    thread.start()
+    assert keeping.reached.wait(120)
+    assistant.delete_workspace(OWNER)
+    keeping.go.set()
+    thread.join(120)
+    assert [r.status for r in results] == ["added"]  # it was live, then deleted with the rest
+    assert assistant.documents(OWNER, include_shared=False) == []
+    assert left_in_store(assistant, doc_id) == ([], [])
+    assert assistant.originals.read(OWNER, doc_id) is None and assistant.originals.used_bytes(OWNER) == 0
