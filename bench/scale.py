@@ -25,6 +25,7 @@ Retrieval modes live in RETRIEVERS; `dense` is the only one today (hybrid adds a
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import statistics
@@ -275,6 +276,17 @@ def _p95(values: list[float]) -> float:
 # -- main --------------------------------------------------------------------------------------
 
 
+@contextlib.contextmanager
+def kept_or_temporary(folder: str) -> Iterator[str]:
+    """`folder` (made if missing) when given, else a temporary folder removed after."""
+    if folder:
+        Path(folder).mkdir(parents=True, exist_ok=True)
+        yield folder
+        return
+    with tempfile.TemporaryDirectory(prefix="rag-scale-", dir="/tmp") as data_dir:
+        yield data_dir
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--chunks", type=int, required=True)
@@ -292,6 +304,9 @@ def main() -> None:
         "--owner-in", action="store_true", help="also the owner filter as `owner in [x]` (before 2026-12-06)"
     )
     parser.add_argument("--server-pid", type=int, action="append", default=[], help="count its memory")
+    parser.add_argument(
+        "--keep", default="", help="keep the store here; a run finding it loaded just measures (no baseline)"
+    )
     parser.add_argument("--json", action="store_true", help="also print one JSON object")
     args = parser.parse_args()
 
@@ -306,21 +321,26 @@ def main() -> None:
     owners = [layout.owner(int(d)) for d in rng.integers(0, docs, size=args.queries)]
     retrieve = RETRIEVERS[args.retrieval]
 
-    with tempfile.TemporaryDirectory(prefix="rag-scale-", dir="/tmp") as data_dir:
+    with kept_or_temporary(args.keep) as data_dir:
         settings = Settings.from_env(
             data_dir=data_dir, collection=f"scale_{args.chunks}_{args.workspaces}", index_type=args.index
         )
-        drop_collection(settings)
+        if not args.keep:
+            drop_collection(settings)
         store = VectorStore(settings, DIM, "minilm (bench)")
         where = settings.store.milvus_target if not settings.store.uses_milvus_lite else "Milvus Lite file"
         print(
             f"{args.chunks} chunks, {docs} documents, {args.workspaces} workspaces on {where}",
             file=sys.stderr,
         )
-        insert_s = load(store, base, base_texts, layout, args.noise)
-        began = time.perf_counter()
-        store.rebuild_index()
-        index_s = time.perf_counter() - began
+        insert_s = index_s = 0.0
+        if store.count_chunks() != args.chunks:  # a kept store that is loaded is measured as it is
+            drop_collection(settings)
+            store = VectorStore(settings, DIM, "minilm (bench)")
+            insert_s = load(store, base, base_texts, layout, args.noise)
+            began = time.perf_counter()
+            store.rebuild_index()
+            index_s = time.perf_counter() - began
         print(
             f"loaded in {insert_s:.0f} s; index {store.plan.describe()} in {index_s:.1f} s", file=sys.stderr
         )
@@ -347,12 +367,13 @@ def main() -> None:
         list_cold, list_ms = listing_ms(lambda: store.list_documents([owner]), owner, listed)
         _, list_old_ms = listing_ms(lambda: listing_all_fields(store, owner), owner, listed)
         memory = rss_mb([os.getpid(), *args.server_pid])
-        if not args.no_baseline and store.plan.index_type != "FLAT":
+        if not (args.no_baseline or args.keep) and store.plan.index_type != "FLAT":
             store.index.forced = "FLAT"
             store.rebuild_index(force=True)
             results.append(measure(store, retrieve, layout, queries, query_texts, owners, truth, "baseline"))
         store.close()
-        drop_collection(settings)
+        if not args.keep:
+            drop_collection(settings)
 
     summary = {
         "chunks": args.chunks,
@@ -360,7 +381,7 @@ def main() -> None:
         "workspaces": args.workspaces,
         "milvus": "server" if not settings.store.uses_milvus_lite else "lite",
         "retrieval": args.retrieval,
-        "insert_rows_per_s": round(args.chunks / insert_s),
+        "insert_rows_per_s": round(args.chunks / insert_s) if insert_s else None,
         "index_build_s": round(index_s, 1),
         "list_one_owner_ms": list_ms,
         "list_one_owner_first_ms": list_cold,
