@@ -159,9 +159,11 @@ class DocumentVersions:
                         f"{head['n_chunks']} chunks were found at the end (deleted while it was stored?)"
                     )
                 retired = self._commit_version([head])
-                if not self.exclusive and not self._still_whole(head):  # deleted during the commit
-                    self.delete_versions([key, *retired])
-                    raise self._deleted(head, self._workspace_deleted(head))
+                if not self.exclusive:  # deleted during the commit (by another replica)?
+                    workspace_deleted = self._workspace_deleted(head)
+                    if workspace_deleted or not self._still_whole(head):
+                        self.delete_versions([key, *retired])
+                        raise self._deleted(head, workspace_deleted)
             except Exception:
                 self.delete_versions([key])
                 raise

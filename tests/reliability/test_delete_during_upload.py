@@ -159,6 +159,9 @@ def test_a_workspace_deleted_during_a_first_upload_keeps_nothing(
     assert left_in_store(assistant, doc_id) == ([], [])
     assert assistant.originals.read(OWNER, doc_id) is None
     assert assistant.originals.used_bytes(OWNER) == 0
+    # the mark blocks nothing that starts after the delete (a signed-in account keeps its workspace)
+    [again] = assistant.upload([SourceFile("notes.md", tmp_path / "notes.md")], OWNER)
+    assert (again.status, again.reason) == ("added", "")
 
 
 def test_a_first_upload_cannot_be_deleted_by_name_before_it_is_live(assistant: Assistant, tmp_path: Path):

@@ -19,7 +19,7 @@ from rag.types import Chunk
 from rag.workspace.conversations import ConversationStore
 from rag.workspace.owners import WorkspaceJanitor
 from tests.conftest import make_settings
-from tests.store.test_document_writer import Pause
+from tests.store.test_document_writer import Pause, makes_live
 
 E = np.eye(4, dtype=np.float32)
 OWNER = "anon:gone"
@@ -119,6 +119,44 @@ def test_another_replicas_mark_stops_the_next_batch(milvus_uri: str, tmp_path: P
         for store in (a, b):
             assert store.list_documents([OWNER]) == [] and left(store) == ([], 0)
     finally:
+        marked.go.set()
+        a.close()
+        b.close()
+
+
+def test_another_replicas_mark_during_the_commit_undoes_it(milvus_uri: str, tmp_path: Path):
+    """Replica A has just made its version live and is about to look again; replica B has written its
+    mark and not yet taken the rows. A's look finds the mark and undoes its commit, so it does not
+    say "added" for a document B is about to delete."""
+    a, b = (VectorStore(make_settings(tmp_path / n, milvus_uri=milvus_uri), 4, "m") for n in "ab")
+    try:
+        a.writes.upsert = committed = Pause(a.writes.upsert, makes_live, after=True)
+        b.writes.deletions.mark = marked = Pause(b.writes.deletions.mark, lambda owner: True, after=True)
+        errors: list[BaseException] = []
+
+        def write() -> None:
+            try:
+                with a.write_document("d1", "a.md", OWNER, "h", 2, 1, since=a.deletion_mark(OWNER)) as w:
+                    w.add(chunks(2), E[:2])
+            except StoreError as exc:
+                errors.append(exc)
+
+        writing = threading.Thread(target=write)
+        writing.start()
+        assert committed.reached.wait(60)
+        deleting = threading.Thread(target=b.delete_owner, args=(OWNER,))
+        deleting.start()
+        assert marked.reached.wait(60)
+        committed.go.set()
+        writing.join(60)
+        assert [str(e) for e in errors] == [GONE]
+        marked.go.set()
+        deleting.join(60)
+        assert not writing.is_alive() and not deleting.is_alive()
+        for store in (a, b):
+            assert store.list_documents([OWNER]) == [] and left(store) == ([], 0)
+    finally:
+        committed.go.set()
         marked.go.set()
         a.close()
         b.close()
