@@ -13,6 +13,12 @@ from rag.store.known_versions import KnownVersions, newest
 from rag.store.versions import DocumentVersions
 from rag.types import Chunk, Context, DocumentInfo
 
+# Rows the keyword leg's document ranking reads at most per question (`keyword_texts`): the 20
+# candidate documents of the Japanese Debian Reference are 10.7 chunks on average, 48 at most; the
+# Milvus docs' 25 and 221 (docs/BENCHMARKS.md, issue 23 third round).
+DOCUMENT_ROWS_MAX = 4096
+TEXT_FIELDS = ["doc_id", "chunk_index", "search_text"]
+
 
 class Listings:
     """Reads over one chunk collection and its version table; every listing pages through all rows."""
@@ -77,4 +83,55 @@ class Listings:
                 if (c.doc_id, i) in found
             ]
             for c in wanted
+        }
+
+    def keyword_texts(
+        self, doc_ids: Sequence[str], owners: Sequence[str] | None, rows_max: int = DOCUMENT_ROWS_MAX
+    ) -> dict[str, list[str]]:
+        """doc_id → the keyword text (`search_text`) of every chunk of its live version, in chunk
+        order: what the keyword leg ranks whole documents by (`rag.retrieval.documents`). Documents
+        are taken in the order given while their chunks fit in `rows_max`; one the owners can't see
+        (`owners=None`: any), or one too big to fit, is left out. Two queries."""
+        try:
+            versions = r.newest(self.versions.live_rows(doc_ids))
+            chosen, total = [], 0
+            for doc_id in dict.fromkeys(doc_ids):
+                doc = versions.get(doc_id)
+                if doc and (owners is None or doc.owner in owners) and total + doc.chunks <= rows_max:
+                    chosen.append(doc)
+                    total += doc.chunks
+            flt = " or ".join(f"({r.of_version(doc.doc_id, doc.content_hash)})" for doc in chosen)
+            rows = r.query_all(self.client, self.collection, flt, TEXT_FIELDS) if chosen else []
+        except MilvusException as exc:
+            raise StoreError(f"could not read documents' keyword text in {self.collection}: {exc}") from exc
+        chunks: dict[str, dict[int, str]] = {doc.doc_id: {} for doc in chosen}
+        for row in rows:  # a chunk whose keyword text is being rewritten has two rows for a moment
+            chunks[row["doc_id"]][row["chunk_index"]] = row["search_text"]
+        return {doc_id: [text for _, text in sorted(texts.items())] for doc_id, texts in chunks.items()}
+
+    def documents_per_word(
+        self, words: Sequence[str], owners: Sequence[str] | None, limit: int
+    ) -> dict[str, int]:
+        """word → how many documents hold it among its `limit` best chunks by BM25 (so at most
+        `limit`): the document frequency the keyword leg's document ranking weighs each word by
+        (`rag.retrieval.documents`), found by the store's own analyzer, so a word it drops (an
+        English stop word) counts 0. One request for all the words. Chunks of versions not live
+        count too: this is a weight, not something shown."""
+        if not words:
+            return {}
+        try:
+            results = self.client.search(
+                self.collection,
+                data=list(words),
+                anns_field="sparse",
+                limit=limit,
+                filter=r.is_in("owner", owners) if owners is not None else "",
+                output_fields=["doc_id"],
+                search_params={"metric_type": "BM25"},
+            )
+        except MilvusException as exc:
+            raise StoreError(f"could not count documents per word in {self.collection}: {exc}") from exc
+        return {
+            word: len({x["entity"]["doc_id"] for x in hits})
+            for word, hits in zip(words, results, strict=True)
         }

@@ -206,6 +206,16 @@ class VectorStore:
     def neighbours(self, chunks: Sequence[Chunk], owners: Sequence[str], span: int = 1) -> Context:
         return self.listings.neighbours(chunks, owners, span)
 
+    def keyword_texts(self, doc_ids: Sequence[str], owners: Sequence[str] | None) -> dict[str, list[str]]:
+        """doc_id → its live version's chunks' keyword text; see `Listings.keyword_texts`."""
+        return self.listings.keyword_texts(doc_ids, owners)
+
+    def documents_per_word(
+        self, words: Sequence[str], owners: Sequence[str] | None, limit: int
+    ) -> dict[str, int]:
+        """word → documents holding it among its `limit` best chunks; see `Listings.documents_per_word`."""
+        return self.listings.documents_per_word(words, owners, limit)
+
     def search(
         self,
         vector: np.ndarray | None,

@@ -95,3 +95,47 @@ def test_a_listing_shows_every_change_made_since_it_was_first_read(settings: Set
         assert store.list_documents(["alice"]) == []
     finally:
         store.close()
+
+
+def test_a_documents_keyword_text_is_its_live_versions_chunks_in_order(settings: Settings):
+    store = VectorStore(settings, 4, "m")
+    try:
+        vectors = np.eye(4, dtype=np.float32)
+        store.add_document(
+            [Chunk("d1", "a.txt", 0, i, f"old {i}") for i in range(3)], vectors[:3], "alice", "v1", 1
+        )
+        store.add_document(
+            [Chunk("d1", "a.txt", 0, i, f"new {i}") for i in (2, 0, 1)], vectors[:3], "alice", "v2", 1
+        )
+        store.add_document([Chunk("d2", "b.txt", 0, 0, "small")], vectors[:1], "alice", "h", 1)
+        store.add_document([Chunk("d3", "c.txt", 0, 0, "bob's")], vectors[:1], "bob", "h", 1)
+
+        texts = store.keyword_texts(["d1", "d3", "d2", "missing"], ["alice"])
+
+        assert texts == {"d1": ["new 0", "new 1", "new 2"], "d2": ["small"]}  # never bob's d3
+        assert store.keyword_texts(["d3"], None) == {"d3": ["bob's"]}  # maintenance: every owner
+        # documents are taken in the order given while their chunks fit: d1's 3 don't fit in 2
+        assert store.listings.keyword_texts(["d1", "d2"], ["alice"], rows_max=2) == {"d2": ["small"]}
+        assert store.keyword_texts([], ["alice"]) == {}
+    finally:
+        store.close()
+
+
+def test_documents_per_word_counts_the_documents_among_a_words_best_chunks(settings: Settings):
+    store = VectorStore(settings, 4, "m")
+    try:
+        vectors = np.eye(4, dtype=np.float32)
+        apples = [Chunk("d1", "a.txt", 0, i, t) for i, t in enumerate(["apple pie", "apple tart", "plum"])]
+        store.add_document(apples, vectors[:3], "alice", "h", 1)
+        store.add_document([Chunk("d2", "b.txt", 0, 0, "apple and cherry")], vectors[:1], "alice", "h", 1)
+        store.add_document([Chunk("d3", "c.txt", 0, 0, "apple cherry")], vectors[:1], "bob", "h", 1)
+
+        found = store.documents_per_word(["apple", "cherry", "the", "durian"], ["alice"], 20)
+
+        # by the store's analyzer: "the" is an English stop word it drops; bob's d3 isn't counted
+        assert found == {"apple": 2, "cherry": 1, "the": 0, "durian": 0}
+        assert store.documents_per_word(["apple"], ["alice"], 1) == {"apple": 1}  # within the limit
+        assert store.documents_per_word(["apple"], None, 20) == {"apple": 3}
+        assert store.documents_per_word([], ["alice"], 20) == {}
+    finally:
+        store.close()

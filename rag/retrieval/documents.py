@@ -1,0 +1,111 @@
+"""Keyword hits ranked with their documents: a chunk's place also says how well its whole document
+matches the question (the keyword-only path: `keyword` mode, and the hybrid default for a question
+in a language the embedder doesn't read, such as Japanese with MiniLM).
+
+Why: BM25 over 512-character chunks misses a question whose words are spread over a section. Of
+the 30 Japanese dev questions (issue 23), 「/tmp で他人のファイルを消せないのはなぜ？」 found its
+section's best chunk 8th, and 「バイナリを cat して文字がぐちゃぐちゃ」 14th; the same BM25 over whole
+sections ranked both sections 1st and 2nd. So the keyword search's candidates (`CANDIDATES_PER_K`
+× k chunks, what each hybrid leg hands its fusion) are ranked twice:
+- chunks: the store's BM25 order;
+- documents: BM25 over each candidate document's whole keyword text (every chunk of its live
+  version, read from the store), with the k1 and b Milvus uses for chunks. Word weights (IDF) and
+  the average length come from the candidate documents, the only ones read.
+and fused by reciprocal rank (RRF, k = 60, as the hybrid fusion: no weight to fit). Each document's
+best chunk comes first, in fused order, then the other chunks: k chunks show k documents where
+there are that many (the answer's prompt still gets each hit's neighbours).
+
+Measured (docs/BENCHMARKS.md, issue 23 third round), before -> after, hit@5 / MRR@5: Japanese dev
+0.933 / 0.817 -> 0.967 / 0.846; 400 probe questions built from the corpus 0.953 / 0.857 -> 0.965 /
+0.867 (35 ranked better, 15 worse); English Milvus dev questions in keyword mode 0.725 / 0.557 ->
+0.725 / 0.606. The candidate depth (20) was the best of 10, 20 and 50 on the probe, not the dev set.
+Chunk BM25 scores summed per document instead (no whole-document text) lost 57-145 probe questions.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections import Counter
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, replace
+
+from rag.store.search import RRF_K
+from rag.types import Hit
+
+K1, B = 1.2, 0.75  # Milvus's BM25 defaults (bm25_k1, bm25_b), as the chunk ranking uses
+_WORD = re.compile(r"\w+")  # keyword text is already split into words (rag/text/keywords.py)
+
+
+@dataclass(frozen=True)
+class WordWeights:
+    """What BM25's IDF is made of for the query's words: how many documents hold each word
+    (`VectorStore.documents_per_word`) and how many documents there are."""
+
+    documents_with: Mapping[str, int]
+    documents: int
+
+    def idf(self, word: str) -> float:
+        """BM25's IDF, as Milvus computes it for chunks; 0 for a word the store's analyzer drops."""
+        n, found = self.documents, self.documents_with.get(word, 0)
+        return math.log(1 + (n - found + 0.5) / (found + 0.5)) if found else 0.0
+
+
+def rank_with_documents(
+    hits: Sequence[Hit], documents: Mapping[str, Sequence[str]], query: str, weights: WordWeights
+) -> list[Hit]:
+    """`hits` (BM25 order) re-ranked: each chunk's RRF of its own rank and its document's rank by
+    whole-document BM25 (`documents`: doc_id → its chunks' keyword text), each document's best
+    chunk first. A document not in `documents` (not read) takes the rank its best chunk gives it
+    among documents. Ranks are renumbered; `score` is the fused score."""
+    order = list(dict.fromkeys(hit.chunk.doc_id for hit in hits))  # documents by their best chunk
+    scores = document_scores(query, documents, weights)
+    read = sorted((d for d in order if d in scores), key=lambda d: (-scores[d], order.index(d)))
+    doc_rank = {d: rank for rank, d in enumerate(read, start=1)}
+    for position, doc_id in enumerate(order, start=1):
+        doc_rank.setdefault(doc_id, position)
+    fused = [
+        (1 / (RRF_K + position) + 1 / (RRF_K + doc_rank[hit.chunk.doc_id]), position, hit)
+        for position, hit in enumerate(hits, start=1)
+    ]
+    fused.sort(key=lambda item: (-item[0], item[1]))
+    firsts, rest, seen = [], [], set()
+    for item in fused:
+        (rest if item[2].chunk.doc_id in seen else firsts).append(item)
+        seen.add(item[2].chunk.doc_id)
+    return [
+        replace(hit, rank=rank, score=score) for rank, (score, _, hit) in enumerate(firsts + rest, start=1)
+    ]
+
+
+def document_scores(
+    query: str, documents: Mapping[str, Sequence[str]], weights: WordWeights
+) -> dict[str, float]:
+    """BM25 of each document's whole keyword text for `query`'s words; the average length is the
+    given documents' (the only ones read)."""
+    wanted = {word: weights.idf(word) for word in set(words(query))}
+    wanted = {word: idf for word, idf in wanted.items() if idf > 0}
+    if not documents:
+        return {}
+    if not wanted:
+        return dict.fromkeys(documents, 0.0)
+    # the query's words counted where they stand as whole words, at C speed (a Counter of every
+    # word of 20 documents took 8 ms a question on the busy machine)
+    pattern = re.compile(
+        r"(?<!\w)(?:" + "|".join(map(re.escape, sorted(wanted, key=len, reverse=True))) + r")(?!\w)"
+    )
+    texts = {doc_id: " ".join(chunks).lower() for doc_id, chunks in documents.items()}
+    lengths = {doc_id: len(_WORD.findall(text)) for doc_id, text in texts.items()}
+    average = sum(lengths.values()) / len(lengths) or 1.0
+    scores = {}
+    for doc_id, text in texts.items():
+        counts = Counter(pattern.findall(text))
+        norm = K1 * (1 - B + B * lengths[doc_id] / average)
+        scores[doc_id] = sum(wanted[w] * f * (K1 + 1) / (f + norm) for w, f in counts.items())
+    return scores
+
+
+def words(text: str) -> list[str]:
+    """The words BM25 counts here: runs of letters and digits, lower-cased (keyword text is already
+    split into words: rag/text/keywords.py)."""
+    return _WORD.findall(text.lower())
