@@ -9,17 +9,23 @@ sections ranked both sections 1st and 2nd. So the keyword search's candidates (`
 × k chunks, what each hybrid leg hands its fusion) are ranked twice:
 - chunks: the store's BM25 order;
 - documents: BM25 over each candidate document's whole keyword text (every chunk of its live
-  version, read from the store), with the k1 and b Milvus uses for chunks. Word weights (IDF) and
-  the average length come from the candidate documents, the only ones read.
+  version, read from the store), with the k1 and b Milvus uses for chunks. A word's weight (IDF)
+  counts the documents among its own `CANDIDATES_PER_K` × k best chunks, found by the store's
+  analyzer (`VectorStore.documents_per_word`: one request), out of every document the owners have;
+  the average length is the candidate documents' (the only ones read).
 and fused by reciprocal rank (RRF, k = 60, as the hybrid fusion: no weight to fit). Each document's
 best chunk comes first, in fused order, then the other chunks: k chunks show k documents where
-there are that many (the answer's prompt still gets each hit's neighbours).
+there are that many, so the prompt gets a document's second-best chunk only when fewer than k
+documents match (a source's neighbours stay one click away, "Show in context").
 
-Measured (docs/BENCHMARKS.md, issue 23 third round), before -> after, hit@5 / MRR@5: Japanese dev
-0.933 / 0.817 -> 0.967 / 0.846; 400 probe questions built from the corpus 0.953 / 0.857 -> 0.965 /
-0.867 (35 ranked better, 15 worse); English Milvus dev questions in keyword mode 0.725 / 0.557 ->
-0.725 / 0.606. The candidate depth (20) was the best of 10, 20 and 50 on the probe, not the dev set.
-Chunk BM25 scores summed per document instead (no whole-document text) lost 57-145 probe questions.
+Measured (docs/BENCHMARKS.md, issue 23 third round; bench/keyword_documents.py), before -> after,
+hit@5 / MRR@5: Japanese dev 0.933 / 0.817 -> 0.967 / 0.850; 400 probe questions built from the
+corpus 0.953 / 0.857 -> 0.965 / 0.875 (36 ranked better, 10 worse); English Milvus dev questions in
+keyword mode 0.725 / 0.557 -> 0.775 / 0.589. Every choice was judged on the probe, not the dev set:
+word weights from the candidate documents alone gave probe MRR@5 0.867, counted among each word's
+50 or 100 best chunks 0.871 and 0.867 (20: 0.876); chunk BM25 scores summed per document (no
+whole-document text) lost 57-145 probe questions; whole-document ranks fused without putting each
+document's best chunk first lost 37-64.
 """
 
 from __future__ import annotations

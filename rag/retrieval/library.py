@@ -89,7 +89,7 @@ class Library:
         self, keywords: str, k: int, owners: Sequence[str], doc_ids: list[str]
     ) -> list[Hit]:
         """The top k of `CANDIDATES_PER_K` × k keyword hits ranked with their whole documents
-        (rag/retrieval/documents.py: Japanese dev MRR@5 0.817 -> 0.846, probe 0.857 -> 0.867)."""
+        (rag/retrieval/documents.py: Japanese dev MRR@5 0.817 -> 0.850, probe 0.857 -> 0.875)."""
         depth = CANDIDATES_PER_K * k
         hits = self.store.search(None, keywords, depth, owners, doc_ids, mode="keyword")
         if not hits:
