@@ -35,10 +35,11 @@ EXCLUDE_EXACT = 100  # up to this many hidden versions are left out by filter, b
 # 0.925 / 0.772, follow-ups 0.880 / 0.690; a deeper list lets a chunk both legs rank count).
 RRF_K = 60
 CANDIDATES_PER_K = 4  # each leg hands the fusion this many times k chunks (20 for k = 5)
-# Beyond this many candidates, hits come back with the fields visibility needs only and the k kept are
-# read after: at 300k chunks the top 500 with every hit field took 80 ms p50 (bench/scale.py, busy
-# machine), with the row id alone 14 ms (a direct probe; docs/BENCHMARKS.md, issue 24).
+# Beyond this many candidates, hits come back with their ids and scores only and the first k visible
+# ones are read after: at 300k chunks the top 500 with every hit field took 80 ms p50 (bench/scale.py,
+# busy machine), with the row id alone 14 ms (a direct probe; docs/BENCHMARKS.md, issue 24).
 FULL_HITS_MAX = 50
+# ...with these fields while keyword text is rewritten, so a row replaced since is found by its chunk
 SLIM_FIELDS = ["doc_id", "content_hash", "chunk_index"]
 
 
@@ -76,8 +77,9 @@ class ChunkSearch:
             raise StoreError(f"{mode} search needs the embedded query")
         doc_ids = list(doc_ids or [])
         flt, depth = self._filter(owners, doc_ids, k)
+        fields = self._fields(depth)
         try:
-            results = self._search(vector, text, depth, flt, mode)
+            results = self._search(vector, text, depth, flt, mode, fields)
         except MilvusException as exc:
             if mode != "dense" and "NaN or Inf" in str(exc):
                 # BM25 over a collection with no text yet divides by an average length of 0
@@ -90,16 +92,40 @@ class ChunkSearch:
                 log.warning("keyword leg failed in %s (%s); searching dense only", self.collection, exc)
                 return self.search(vector, text, k, owners, doc_ids, mode="dense")
             raise StoreError(f"{mode} search failed in {self.collection}: {exc}") from exc
-        # shown only if its version is seen live: a `writing` row being renewed (an upsert, so a
-        # delete then an insert in Milvus Lite) can be missing from `hidden` for a moment
-        live = self.versions.visibility.live({result["entity"]["doc_id"] for result in results})
-        visible = [x for x in results if (x["entity"]["doc_id"], x["entity"]["content_hash"]) in live]
-        best = one_per_chunk(sorted(visible, key=lambda x: -x["distance"]))[
-            :k
-        ]  # approximate plans fetch more
-        if depth > FULL_HITS_MAX:
+        if not fields:  # ids and scores only: the fields of the first ones are read after
+            best = self._first_visible(sorted(results, key=lambda x: -x["distance"]), k, vector)
+        else:
+            best = self._visible(sorted(results, key=lambda x: -x["distance"]))[:k]
+        if fields == SLIM_FIELDS:
             best = self._with_fields(best, vector)
         return [r.hit(rank, result) for rank, result in enumerate(best, start=1)]
+
+    def _fields(self, depth: int) -> list[str]:
+        """What the hits of a search for `depth` candidates come back with (see `FULL_HITS_MAX`):
+        every hit field for a few; for many, none, and the first k are read after (pymilvus took
+        ~9 of 13 ms turning 250 hits with the slim fields into dicts, at 200,000 rows); the slim
+        fields while keyword text is rewritten, to find a rewritten row by its chunk."""
+        if depth <= FULL_HITS_MAX:
+            return r.HIT_FIELDS
+        return SLIM_FIELDS if self.versions.rewriting else []
+
+    def _visible(self, results: list[dict]) -> list[dict]:
+        """The results whose version is seen live (a `writing` row being renewed, an upsert, so a
+        delete then an insert in Milvus Lite, can be missing from `hidden` for a moment), one per chunk."""
+        live = self.versions.visibility.live({result["entity"]["doc_id"] for result in results})
+        return one_per_chunk(
+            [x for x in results if (x["entity"]["doc_id"], x["entity"]["content_hash"]) in live]
+        )
+
+    def _first_visible(self, results: list[dict], k: int, vector: np.ndarray | None) -> list[dict]:
+        """The first k visible results, read with their fields a window at a time (2·k, then twice
+        as many), so a search for 250 candidates reads 10 rows when nothing in front is hidden."""
+        kept: list[dict] = []
+        start, window = 0, 2 * k
+        while len(kept) < k and start < len(results):
+            kept = self._visible(kept + self._with_fields(results[start : start + window], vector))
+            start, window = start + window, 2 * window
+        return kept[:k]
 
     def _with_fields(self, hits: list[dict], vector: np.ndarray | None) -> list[dict]:
         """Hits found with `SLIM_FIELDS`, with every hit field read by primary key; a row rewritten
@@ -117,7 +143,9 @@ class ChunkSearch:
         unread = [pk for pk in ids if pk not in by_id]
         if unread:
             by_id |= {row["pk"]: row for row in self._read(r.pk_in(unread))}
-        gone = [h["entity"] for h in hits if h["id"] not in by_id]
+        # a row gone since the search (its document deleted, or rewritten): found by its chunk
+        # when the search gave its chunk (`SLIM_FIELDS`), else left out
+        gone = [h["entity"] for h in hits if h["id"] not in by_id and h["entity"]]
         by_chunk = {}
         if gone:
             flt = " or ".join(
@@ -219,8 +247,9 @@ class ChunkSearch:
             return plan.limit(k)
         return plan.limit(k, self.sizes.kept(scope), self.sizes.rows(r.EVERY_CHUNK))
 
-    def _search(self, vector: np.ndarray | None, text: str, limit: int, flt: str, mode: str) -> list[dict]:
-        fields = r.HIT_FIELDS if limit <= FULL_HITS_MAX else SLIM_FIELDS  # see FULL_HITS_MAX
+    def _search(
+        self, vector: np.ndarray | None, text: str, limit: int, flt: str, mode: str, fields: list[str]
+    ) -> list[dict]:
         dense = {"data": [vector.tolist() if vector is not None else []], "anns_field": "vector"}
         keyword = {"data": [text], "anns_field": "sparse"}
         cosine = {"metric_type": "COSINE", "params": dict(self.plan().search_params)}

@@ -6,6 +6,7 @@ from pymilvus import MilvusException
 
 from rag.errors import StoreError
 from rag.settings import Settings
+from rag.store import rows as r
 from rag.store.filter_sizes import SIZE_TTL_S, FilterSizes
 from rag.store.vector_store import VectorStore
 from rag.store.versions import DocumentVersions
@@ -44,10 +45,10 @@ def test_a_failing_keyword_leg_leaves_hybrid_search_its_dense_hits(settings: Set
         store.add_document([Chunk("d1", "a.md", 0, 0, "walrus text")], vector, "shared", "h", 1)
         real = store.searcher._search
 
-        def glitch(vector, text, limit, flt, mode):  # what Milvus Lite answered once, mid-write
+        def glitch(vector, text, limit, flt, mode, fields):  # what Milvus Lite answered once, mid-write
             if mode != "dense":
                 raise MilvusException(message="Invalid sparse row: negative value")
-            return real(vector, text, limit, flt, mode)
+            return real(vector, text, limit, flt, mode, fields)
 
         monkeypatch.setattr(store.searcher, "_search", glitch)
         hits = store.search(vector[0], "walrus", 5, ["shared"], mode="hybrid")
@@ -123,9 +124,9 @@ def test_an_approximate_index_searches_deeper_for_an_owner_who_keeps_few_rows(tm
 
         assert {h.chunk.doc_id for h in hits} == {"d3"} and len(hits) == 5
         assert all(h.chunk.text == f"row {h.chunk.index}" for h in hits)  # fields read after, by key
-        # ceil(0.25 × 300 × 0.9) for the owner, then the 5 kept read by primary key; the plan's 50
-        # without an owner (50 candidates come back with their fields: nothing read after)
-        assert limits == [68, 5, 50]
+        # ceil(0.25 × 300 × 0.9) for the owner, then the first 2 × 5 read by primary key; the plan's
+        # 50 without an owner (50 candidates come back with their fields: nothing read after)
+        assert limits == [68, 10, 50]
         assert len(counted) == 2  # the owner's rows and every row: no count without a filter
     finally:
         store.close()
@@ -206,5 +207,44 @@ def test_hits_beyond_the_full_field_limit_carry_their_own_fields_read_without_a_
                 want.source,
             )
         assert store.collection not in queried
+    finally:
+        store.close()
+
+
+def test_hidden_hits_in_front_are_passed_over_a_window_at_a_time(tmp_path, monkeypatch):
+    """With many candidates the hits come back without fields and the first visible k are read
+    2·k, then 4·k rows at a time: when the first rows' versions are not live (a reader missing
+    them mid-upsert), the next window's visible hits are shown, best first, and nothing hidden."""
+    from tests.conftest import make_settings
+
+    store = VectorStore(make_settings(tmp_path / "data", index_type="IVF_FLAT"), 8, "m")
+    try:
+        rng = np.random.default_rng(3)
+        for d in range(30):  # the workspace searched: 30 documents of 10 rows
+            chunks = [Chunk(f"d{d}", f"{d}.txt", 0, i, f"doc {d} row {i}") for i in range(10)]
+            store.add_document(chunks, rng.standard_normal((10, 8)).astype(np.float32), "ws", f"h{d}", 1)
+        for other in range(9):  # so the workspace keeps a tenth of the rows: 68 candidates for k = 5
+            chunks = [Chunk(f"o{other}", "o.txt", 0, i, "other") for i in range(300)]
+            store.add_document(chunks, rng.standard_normal((300, 8)).astype(np.float32), f"o{other}", "h", 1)
+        store.rebuild_index(force=True)
+        query = rng.standard_normal(8).astype(np.float32)
+        flt, depth = store.searcher._filter(["ws"], [], 5)
+        found = store.searcher._search(query, "", depth, flt, "dense", r.HIT_FIELDS)
+        ranked = sorted(found, key=lambda x: -x["distance"])
+        hidden = {x["entity"]["doc_id"] for x in ranked[:12]}  # the first window (10 rows) is all hidden
+        expected = [x for x in ranked if x["entity"]["doc_id"] not in hidden]
+        live = store.searcher.versions.visibility.live
+        monkeypatch.setattr(
+            store.searcher.versions.visibility,
+            "live",
+            lambda docs: {v for v in live(docs) if v[0] not in hidden},
+        )
+
+        hits = store.search(query, "", 5, ["ws"], mode="dense")
+
+        assert len(hits) == 5 and not {h.chunk.doc_id for h in hits} & hidden
+        assert [h.chunk.text for h in hits] == [
+            f"doc {x['entity']['doc_id'][1:]} row {x['entity']['chunk_index']}" for x in expected[:5]
+        ]
     finally:
         store.close()
