@@ -43,6 +43,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a script 
 from rag.settings import Settings
 from rag.store import index_plans, rows
 from rag.store.schema import DOC_FIELDS, drop_collection
+from rag.store.search import FULL_HITS_MAX, SLIM_FIELDS
 from rag.store.vector_store import NewDocument, VectorStore
 from rag.types import Chunk, Hit
 
@@ -276,6 +277,19 @@ def _p95(values: list[float]) -> float:
 # -- main --------------------------------------------------------------------------------------
 
 
+def measure_fields_before(store: VectorStore, *args) -> Result:
+    """`measure` with the search reading its candidates' fields as it did before: the slim fields
+    with every candidate, then the k kept by a query on their primary keys."""
+    searcher = store.searcher
+    fields, read = searcher._fields, searcher._read_by_search
+    searcher._fields = lambda depth: rows.HIT_FIELDS if depth <= FULL_HITS_MAX else SLIM_FIELDS
+    searcher._read_by_search = lambda ids, vector: []  # every id then goes to the query, as before
+    try:
+        return measure(store, *args, "fields as before")
+    finally:
+        searcher._fields, searcher._read_by_search = fields, read
+
+
 @contextlib.contextmanager
 def kept_or_temporary(folder: str) -> Iterator[str]:
     """`folder` (made if missing) when given, else a temporary folder removed after."""
@@ -302,6 +316,11 @@ def main() -> None:
     parser.add_argument("--no-baseline", action="store_true", help="skip the FLAT baseline")
     parser.add_argument(
         "--owner-in", action="store_true", help="also the owner filter as `owner in [x]` (before 2026-12-06)"
+    )
+    parser.add_argument(
+        "--fields-before",
+        action="store_true",
+        help="also read the candidates' fields as before: slim fields with every hit, the k by a query",
     )
     parser.add_argument("--server-pid", type=int, action="append", default=[], help="count its memory")
     parser.add_argument(
@@ -363,6 +382,10 @@ def main() -> None:
             label = "owner in [x]"
             results.append(measure(store, retrieve, layout, queries, query_texts, owners, truth, label))
             rows.is_in = one_value_eq
+        if args.fields_before:  # the candidates' fields as they were read before 2026-12-06 (second round)
+            results.append(
+                measure_fields_before(store, retrieve, layout, queries, query_texts, owners, truth)
+            )
         owner, listed = layout.owner(0), docs // args.workspaces + (docs % args.workspaces > 0)
         list_cold, list_ms = listing_ms(lambda: store.list_documents([owner]), owner, listed)
         _, list_old_ms = listing_ms(lambda: listing_all_fields(store, owner), owner, listed)
