@@ -104,22 +104,23 @@ class Ingestor:
     ) -> list[IngestResult]:
         """One result per file; after a Stop the files not yet stored fail with the reason."""
         results = []
+        since = self.store.deletion_mark(owner)  # one for the whole upload: see `_ingest`
         with self.stoppable(owner) as stop:
             for i, file in enumerate(files):
                 span = _Span(progress, i, len(files), file.name)
-                results.append(self._ingest_one(file, owner, span, quota, stop))
+                results.append(self._ingest_one(file, owner, span, quota, stop, since))
         progress(1.0, f"done: {len(files)} file(s)")
         return results
 
     def _ingest_one(
-        self, file: SourceFile, owner: str, span: _Span, quota: Quota | None, stop: StopSignal
+        self, file: SourceFile, owner: str, span: _Span, quota: Quota | None, stop: StopSignal, since: int
     ) -> IngestResult:
         try:
             span(0.0, "reading")
             data = file.path.read_bytes()
         except OSError as exc:
             return IngestResult(file.name, "failed", reason=f"cannot read the file ({exc.strerror})")
-        return self.ingest_bytes(file.name, data, owner, span, quota, stop=stop)
+        return self.ingest_bytes(file.name, data, owner, span, quota, stop=stop, since=since)
 
     def ingest_bytes(
         self,
@@ -130,11 +131,13 @@ class Ingestor:
         quota: Quota | None = None,
         filename: str = "",
         stop: StopSignal = NEVER_STOPPED,
+        since: int | None = None,
     ) -> IngestResult:
         """Ingest one file's content; every failure becomes a `failed` result naming the reason.
-        `filename` is what the loaders read it as when `name` is not a file name (a URL)."""
+        `filename` is what the loaders read it as when `name` is not a file name (a URL). `since`:
+        the workspace's deletion mark when the upload this file is part of began (None: now)."""
         try:
-            return self._ingest(name, data, owner, progress, quota, filename, stop)
+            return self._ingest(name, data, owner, progress, quota, filename, stop, since)
         except RagError as exc:
             reason = getattr(exc, "reason", str(exc))
             log.info("ingest of %s failed: %s", name, reason)
@@ -152,11 +155,14 @@ class Ingestor:
         quota: Quota | None,
         filename: str = "",
         stop: StopSignal = NEVER_STOPPED,
+        since: int | None = None,
     ) -> IngestResult:
         doc_id = document_id(owner, name)
-        # live now, and the workspace's deletion mark now: a delete of either from here on (while
-        # the file is parsed) is not undone by this upload (rag/store/deletions.py)
-        since = self.store.deletion_mark(owner)
+        # live now, and the workspace's deletion mark when the upload began: a delete of either from
+        # then on (while this file or an earlier one of the upload is parsed) is not undone by it
+        # (rag/store/deletions.py); a mark read per file let a workspace deleted during the first
+        # of several files get the rest (tests/reliability/test_delete_during_upload.py)
+        since = self.store.deletion_mark(owner) if since is None else since
         was_live = self.store.find_document(doc_id) is not None
         progress(0.05, "parsing")
 

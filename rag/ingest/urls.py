@@ -37,11 +37,12 @@ def ingest_url(
     to under its folder). One result per page; a start URL that cannot be fetched is one failure."""
     cap = ingestor.settings.ingest.max_crawl_pages
     results: list[IngestResult] = []
+    since = ingestor.store.deletion_mark(owner)  # one for every page (`Ingestor.ingest_bytes`)
     with fetcher_for(ingestor.settings) as fetcher, ingestor.stoppable(owner) as stop:
         try:
             for page in crawl(fetcher, url, follow, cap):
                 span = _PageSpan(progress, len(results), cap, page.url)
-                results.append(ingest_page(ingestor, page, owner, span, quota, stop))
+                results.append(ingest_page(ingestor, page, owner, span, quota, stop, since))
                 if stop.tripped:  # Stop: the pages stored so far stay, no more are fetched
                     break
         except FetchError as exc:
@@ -57,12 +58,15 @@ def ingest_page(
     progress: Progress,
     quota: Quota | None,
     stop: StopSignal = NEVER_STOPPED,
+    since: int | None = None,
 ) -> IngestResult:
     if page.error or page.page is None:
         reason = page.error.reason if page.error else "not fetched"
         return IngestResult(page.url, "failed", reason=reason)
     fetched = page.page
-    return ingestor.ingest_bytes(page.url, fetched.data, owner, progress, quota, fetched.filename, stop)
+    return ingestor.ingest_bytes(
+        page.url, fetched.data, owner, progress, quota, fetched.filename, stop, since
+    )
 
 
 class _PageSpan:

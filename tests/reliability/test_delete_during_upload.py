@@ -18,11 +18,15 @@ import pytest
 
 from rag.assistant import Assistant
 from rag.embedding.embedder import Embedder
+from rag.generation.backends.fake import FakeBackend
+from rag.generation.llm import LLM
 from rag.ingest import streaming
 from rag.ingest.chunking import document_id
 from rag.ingest.pipeline import SourceFile
 from rag.store import rows as r
 from rag.types import IngestResult
+from tests.conftest import make_settings
+from tests.ingest.web_site import Site, html_page, serve, sitemap
 from tests.store.test_document_writer import Pause
 
 OWNER = "anon:deleter"
@@ -199,3 +203,57 @@ def test_a_workspace_deleted_as_the_upload_keeps_its_original_keeps_no_original(
     assert assistant.documents(OWNER, include_shared=False) == []
     assert left_in_store(assistant, doc_id) == ([], [])
     assert assistant.originals.read(OWNER, doc_id) is None and assistant.originals.used_bytes(OWNER) == 0
+
+
+@pytest.mark.parametrize("how", ["files", "url"])
+def test_a_workspace_deleted_during_an_upload_of_several_files_keeps_none_of_them(
+    embedder: Embedder, fake_backend: FakeBackend, tmp_path: Path, how: str
+):
+    """Two files uploaded at once (or a sitemap's two pages), the workspace deleted while the first
+    is parsed: the second, which starts after the delete, must not go in either. Before, each file
+    read the workspace's deletion mark as it started, so the second read the new mark and was
+    added to the deleted workspace ("added", and listed and found again on a signed-in account)."""
+    settings = make_settings(tmp_path / "data", allow_private_urls="127.0.0.1")
+    assistant = Assistant(settings, embedder, LLM(settings, fake_backend))
+    pausing = PausingEmbedder(assistant.library.embedder, 0)
+
+    def progress(fraction: float, message: str) -> None:
+        if message.endswith(": parsing") and not pausing.reached.is_set():
+            pausing.reached.set()
+            assert pausing.go.wait(120), "the test never let the upload go on"
+
+    def upload(base: str) -> list[IngestResult]:
+        if how == "url":
+            return assistant.upload_url(f"{base}/sitemap.xml", OWNER, progress)
+        names = "notes.md", "later.md"
+        return assistant.upload(
+            [SourceFile(n, write_doc(tmp_path / n, w)) for n, w in zip(names, WORDS, strict=True)],
+            OWNER,
+            progress,
+        )
+
+    results: list[IngestResult] = []
+    pages = {
+        f"/{w}.html": ("text/html", html_page(w, f"The {w} waits by the river bank. " * 20)) for w in WORDS
+    }
+    try:
+        with serve(Site(pages=pages)) as site:
+            site.pages["/sitemap.xml"] = ("application/xml", sitemap([f"{site.base}{p}" for p in pages]))
+            thread = threading.Thread(target=lambda: results.extend(upload(site.base)))
+            thread.start()
+            assert pausing.reached.wait(120), "the upload never reached its first parsing"
+            assistant.delete_workspace(OWNER)
+            pausing.go.set()
+            thread.join(120)
+        assert not thread.is_alive()
+        assert len(results) == 2 and [r.status for r in results] == ["failed", "failed"], results
+        assert all(
+            r.reason.endswith(" was deleted with its workspace while it was being added; nothing was kept")
+            for r in results
+        ), [r.reason for r in results]
+        assert assistant.documents(OWNER, include_shared=False) == []
+        assert found(assistant, WORDS[0]) == [] and found(assistant, WORDS[1]) == []
+        assert assistant.originals.used_bytes(OWNER) == 0
+    finally:
+        pausing.go.set()
+        assistant.close()
