@@ -113,6 +113,7 @@ def test_another_replicas_mark_stops_the_next_batch(milvus_uri: str, tmp_path: P
             assert marked.reached.wait(60)
             writer.add(chunks(4)[2:], E[2:])
         assert str(error.value) == GONE
+        assert writing.written == 2  # refused at that batch, not only at the commit's look after
         marked.go.set()
         deleting.join(60)
         assert not deleting.is_alive()
