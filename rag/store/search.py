@@ -153,7 +153,10 @@ class ChunkSearch:
                 for e in gone
             )
             by_chunk = {_chunk_key(row): row for row in self._read(flt)}
-        entities = [by_id.get(h["id"]) or by_chunk.get(_chunk_key(h["entity"])) for h in hits]
+        entities = [
+            by_id.get(h["id"]) or (by_chunk.get(_chunk_key(h["entity"])) if h["entity"] else None)
+            for h in hits
+        ]
         return [{**h, "entity": e} for h, e in zip(hits, entities, strict=True) if e is not None]
 
     def _read_by_search(self, ids: list[int], vector: np.ndarray | None) -> list[dict]:
