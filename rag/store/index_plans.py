@@ -36,7 +36,7 @@ CANDIDATE_SHARE = 0.25
 # ...but no more than this many: each candidate's fields come back with the hits.
 MAX_CANDIDATES = 1000
 HNSW_BUILD = {"M": 16, "efConstruction": 200}
-HNSW_EF = 64  # must be ≥ the number of hits asked for
+HNSW_EF = 64  # at least: raised to the number of hits asked for (`IndexPlan.search_params_for`)
 
 
 @dataclass(frozen=True)
@@ -54,6 +54,16 @@ class IndexPlan:
         if not self.candidates:
             return k
         return max(k, candidates_for(self.candidates, kept, rows))
+
+    def search_params_for(self, limit: int) -> dict[str, int]:
+        """The search parameters for a search asking `limit` hits. A Milvus server refuses an HNSW
+        search for more hits than its `ef` ("ef(64) should be larger than k(200)", knowhere's
+        BaseHnswConfig), and a hybrid leg asks 4 × 50, an owner's search up to `MAX_CANDIDATES`:
+        `ef` is raised to the limit (HNSW needs ef ≥ k to return k anyway)."""
+        params = dict(self.search_params)
+        if "ef" in params:
+            params["ef"] = max(params["ef"], limit)
+        return params
 
     def describe(self) -> str:
         build = ", ".join(f"{k}={v}" for k, v in self.build_params.items())

@@ -163,7 +163,6 @@ class ChunkSearch:
         """The rows with these primary keys, with every hit field, from a dense search filtered to
         them (any vector finds them all: the filter leaves only these rows)."""
         probe = vector if vector is not None else self._unit_vector()
-        cosine = {"metric_type": "COSINE", "params": dict(self.plan().search_params)}
         try:
             return self.client.search(
                 self.collection,
@@ -172,7 +171,7 @@ class ChunkSearch:
                 limit=len(ids),
                 filter=r.pk_in(ids),
                 output_fields=r.HIT_FIELDS,
-                search_params=cosine,
+                search_params=self._cosine(len(ids)),
             )[0]
         except MilvusException as exc:
             raise StoreError(f"reading the hits' fields failed in {self.collection}: {exc}") from exc
@@ -184,6 +183,10 @@ class ChunkSearch:
         probe = np.zeros(self._dimension, dtype=np.float32)
         probe[0] = 1.0
         return probe
+
+    def _cosine(self, limit: int) -> dict:
+        """Dense search parameters for `limit` hits with the index in place now."""
+        return {"metric_type": "COSINE", "params": self.plan().search_params_for(limit)}
 
     def _read(self, flt: str) -> list[dict]:
         try:
@@ -203,7 +206,6 @@ class ChunkSearch:
         if not len(vectors):
             return []
         flt, depth = self._filter(owners, list(doc_ids or []), 1)
-        cosine = {"metric_type": "COSINE", "params": dict(self.plan().search_params)}
         try:
             results = self.client.search(
                 self.collection,
@@ -212,7 +214,7 @@ class ChunkSearch:
                 limit=depth,
                 filter=flt,
                 output_fields=["doc_id", "content_hash"],
-                search_params=cosine,
+                search_params=self._cosine(depth),
             )
         except MilvusException as exc:
             raise StoreError(f"dense search failed in {self.collection}: {exc}") from exc
@@ -255,7 +257,6 @@ class ChunkSearch:
     ) -> list[dict]:
         dense = {"data": [vector.tolist() if vector is not None else []], "anns_field": "vector"}
         keyword = {"data": [text], "anns_field": "sparse"}
-        cosine = {"metric_type": "COSINE", "params": dict(self.plan().search_params)}
         if mode == "dense":
             return self.client.search(
                 self.collection,
@@ -263,7 +264,7 @@ class ChunkSearch:
                 limit=limit,
                 filter=flt,
                 output_fields=fields,
-                search_params=cosine,
+                search_params=self._cosine(limit),
             )[0]
         if mode == "keyword":
             return self.client.search(
@@ -272,7 +273,7 @@ class ChunkSearch:
             )[0]  # fmt: skip
         depth = CANDIDATES_PER_K * limit
         legs = [
-            AnnSearchRequest(**dense, param=cosine, limit=depth, expr=flt),
+            AnnSearchRequest(**dense, param=self._cosine(depth), limit=depth, expr=flt),
             AnnSearchRequest(**keyword, param={"metric_type": "BM25"}, limit=depth, expr=flt),
         ]
         return self.client.hybrid_search(

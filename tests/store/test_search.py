@@ -279,3 +279,41 @@ def test_a_document_deleted_between_the_search_and_the_field_read_is_left_out(se
         assert [h.chunk for h in hits] == [c for c in before if c.doc_id != "d0"] != []
     finally:
         store.close()
+
+
+def test_an_hnsw_search_never_asks_for_more_hits_than_its_ef(settings: Settings, monkeypatch):
+    """A Milvus server refuses an HNSW search whose limit is over its `ef` ("ef(64) should be larger
+    than k(200)": knowhere's BaseHnswConfig.CheckAndAdjust), so with the server's plan (ef 64) a
+    hybrid leg (4 × 50 candidates), an owner's deeper search or a read of 70 hits' fields failed
+    there. Milvus Lite builds no HNSW and does not check, so every request this store sends is
+    recorded and checked: each dense request's ef is at least its limit."""
+    from rag.store.index_plans import hnsw_plan
+
+    store = VectorStore(settings, 8, "m")
+    try:
+        chunks = [Chunk("d1", "a.md", 0, i, f"nginx row {i}") for i in range(80)]
+        vectors = np.random.default_rng(2).standard_normal((80, 8)).astype(np.float32)
+        store.add_document(chunks, vectors, "shared", "h", 1)
+        store.index.plan = hnsw_plan()
+        asked: list[tuple[int, int]] = []  # (limit, ef) of each dense request
+        search, hybrid = store.client.search, store.client.hybrid_search
+
+        def recording_search(name, **kw):
+            if kw.get("anns_field") == "vector":
+                asked.append((kw["limit"], kw["search_params"]["params"]["ef"]))
+            return search(name, **kw)
+
+        def recording_hybrid(name, legs, *args, **kw):
+            asked.extend((leg.limit, leg.param["params"]["ef"]) for leg in legs if leg.anns_field == "vector")
+            return hybrid(name, legs, *args, **kw)
+
+        monkeypatch.setattr(store.client, "search", recording_search)
+        monkeypatch.setattr(store.client, "hybrid_search", recording_hybrid)
+        for mode in ("dense", "keyword", "hybrid"):
+            for k in (5, 70):
+                assert len(store.search(vectors[0], "nginx", k, ["shared"], mode=mode)) == k
+        store.searcher.closest([vectors[0]], ["shared"])
+        assert max(limit for limit, _ in asked) >= 200  # a hybrid leg of 4 × 50
+        assert [(limit, ef) for limit, ef in asked if ef < limit] == []
+    finally:
+        store.close()
