@@ -92,12 +92,10 @@ class ChunkSearch:
                 log.warning("keyword leg failed in %s (%s); searching dense only", self.collection, exc)
                 return self.search(vector, text, k, owners, doc_ids, mode="dense")
             raise StoreError(f"{mode} search failed in {self.collection}: {exc}") from exc
-        if not fields:  # ids and scores only: the fields of the first ones are read after
-            best = self._first_visible(sorted(results, key=lambda x: -x["distance"]), k, vector)
-        else:
-            best = self._visible(sorted(results, key=lambda x: -x["distance"]))[:k]
-        if fields == SLIM_FIELDS:
-            best = self._with_fields(best, vector)
+        ranked = sorted(results, key=lambda x: -x["distance"])
+        # with ids and scores (or the slim fields) only, the fields of the first ones are read after
+        full = fields == r.HIT_FIELDS
+        best = self._visible(ranked)[:k] if full else self._first_visible(ranked, k, vector)
         return [r.hit(rank, result) for rank, result in enumerate(best, start=1)]
 
     def _fields(self, depth: int) -> list[str]:
@@ -119,7 +117,9 @@ class ChunkSearch:
 
     def _first_visible(self, results: list[dict], k: int, vector: np.ndarray | None) -> list[dict]:
         """The first k visible results, read with their fields a window at a time (2·k, then twice
-        as many), so a search for 250 candidates reads 10 rows when nothing in front is hidden."""
+        as many), so a search for 250 candidates reads 10 rows when nothing in front is hidden.
+        Visibility is judged on the rows read, so a row deleted before its read gives its place to
+        the next candidate (tests/store/test_search.py)."""
         kept: list[dict] = []
         start, window = 0, 2 * k
         while len(kept) < k and start < len(results):

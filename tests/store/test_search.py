@@ -317,3 +317,33 @@ def test_an_hnsw_search_never_asks_for_more_hits_than_its_ef(settings: Settings,
         assert [(limit, ef) for limit, ef in asked if ef < limit] == []
     finally:
         store.close()
+
+
+def test_while_keyword_text_is_rewritten_a_deleted_documents_hits_leave_k_others(settings: Settings):
+    """While keyword text is rewritten the hits of a search for many candidates come back with their
+    chunk (slim fields) and a chunk may have two rows, so k more candidates are asked for. A
+    document deleted between the search and the read of the fields: the next candidates take its
+    places (before, the first k visible were chosen before the read and the search gave fewer)."""
+    from rag.store.search import FULL_HITS_MAX
+
+    k = FULL_HITS_MAX + 5
+    store = VectorStore(settings, 8, "m")
+    try:
+        rng = np.random.default_rng(5)
+        for d in range(3):
+            chunks = [Chunk(f"d{d}", f"{d}.md", 0, i, f"nginx doc {d} row {i}") for i in range(30)]
+            store.add_document(chunks, rng.standard_normal((30, 8)).astype(np.float32), "ws", f"h{d}", 1)
+        query = rng.standard_normal(8).astype(np.float32)
+        store.writes.rewriting += 1  # as during a pass of `rag.store.keyword_refresh`
+        everything = [h.chunk for h in store.search(query, "", 90, ["ws"], mode="dense")]
+        read = store.searcher._read_by_search
+
+        def delete_then_read(*args):  # the delete lands just before the fields are read
+            store.delete_document("d0")
+            return read(*args)
+
+        store.searcher._read_by_search = delete_then_read
+        hits = store.search(query, "", k, ["ws"], mode="dense")
+        assert [h.chunk for h in hits] == [c for c in everything if c.doc_id != "d0"][:k]
+    finally:
+        store.close()
