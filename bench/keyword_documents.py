@@ -9,21 +9,37 @@ For each question file and mode: hit@5 and MRR@5 with the chunk ranking alone (`
 documents (`after`), the questions whose reciprocal rank went up / down, the figures after for each
 half of the file (odd / even lines: a change that helps one half only is noise), and p50 retrieval
 time. A file of conversations (follow-ups) gets `rag eval`'s follow-up figures instead.
+
+With `--cost`: the keyword path's time with each candidate document's counted words kept by version
+(rag/retrieval/document_words.py) against the path before it (every candidate document's keyword
+text read and scanned for every question, a27d538: `_before`), question by question in turn, in
+two rounds: the first fills the cache, the second finds it filled. Each question's top k (chunks,
+ranks and scores) must be the same both ways; the row says how many were.
+
+    RAG_DATA_DIR=/tmp/x nice -n 10 .venv/bin/python bench/keyword_documents.py /tmp/j/probe.jsonl --cost
 """
 
 from __future__ import annotations
 
 import argparse
+import re
 import sys
+import types
+from collections import Counter
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a script from anywhere
 
 from rag.evaluate import evaluate, percentile, read_questions, reciprocal_rank, retrieval_only
 from rag.retrieval import library as lib
+from rag.retrieval.document_words import DocumentWordsCache
+from rag.retrieval.documents import K1, B, WordWeights, rank_with_documents, words
 from rag.retrieval.library import Library
 from rag.settings import Settings
-from rag.types import SHARED_OWNER
+from rag.store.search import CANDIDATES_PER_K
+from rag.types import SHARED_OWNER, Hit
+from rag.workspace.owners import visible_owners
 
 
 def main() -> None:
@@ -31,8 +47,15 @@ def main() -> None:
     parser.add_argument("questions", nargs="+")
     parser.add_argument("--modes", default="hybrid,keyword")
     parser.add_argument("-k", type=int, default=5)
+    parser.add_argument("--cost", action="store_true", help="time the kept words against reading")
     args = parser.parse_args()
     library = Library.open(Settings.from_env())
+    if args.cost:
+        try:
+            _costs(library, args.questions, args.k)
+        finally:
+            library.close()
+        return
     print("| questions | mode | before hit@k | before MRR@k | after hit@k | after MRR@k | better / worse "
           "| halves after (odd; even) | p50 before / after |")  # fmt: skip
     print("|---|---|---|---|---|---|---|---|---|")
@@ -86,6 +109,73 @@ def _hit(ranks: list[float]) -> float:
 
 def _mrr(ranks: list[float]) -> float:
     return sum(ranks) / len(ranks)
+
+
+def _costs(library: Library, paths: list[str], k: int) -> None:
+    print("| questions | round | p50 / p90 before | p50 / p90 after | same top k | words kept |")
+    print("|---|---|---|---|---|---|")
+    owners = visible_owners(SHARED_OWNER)
+    for path in paths:
+        questions = [c.turns[0].question for c in read_questions(path)]
+        library.document_words = DocumentWordsCache()
+        for name in ("1 (filling)", "2 (filled)"):
+            times: dict[str, list[float]] = {"before": [], "after": []}
+            same = 0
+            for question in questions:
+                found = {}
+                for way in ("before", "after"):
+                    if way == "before":
+                        library._keyword_by_document = types.MethodType(_before, library)
+                    else:
+                        del library._keyword_by_document
+                    asked = library.retrieve(question, owners, k, mode="keyword")
+                    times[way].append(asked.elapsed_ms)
+                    found[way] = [(h.chunk.doc_id, h.chunk.index, h.rank, h.score) for h in asked.hits]
+                same += found["before"] == found["after"]
+            b, a = times["before"], times["after"]
+            print(
+                f"| {Path(path).name} ({len(questions)}) | {name} | {percentile(b, 50):.1f} / "
+                f"{percentile(b, 90):.1f} ms | {percentile(a, 50):.1f} / {percentile(a, 90):.1f} ms | "
+                f"{same} / {len(questions)} | {library.document_words.words:,} |",
+                flush=True,
+            )
+
+
+def _before(self: Library, keywords: str, k: int, owners: Sequence[str], doc_ids: list[str]) -> list[Hit]:
+    """`Library._keyword_by_document` as it was (a27d538): every candidate document's whole keyword
+    text read and scanned for every question."""
+    depth = CANDIDATES_PER_K * k
+    hits = self.store.search(None, keywords, depth, owners, doc_ids, mode="keyword")
+    if not hits:
+        return []
+    documents = self.store.keyword_texts([hit.chunk.doc_id for hit in hits], owners)
+    found = self.store.documents_per_word(sorted(set(words(keywords))), owners, depth)
+    weights = WordWeights(found, self.store.count_documents(owners))
+    return rank_with_documents(hits, _scanned_scores(keywords, documents, weights))[:k]
+
+
+def _scanned_scores(
+    query: str, documents: Mapping[str, Sequence[str]], weights: WordWeights
+) -> dict[str, float]:
+    """`documents.document_scores` as it was (a27d538): the query's words found in each whole text."""
+    wanted = {word: weights.idf(word) for word in set(words(query))}
+    wanted = {word: idf for word, idf in wanted.items() if idf > 0}
+    if not documents:
+        return {}
+    if not wanted:
+        return dict.fromkeys(documents, 0.0)
+    pattern = re.compile(
+        r"(?<!\w)(?:" + "|".join(map(re.escape, sorted(wanted, key=len, reverse=True))) + r")(?!\w)"
+    )
+    texts = {doc_id: " ".join(chunks).lower() for doc_id, chunks in documents.items()}
+    lengths = {doc_id: len(re.findall(r"\w+", text)) for doc_id, text in texts.items()}
+    average = sum(lengths.values()) / len(lengths) or 1.0
+    scores = {}
+    for doc_id, text in texts.items():
+        counts = Counter(pattern.findall(text))
+        norm = K1 * (1 - B + B * lengths[doc_id] / average)
+        scores[doc_id] = sum(wanted[w] * f * (K1 + 1) / (f + norm) for w, f in counts.items())
+    return scores
 
 
 if __name__ == "__main__":

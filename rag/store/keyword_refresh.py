@@ -122,6 +122,7 @@ class KeywordRefresh:
         # this pass's rows, which the scan meets again at its end (~60 MB at 1M, for the pass only)
         written: set[int] = set()
         self.versions.rewriting += 1
+        self.versions.keyword_passes += 1  # what was read before may be rewritten now
         try:
             for page in r.pages(self.client, self.collection, r.EVERY_CHUNK, SCAN_FIELDS):
                 rows = [row for row in page if row["pk"] not in written]

@@ -89,22 +89,37 @@ class Listings:
         self, doc_ids: Sequence[str], owners: Sequence[str] | None, rows_max: int = DOCUMENT_ROWS_MAX
     ) -> dict[str, list[str]]:
         """doc_id → the keyword text (`search_text`) of every chunk of its live version, in chunk
-        order: what the keyword leg ranks whole documents by (`rag.retrieval.documents`). Documents
-        are taken in the order given while their chunks fit in `rows_max`; one the owners can't see
-        (`owners=None`: any), or one too big to fit, is left out. Two queries."""
+        order: what the keyword leg ranks whole documents by (`rag.retrieval.documents`), for the
+        documents `keyword_versions` chooses. Two queries."""
+        return self.version_keyword_texts(self.keyword_versions(doc_ids, owners, rows_max))
+
+    def keyword_versions(
+        self, doc_ids: Sequence[str], owners: Sequence[str] | None, rows_max: int = DOCUMENT_ROWS_MAX
+    ) -> list[DocumentInfo]:
+        """The live versions of these documents whose keyword text the document ranking reads:
+        taken in the order given while their chunks fit in `rows_max`; one the owners can't see
+        (`owners=None`: any), or one too big to fit, is left out. One query."""
         try:
             versions = r.newest(self.versions.live_rows(doc_ids))
-            chosen, total = [], 0
-            for doc_id in dict.fromkeys(doc_ids):
-                doc = versions.get(doc_id)
-                if doc and (owners is None or doc.owner in owners) and total + doc.chunks <= rows_max:
-                    chosen.append(doc)
-                    total += doc.chunks
-            flt = " or ".join(f"({r.of_version(doc.doc_id, doc.content_hash)})" for doc in chosen)
-            rows = r.query_all(self.client, self.collection, flt, TEXT_FIELDS) if chosen else []
+        except MilvusException as exc:
+            raise StoreError(f"could not read documents' versions in {self.versions.table}: {exc}") from exc
+        chosen, total = [], 0
+        for doc_id in dict.fromkeys(doc_ids):
+            doc = versions.get(doc_id)
+            if doc and (owners is None or doc.owner in owners) and total + doc.chunks <= rows_max:
+                chosen.append(doc)
+                total += doc.chunks
+        return chosen
+
+    def version_keyword_texts(self, versions: Sequence[DocumentInfo]) -> dict[str, list[str]]:
+        """doc_id → the keyword text of every chunk of that version, in chunk order (a version
+        deleted meanwhile comes back short, or empty). One query."""
+        flt = " or ".join(f"({r.of_version(doc.doc_id, doc.content_hash)})" for doc in versions)
+        try:
+            rows = r.query_all(self.client, self.collection, flt, TEXT_FIELDS) if versions else []
         except MilvusException as exc:
             raise StoreError(f"could not read documents' keyword text in {self.collection}: {exc}") from exc
-        chunks: dict[str, dict[int, str]] = {doc.doc_id: {} for doc in chosen}
+        chunks: dict[str, dict[int, str]] = {doc.doc_id: {} for doc in versions}
         for row in rows:  # a chunk whose keyword text is being rewritten has two rows for a moment
             chunks[row["doc_id"]][row["chunk_index"]] = row["search_text"]
         return {doc_id: [text for _, text in sorted(texts.items())] for doc_id, texts in chunks.items()}

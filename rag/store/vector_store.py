@@ -210,6 +210,24 @@ class VectorStore:
         """doc_id → its live version's chunks' keyword text; see `Listings.keyword_texts`."""
         return self.listings.keyword_texts(doc_ids, owners)
 
+    def keyword_versions(self, doc_ids: Sequence[str], owners: Sequence[str] | None) -> list[DocumentInfo]:
+        """The live versions `keyword_texts` reads; see `Listings.keyword_versions`."""
+        return self.listings.keyword_versions(doc_ids, owners)
+
+    def version_keyword_texts(self, versions: Sequence[DocumentInfo]) -> dict[str, list[str]]:
+        """doc_id → these versions' chunks' keyword text; see `Listings.version_keyword_texts`."""
+        return self.listings.version_keyword_texts(versions)
+
+    def keyword_text_state(self) -> tuple[int, int] | None:
+        """What the chunks' keyword text read now stays valid for (`rag.retrieval.document_words`
+        keeps it by this): None while it may be changing (a pass rewriting it runs in this process,
+        or, on a server, may run in another: `writes.rewriting`); else a value that changes when a
+        pass has run since: this process's passes started, and on a server the analyzer version a
+        pass recorded (one small query)."""
+        if self.writes.rewriting:
+            return None
+        return self.writes.keyword_passes, 0 if self.exclusive else self.keywords.version()
+
     def documents_per_word(
         self, words: Sequence[str], owners: Sequence[str] | None, limit: int
     ) -> dict[str, int]:

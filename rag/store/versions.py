@@ -62,6 +62,7 @@ class DocumentVersions:
         self._open: dict[str, int] = {}
         # passes rewriting keyword text now (`rag.store.keyword_refresh`): a chunk may have two rows
         self.rewriting = 0
+        self.keyword_passes = 0  # such passes started, ever: text read before one is stale
 
     # -- writing -------------------------------------------------------------------------------
 

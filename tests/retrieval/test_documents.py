@@ -1,11 +1,16 @@
 """Keyword hits ranked with their whole documents (rag/retrieval/documents.py): on real Milvus Lite
 through `Library.retrieve`, and the ranking rule itself."""
 
+import math
+import random
+import re
+from collections import Counter
+
 import numpy as np
 import pytest
 
 from rag.retrieval import library as library_module
-from rag.retrieval.documents import WordWeights, document_scores, rank_with_documents
+from rag.retrieval.documents import K1, B, WordWeights, count_words, document_scores, rank_with_documents
 from rag.retrieval.library import Library
 from rag.types import Chunk, Hit
 
@@ -73,7 +78,7 @@ def _hit(doc_id: str, index: int, rank: int) -> Hit:
 def test_each_documents_best_chunk_comes_first_then_the_rest():
     hits = [_hit("a", 0, 1), _hit("a", 1, 2), _hit("b", 0, 3), _hit("a", 2, 4), _hit("c", 0, 5)]
     documents = {"a": ["x"], "b": ["x"], "c": ["x"]}  # no word of the query: ranks by chunk alone
-    ranked = rank_with_documents(hits, documents, "q", WordWeights({}, 3))
+    ranked = _ranked(hits, documents, "q", WordWeights({}, 3))
     assert [(h.chunk.doc_id, h.chunk.index) for h in ranked] == [
         ("a", 0),
         ("b", 0),
@@ -88,20 +93,20 @@ def test_a_document_that_matches_as_a_whole_moves_up():
     hits = [_hit("dense", 0, 1), _hit("spread", 0, 2), _hit("other", 0, 3), _hit("spread", 1, 4)]
     documents = {"dense": ["alpha alpha"], "spread": ["alpha", "beta gamma"], "other": ["delta"]}
     weights = WordWeights({"alpha": 2, "beta": 1, "gamma": 1}, 3)
-    assert document_scores("alpha beta gamma", documents, weights)["spread"] > 0
-    ranked = rank_with_documents(hits, documents, "alpha beta gamma", weights)
+    assert _scores("alpha beta gamma", documents, weights)["spread"] > 0
+    ranked = _ranked(hits, documents, "alpha beta gamma", weights)
     # spread: chunk rank 2, document rank 1; dense: 1 and 2 (a tie goes to the better chunk)
     assert [h.chunk.doc_id for h in ranked][:3] == ["dense", "spread", "other"]
     # a third document matching better as a whole than `dense` pushes it to document rank 3:
     # spread (chunk 2, document 1) now comes before dense (chunk 1, document 3)
     documents["other"] = ["beta gamma alpha"]
-    ranked = rank_with_documents(hits, documents, "alpha beta gamma", weights)
+    ranked = _ranked(hits, documents, "alpha beta gamma", weights)
     assert [h.chunk.doc_id for h in ranked] == ["spread", "dense", "other", "spread"]
 
 
 def test_a_document_not_read_keeps_the_place_its_best_chunk_gives_it():
     hits = [_hit("big", 0, 1), _hit("small", 0, 2)]
-    ranked = rank_with_documents(hits, {"small": ["alpha"]}, "alpha", WordWeights({"alpha": 1}, 2))
+    ranked = _ranked(hits, {"small": ["alpha"]}, "alpha", WordWeights({"alpha": 1}, 2))
     assert [h.chunk.doc_id for h in ranked] == ["big", "small"]
 
 
@@ -109,7 +114,53 @@ def test_a_word_the_store_does_not_index_weighs_nothing():
     weights = WordWeights({"alpha": 1, "the": 0}, 10)
     assert weights.idf("the") == 0.0 and weights.idf("missing") == 0.0
     assert weights.idf("alpha") > WordWeights({"alpha": 5}, 10).idf("alpha") > 0
-    scores = document_scores("the", {"a": ["the the the"], "b": ["x"]}, weights)
+    scores = _scores("the", {"a": ["the the the"], "b": ["x"]}, weights)
     assert scores == {"a": 0.0, "b": 0.0}
     # whole words only: "alphabet" is not "alpha"
-    assert document_scores("alpha", {"a": ["alphabet"]}, weights) == {"a": 0.0}
+    assert _scores("alpha", {"a": ["alphabet"]}, weights) == {"a": 0.0}
+
+
+def _scores(query: str, texts: dict[str, list[str]], weights: WordWeights) -> dict[str, float]:
+    return document_scores(query, {doc_id: count_words(t) for doc_id, t in texts.items()}, weights)
+
+
+def _ranked(hits: list[Hit], texts: dict[str, list[str]], query: str, weights: WordWeights) -> list[Hit]:
+    return rank_with_documents(hits, _scores(query, texts, weights))
+
+
+def test_counted_words_score_to_the_bit_what_scanning_the_text_scored():
+    # the scores ranked documents by scanning their whole text (a27d538); counting each document's
+    # words once must give the same floats, or a ranking could change: the terms add up in the
+    # order the words first appear (summed in the order of the query's words, this fails)
+    rng = random.Random(3)
+    vocabulary = ["alpha", "Alpha", "alphabet", "beta", "gamma", "apt", "x_y", "42"]
+    vocabulary += ["ＡＰＴ", "サーバー", "削除"]
+    for _ in range(300):
+        documents = {
+            f"d{i}": [" ".join(rng.choices(vocabulary, k=rng.randint(0, 30))) for _ in range(4)]
+            for i in range(rng.randint(1, 6))
+        }
+        query = " ".join(rng.sample(vocabulary, rng.randint(1, 8)))
+        weights = WordWeights({w.lower(): rng.randint(1, 9) for w in vocabulary}, 10)
+        assert _scores(query, documents, weights) == _scanned_scores(query, documents, weights)
+
+
+def _scanned_scores(query: str, documents: dict[str, list[str]], weights: WordWeights) -> dict[str, float]:
+    """`document_scores` as it was (a27d538): the query's words found in each whole text."""
+    wanted = {word: weights.idf(word) for word in set(re.findall(r"\w+", query.lower()))}
+    wanted = {word: idf for word, idf in wanted.items() if idf > 0}
+    if not documents or not wanted:
+        return dict.fromkeys(documents, 0.0)
+    pattern = re.compile(
+        r"(?<!\w)(?:" + "|".join(map(re.escape, sorted(wanted, key=len, reverse=True))) + r")(?!\w)"
+    )
+    texts = {doc_id: " ".join(chunks).lower() for doc_id, chunks in documents.items()}
+    lengths = {doc_id: len(re.findall(r"\w+", text)) for doc_id, text in texts.items()}
+    average = sum(lengths.values()) / len(lengths) or 1.0
+    scores = {}
+    for doc_id, text in texts.items():
+        norm = K1 * (1 - B + B * lengths[doc_id] / average)
+        counts = Counter(pattern.findall(text))
+        scores[doc_id] = sum(wanted[w] * f * (K1 + 1) / (f + norm) for w, f in counts.items())
+    assert all(math.isfinite(x) for x in scores.values())
+    return scores
