@@ -10,6 +10,7 @@ from pymilvus import MilvusException
 from rag.errors import StoreError
 from rag.store import rows as r
 from rag.store.known_versions import KnownVersions, newest
+from rag.store.version_answers import VersionAnswers
 from rag.store.versions import DocumentVersions
 from rag.types import Chunk, Context, DocumentInfo
 
@@ -28,6 +29,10 @@ class Listings:
         self.client = versions.client
         self.collection = versions.collection
         self.known = KnownVersions(self.client, versions.table)
+        # kept between writes in an embedded file: the keyword path asks with every question
+        self.answers = VersionAnswers(
+            versions.visibility, lambda doc_ids: r.newest(versions.live_rows(doc_ids)), self._count_documents
+        )
 
     def find_document(self, doc_id: str) -> DocumentInfo | None:
         """The live version of a document, or None (a version being written doesn't count)."""
@@ -56,6 +61,10 @@ class Listings:
         return r.count(self.client, self.collection, r.is_in("owner", owners) if owners else r.EVERY_CHUNK)
 
     def count_documents(self, owners: Sequence[str] | None = None) -> int:
+        """The owners' live documents (every owner's if None)."""
+        return self.answers.count(owners)
+
+    def _count_documents(self, owners: Sequence[str] | None) -> int:
         flt = (r.is_in("owner", owners) + " and " if owners else "") + 'state == "live"'
         return r.count(self.client, self.versions.table, flt)
 
@@ -98,9 +107,10 @@ class Listings:
     ) -> list[DocumentInfo]:
         """The live versions of these documents whose keyword text the document ranking reads:
         taken in the order given while their chunks fit in `rows_max`; one the owners can't see
-        (`owners=None`: any), or one too big to fit, is left out. One query."""
+        (`owners=None`: any), or one too big to fit, is left out. One query, or none: the answer is
+        kept until the next write in an embedded file (`rag.store.version_answers`)."""
         try:
-            versions = r.newest(self.versions.live_rows(doc_ids))
+            versions = self.answers.live(doc_ids)
         except MilvusException as exc:
             raise StoreError(f"could not read documents' versions in {self.versions.table}: {exc}") from exc
         chosen, total = [], 0

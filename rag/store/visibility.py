@@ -42,6 +42,12 @@ class Visibility:
         self._hidden: frozenset[tuple[str, str]] | None = None
         self._live: dict[str, frozenset[str]] = {}  # doc_id -> its live content hashes (often none)
 
+    @property
+    def generation(self) -> int:
+        """Writes to the version table so far: an answer read while it stood still holds until it
+        moves (`rag.store.version_answers`)."""
+        return self._generation
+
     def changed(self) -> None:
         """The version table was written: every cached answer is stale."""
         with self._lock:
