@@ -11,10 +11,12 @@ half of the file (odd / even lines: a change that helps one half only is noise),
 time. A file of conversations (follow-ups) gets `rag eval`'s follow-up figures instead.
 
 With `--cost`: the keyword path's time with each candidate document's counted words kept by version
-(rag/retrieval/document_words.py) against the path before it (every candidate document's keyword
-text read and scanned for every question, a27d538: `_before`), question by question in turn, in
-two rounds: the first fills the cache, the second finds it filled. Each question's top k (chunks,
-ranks and scores) must be the same both ways; the row says how many were.
+(rag/retrieval/document_words.py) and the version table's answers kept between writes
+(rag/store/version_answers.py) against the path before them (every candidate document's live
+version and keyword text read, and its text scanned, for every question, a27d538: `_before`),
+question by question in turn, in two rounds: the first fills the cache, the second finds it
+filled. Each question's top k (chunks, ranks and scores) must be the same both ways; the row says
+how many were.
 
     RAG_DATA_DIR=/tmp/x nice -n 10 .venv/bin/python bench/keyword_documents.py /tmp/j/probe.jsonl --cost
 """
@@ -37,7 +39,10 @@ from rag.retrieval.document_words import DocumentWordsCache
 from rag.retrieval.documents import K1, B, WordWeights, rank_with_documents, words
 from rag.retrieval.library import Library
 from rag.settings import Settings
+from rag.store import rows as r
+from rag.store.listings import DOCUMENT_ROWS_MAX
 from rag.store.search import CANDIDATES_PER_K
+from rag.store.vector_store import VectorStore
 from rag.types import SHARED_OWNER, Hit
 from rag.workspace.owners import visible_owners
 
@@ -148,10 +153,24 @@ def _before(self: Library, keywords: str, k: int, owners: Sequence[str], doc_ids
     hits = self.store.search(None, keywords, depth, owners, doc_ids, mode="keyword")
     if not hits:
         return []
-    documents = self.store.keyword_texts([hit.chunk.doc_id for hit in hits], owners)
+    documents = _read_texts(self.store, [hit.chunk.doc_id for hit in hits], owners)
     found = self.store.documents_per_word(sorted(set(words(keywords))), owners, depth)
-    weights = WordWeights(found, self.store.count_documents(owners))
+    flt = (r.is_in("owner", owners) + " and " if owners else "") + 'state == "live"'
+    weights = WordWeights(found, r.count(self.store.client, self.store.versions, flt))  # asked each time
     return rank_with_documents(hits, _scanned_scores(keywords, documents, weights))[:k]
+
+
+def _read_texts(store: VectorStore, doc_ids: list[str], owners: Sequence[str]) -> dict[str, list[str]]:
+    """`Listings.keyword_texts` as it was (a27d538): the live versions, then their text, both
+    queried every time."""
+    versions = r.newest(store.writes.live_rows(doc_ids))
+    chosen, total = [], 0
+    for doc_id in dict.fromkeys(doc_ids):
+        doc = versions.get(doc_id)
+        if doc and doc.owner in owners and total + doc.chunks <= DOCUMENT_ROWS_MAX:
+            chosen.append(doc)
+            total += doc.chunks
+    return store.version_keyword_texts(chosen)
 
 
 def _scanned_scores(
