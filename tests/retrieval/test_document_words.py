@@ -77,6 +77,17 @@ def test_text_rewritten_for_a_newer_analyzer_is_read_again(library: Library):
     assert cache.read(store, ["d"], ["alice"])["d"] == count_words(["Apple Banana cherry"])
 
 
+def test_on_a_server_a_pass_another_process_recorded_is_seen(library: Library, monkeypatch):
+    cache, store = library.document_words, library.store
+    monkeypatch.setattr(store.writes, "exclusive", False)
+    _add(store, "d", ["Apple Banana"], "v1")
+    cache.read(store, ["d"], ["alice"])
+    passes = store.writes.keyword_passes
+    store.keyword_refresh(lambda text: text + " cherry", version=99).bring_up_to_date()
+    store.writes.keyword_passes = passes  # as if another process (`rag reindex`) had passed
+    assert cache.read(store, ["d"], ["alice"])["d"] == count_words(["Apple Banana cherry"])
+
+
 def test_nothing_is_kept_or_served_while_a_pass_may_rewrite_the_text(library: Library):
     cache, store = library.document_words, library.store
     _add(store, "d", ["apple"], "v1")
