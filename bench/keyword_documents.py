@@ -36,7 +36,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a script 
 from rag.evaluate import evaluate, percentile, read_questions, reciprocal_rank, retrieval_only
 from rag.retrieval import library as lib
 from rag.retrieval.document_words import DocumentWordsCache
-from rag.retrieval.documents import K1, B, WordWeights, rank_with_documents, words
+from rag.retrieval.documents import K1, B, WordWeights, rank_with_documents, weighed_words, words
 from rag.retrieval.library import Library
 from rag.settings import Settings
 from rag.store import rows as r
@@ -157,7 +157,7 @@ def _before(self: Library, keywords: str, k: int, owners: Sequence[str], doc_ids
     found = self.store.documents_per_word(sorted(set(words(keywords))), owners, depth)
     flt = (r.is_in("owner", owners) + " and " if owners else "") + 'state == "live"'
     weights = WordWeights(found, r.count(self.store.client, self.store.versions, flt))  # asked each time
-    return rank_with_documents(hits, _scanned_scores(keywords, documents, weights))[:k]
+    return rank_with_documents(hits, scanned_scores(keywords, documents, weights))[:k]
 
 
 def _read_texts(store: VectorStore, doc_ids: list[str], owners: Sequence[str]) -> dict[str, list[str]]:
@@ -173,12 +173,12 @@ def _read_texts(store: VectorStore, doc_ids: list[str], owners: Sequence[str]) -
     return store.version_keyword_texts(chosen)
 
 
-def _scanned_scores(
+def scanned_scores(
     query: str, documents: Mapping[str, Sequence[str]], weights: WordWeights
 ) -> dict[str, float]:
-    """`documents.document_scores` as it was (a27d538): the query's words found in each whole text."""
-    wanted = {word: weights.idf(word) for word in set(words(query))}
-    wanted = {word: idf for word, idf in wanted.items() if idf > 0}
+    """`documents.document_scores` as it was (a27d538): the query's words found in each whole text
+    (tests/retrieval/test_documents.py checks the counted words score the same)."""
+    wanted = weighed_words(query, weights)
     if not documents:
         return {}
     if not wanted:

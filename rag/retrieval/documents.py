@@ -112,8 +112,7 @@ def document_scores(
 ) -> dict[str, float]:
     """BM25 of each document's whole keyword text (`count_words`) for `query`'s words; the average
     length is the given documents' (the only ones read)."""
-    wanted = {word: weights.idf(word) for word in set(words(query))}
-    wanted = {word: idf for word, idf in wanted.items() if idf > 0}
+    wanted = weighed_words(query, weights)
     if not documents:
         return {}
     if not wanted:
@@ -128,6 +127,12 @@ def document_scores(
             wanted[w] * f * (K1 + 1) / (f + norm) for w, f in ((w, doc.counts[p]) for p, w in found)
         )
     return scores
+
+
+def weighed_words(query: str, weights: WordWeights) -> dict[str, float]:
+    """The query's words that weigh something (IDF > 0), with their IDF."""
+    wanted = {word: weights.idf(word) for word in set(words(query))}
+    return {word: idf for word, idf in wanted.items() if idf > 0}
 
 
 def words(text: str) -> list[str]:

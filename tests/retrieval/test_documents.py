@@ -1,16 +1,14 @@
 """Keyword hits ranked with their whole documents (rag/retrieval/documents.py): on real Milvus Lite
 through `Library.retrieve`, and the ranking rule itself."""
 
-import math
 import random
-import re
-from collections import Counter
 
 import numpy as np
 import pytest
 
+from bench.keyword_documents import scanned_scores
 from rag.retrieval import library as library_module
-from rag.retrieval.documents import K1, B, WordWeights, count_words, document_scores, rank_with_documents
+from rag.retrieval.documents import WordWeights, count_words, document_scores, rank_with_documents
 from rag.retrieval.library import Library
 from rag.types import Chunk, Hit
 
@@ -129,9 +127,9 @@ def _ranked(hits: list[Hit], texts: dict[str, list[str]], query: str, weights: W
 
 
 def test_counted_words_score_to_the_bit_what_scanning_the_text_scored():
-    # the scores ranked documents by scanning their whole text (a27d538); counting each document's
-    # words once must give the same floats, or a ranking could change: the terms add up in the
-    # order the words first appear (summed in the order of the query's words, this fails)
+    # the scores ranked documents by scanning their whole text (a27d538; the bench keeps the scan):
+    # counting each document's words once must give the same floats, or a ranking could change:
+    # the terms add up in the order the words first appear (in the query's word order, this fails)
     rng = random.Random(3)
     vocabulary = ["alpha", "Alpha", "alphabet", "beta", "gamma", "apt", "x_y", "42"]
     vocabulary += ["ＡＰＴ", "サーバー", "削除"]
@@ -142,25 +140,4 @@ def test_counted_words_score_to_the_bit_what_scanning_the_text_scored():
         }
         query = " ".join(rng.sample(vocabulary, rng.randint(1, 8)))
         weights = WordWeights({w.lower(): rng.randint(1, 9) for w in vocabulary}, 10)
-        assert _scores(query, documents, weights) == _scanned_scores(query, documents, weights)
-
-
-def _scanned_scores(query: str, documents: dict[str, list[str]], weights: WordWeights) -> dict[str, float]:
-    """`document_scores` as it was (a27d538): the query's words found in each whole text."""
-    wanted = {word: weights.idf(word) for word in set(re.findall(r"\w+", query.lower()))}
-    wanted = {word: idf for word, idf in wanted.items() if idf > 0}
-    if not documents or not wanted:
-        return dict.fromkeys(documents, 0.0)
-    pattern = re.compile(
-        r"(?<!\w)(?:" + "|".join(map(re.escape, sorted(wanted, key=len, reverse=True))) + r")(?!\w)"
-    )
-    texts = {doc_id: " ".join(chunks).lower() for doc_id, chunks in documents.items()}
-    lengths = {doc_id: len(re.findall(r"\w+", text)) for doc_id, text in texts.items()}
-    average = sum(lengths.values()) / len(lengths) or 1.0
-    scores = {}
-    for doc_id, text in texts.items():
-        norm = K1 * (1 - B + B * lengths[doc_id] / average)
-        counts = Counter(pattern.findall(text))
-        scores[doc_id] = sum(wanted[w] * f * (K1 + 1) / (f + norm) for w, f in counts.items())
-    assert all(math.isfinite(x) for x in scores.values())
-    return scores
+        assert _scores(query, documents, weights) == scanned_scores(query, documents, weights)
