@@ -17,8 +17,9 @@ is dropped once one has. A version is kept only when all its chunks were read (o
 it was read comes back short). Each question still asks the store which versions are live (one
 query: `VectorStore.keyword_versions`), so a deleted or replaced document is never scored.
 
-Bound: `WORD_BUDGET` distinct words summed over the versions kept, least recently used dropped
-first.
+Bound: `WORD_BUDGET` words' worth: the distinct words summed over the versions kept, plus
+`ENTRY_WORDS` a version (what keeping it costs whatever its words, so versions of few or no words
+stay bounded too), least recently used dropped first.
 """
 
 from __future__ import annotations
@@ -36,11 +37,17 @@ from rag.types import DocumentInfo
 # Japanese Debian Reference's 110 documents hold 30,462 (the largest 905), the Milvus docs' 271
 # documents 84,267 (the largest 2,124): either fits whole several times over.
 WORD_BUDGET = 400_000
+# a version kept costs ~620 bytes before its words (its key, the counts' dict and array, its place
+# in the LRU; tracemalloc over 20,000 versions of no words): as much as ~10 words. Not counted, a
+# version of no words (keyword text of symbols only, "★ → ★") cost nothing, and such versions were
+# kept without bound.
+ENTRY_WORDS = 10
 VersionKey = tuple[str, str, int, int]  # doc_id, content_hash, added_at, chunks
 
 
 class DocumentWordsCache:
-    """Counted words by version, up to `budget` distinct words in all; shared by threads."""
+    """Counted words by version, up to `budget` words' worth in all (`ENTRY_WORDS` a version
+    besides its distinct words); shared by threads."""
 
     def __init__(self, budget: int = WORD_BUDGET) -> None:
         self.budget = budget
@@ -51,8 +58,13 @@ class DocumentWordsCache:
 
     @property
     def words(self) -> int:
-        """Distinct words kept, summed over versions (at most `budget`)."""
+        """Distinct words kept, summed over versions."""
         return self._words
+
+    @property
+    def versions(self) -> int:
+        """Versions kept (with their words, at most `budget` / `ENTRY_WORDS`)."""
+        return len(self._kept)
 
     def read(
         self, store: VectorStore, doc_ids: Sequence[str], owners: Sequence[str] | None
@@ -89,10 +101,10 @@ class DocumentWordsCache:
             if state != self._state:  # another question met a newer state meanwhile
                 return
             for key, words in fresh.items():
-                if key not in self._kept and words.size <= self.budget:
+                if key not in self._kept and words.size + ENTRY_WORDS <= self.budget:
                     self._kept[key] = words
                     self._words += words.size
-            while self._words > self.budget:
+            while self._words + ENTRY_WORDS * len(self._kept) > self.budget:
                 self._words -= self._kept.popitem(last=False)[1].size
 
 
