@@ -12,6 +12,7 @@ from rag.retrieval.documents import count_words
 from rag.retrieval.library import Library
 from rag.store.vector_store import VectorStore
 from rag.types import Chunk
+from tests.conftest import make_settings
 
 WORDS = ["shared", "temporary", "directory", "files", "delete", "sticky", "owner", "users", "bit", "rm"]
 QUESTIONS = [
@@ -141,3 +142,21 @@ def test_the_owners_and_the_row_limit_choose_the_documents_as_before(library: Li
     for _ in range(2):  # read, then kept
         assert cache.read(store, ["bobs", "mine"], ["alice"]).keys() == {"mine"}
         assert list(cache.read(store, ["bobs", "mine"], None)) == ["bobs", "mine"]
+
+
+def test_on_a_server_the_other_replicas_replace_and_pass_are_seen(milvus_uri: str, tmp_path):
+    """Two stores on one Milvus Lite server (replicas): what B writes, A's kept words follow: a
+    replaced version, then B's keyword pass (seen failing without the recorded analyzer version in
+    `keyword_text_state`)."""
+    a, b = (VectorStore(make_settings(tmp_path / n, milvus_uri=milvus_uri), 4, "m") for n in "ab")
+    try:
+        cache = DocumentWordsCache()
+        _add(b, "d", ["Apple Banana"], "v1")
+        assert cache.read(a, ["d"], ["alice"])["d"] == count_words(["Apple Banana"])
+        _add(b, "d", ["Durian", "Apple"], "v2")
+        assert cache.read(a, ["d"], ["alice"])["d"] == count_words(["Durian", "Apple"])
+        b.keyword_refresh(lambda text: text + " cherry", version=99).bring_up_to_date()
+        assert cache.read(a, ["d"], ["alice"])["d"] == count_words(["Durian cherry", "Apple cherry"])
+    finally:
+        a.close()
+        b.close()

@@ -8,6 +8,7 @@ import pytest
 from rag.settings import Settings
 from rag.store.vector_store import VectorStore
 from rag.types import Chunk
+from tests.conftest import make_settings
 
 
 @pytest.fixture
@@ -64,3 +65,23 @@ def test_on_a_server_every_answer_is_read(store: VectorStore, monkeypatch):
     monkeypatch.setattr(store.writes, "live_rows", lambda ids: reads.append(ids) or read(ids))
     assert _versions(store, ["a"]) == [("a", "a1", 1)]
     assert reads == [["a"]]
+
+
+def test_two_replicas_on_one_server_each_sees_the_others_writes(milvus_uri: str, tmp_path):
+    """Through a Milvus Lite server (another process's store, as replicas have): every answer B's
+    writes change is read again by A, which keeps none (seen failing with A's answers kept)."""
+    a, b = (VectorStore(make_settings(tmp_path / n, milvus_uri=milvus_uri), 4, "m") for n in "ab")
+    try:
+        _add(b, "a", 2, "a1")
+        assert _versions(a, ["a", "c"]) == [("a", "a1", 2)] and a.count_documents(["alice"]) == 1
+        _add(b, "a", 3, "a2")  # replaced by the other replica
+        _add(b, "c", 1, "c1")
+        assert _versions(a, ["a", "c"]) == [("a", "a2", 3), ("c", "c1", 1)]
+        assert a.count_documents(["alice"]) == 2
+        b.delete_document("a")
+        assert _versions(a, ["a", "c"]) == [("c", "c1", 1)] and a.count_documents(["alice"]) == 1
+        b.delete_owner("alice")
+        assert _versions(a, ["a", "c"]) == [] and a.count_documents(["alice"]) == 0
+    finally:
+        a.close()
+        b.close()
