@@ -25,6 +25,7 @@ from rag.ingest.streaming import embed_and_store
 from rag.settings import Settings
 from rag.store.originals import Originals
 from rag.store.vector_store import VectorStore
+from rag.store.versions import deleted_while_added
 from rag.text.languages import language_name
 from rag.types import IngestResult, Progress, no_progress
 
@@ -162,7 +163,12 @@ class Ingestor:
         # then on (while this file or an earlier one of the upload is parsed) is not undone by it
         # (rag/store/deletions.py); a mark read per file let a workspace deleted during the first
         # of several files get the rest (tests/reliability/test_delete_during_upload.py)
-        since = self.store.deletion_mark(owner) if since is None else since
+        if since is None:
+            since = self.store.deletion_mark(owner)
+        elif self.store.deletion_mark(owner) > since:
+            # the workspace went while an earlier file of this upload was added: this one is
+            # refused before it is parsed, not after (its write would refuse it anyway)
+            raise deleted_while_added(name, workspace=True)
         was_live = self.store.find_document(doc_id) is not None
         progress(0.05, "parsing")
 

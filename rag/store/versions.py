@@ -205,8 +205,7 @@ class DocumentVersions:
 
     @staticmethod
     def _deleted(head: dict, workspace: bool = False) -> StoreError:
-        what = "deleted with its workspace" if workspace else "deleted"
-        return StoreError(f"{head['source']} was {what} while it was being added; nothing was kept")
+        return deleted_while_added(head["source"], workspace)
 
     def _begin(self, heads: list[dict]) -> None:
         """Mark versions `writing`, after removing an earlier try's leftovers; a version that a
@@ -358,3 +357,9 @@ class DocumentVersions:
         if done:
             log.warning("repaired interrupted writes in %s: %s", self.collection, "; ".join(done))
         return done
+
+
+def deleted_while_added(source: str, workspace: bool = False) -> StoreError:
+    """What an upload says when its document (or its workspace) was deleted while it was added."""
+    what = "deleted with its workspace" if workspace else "deleted"
+    return StoreError(f"{source} was {what} while it was being added; nothing was kept")

@@ -217,7 +217,11 @@ def test_a_workspace_deleted_during_an_upload_of_several_files_keeps_none_of_the
     assistant = Assistant(settings, embedder, LLM(settings, fake_backend))
     pausing = PausingEmbedder(assistant.library.embedder, 0)
 
+    parsed: list[str] = []
+
     def progress(fraction: float, message: str) -> None:
+        if message.endswith(": parsing"):
+            parsed.append(message)
         if message.endswith(": parsing") and not pausing.reached.is_set():
             pausing.reached.set()
             assert pausing.go.wait(120), "the test never let the upload go on"
@@ -254,6 +258,7 @@ def test_a_workspace_deleted_during_an_upload_of_several_files_keeps_none_of_the
         assert assistant.documents(OWNER, include_shared=False) == []
         assert found(assistant, WORDS[0]) == [] and found(assistant, WORDS[1]) == []
         assert assistant.originals.used_bytes(OWNER) == 0
+        assert len(parsed) == 1, parsed  # the second is refused before it is parsed
     finally:
         pausing.go.set()
         assistant.close()
