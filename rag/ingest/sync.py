@@ -109,19 +109,21 @@ def _key(owner: str, source: str) -> str:
 def sync_source(
     ingestor: Ingestor, source: str, owner: str, progress: Progress = no_progress, follow: bool = False
 ) -> SyncReport:
-    """Sync a folder or a URL into `owner`'s documents; see the module's docstring."""
+    """Sync a folder or a URL into `owner`'s documents; see the module's docstring. The workspace's
+    deletion mark is read once: a workspace deleted during the sync gets none of its files."""
     registry = SourceRegistry(ingestor.settings.store.data_dir)
+    since = ingestor.store.deletion_mark(owner)
     if is_url(source):
         key = canonical(source)
         before = registry.load(owner, key)
-        actions, now = _sync_url(ingestor, key, owner, before, progress, follow)
+        actions, now = _sync_url(ingestor, key, owner, before, progress, follow, since)
     else:
         folder = Path(source).expanduser()
         if not folder.is_dir():
             raise FileNotFoundError(f"no such folder: {source}")
         key = str(folder.resolve())
         before = registry.load(owner, key)
-        actions, now = _sync_folder(ingestor, collect_files([folder]), owner, progress)
+        actions, now = _sync_folder(ingestor, collect_files([folder]), owner, progress, since)
     actions += _remove(ingestor, owner, [name for name in before if name not in now])
     registry.save(owner, key, now)
     progress(1.0, "synced")
@@ -129,7 +131,7 @@ def sync_source(
 
 
 def _sync_folder(
-    ingestor: Ingestor, files: list[SourceFile], owner: str, progress: Progress
+    ingestor: Ingestor, files: list[SourceFile], owner: str, progress: Progress, since: int
 ) -> tuple[list[SyncAction], dict[str, dict[str, str]]]:
     actions = []
     for i, file in enumerate(files):
@@ -139,7 +141,7 @@ def _sync_folder(
         except OSError as exc:
             actions.append(SyncAction("failed", file.name, f"cannot read the file ({exc.strerror})"))
             continue
-        actions.append(_ingest_if_changed(ingestor, file.name, data, owner, ""))
+        actions.append(_ingest_if_changed(ingestor, file.name, data, owner, "", since))
     return actions, {file.name: {} for file in files}
 
 
@@ -150,6 +152,7 @@ def _sync_url(
     before: dict[str, dict[str, str]],
     progress: Progress,
     follow: bool,
+    since: int,
 ) -> tuple[list[SyncAction], dict[str, dict[str, str]]]:
     known = {name: Validators(v.get("etag", ""), v.get("last_modified", "")) for name, v in before.items()}
     actions: list[SyncAction] = []
@@ -159,7 +162,7 @@ def _sync_url(
         try:
             for i, page in enumerate(crawl(fetcher, url, follow, cap, known)):
                 progress(min(i / cap, 0.99), f"page {i + 1}: {page.url}")
-                action = _sync_page(ingestor, page, owner)
+                action = _sync_page(ingestor, page, owner, since)
                 if action.action == "failed" and page.error and page.error.status in GONE:
                     continue  # gone: not kept in `now`, so removed like a page the sitemap dropped
                 actions.append(action)
@@ -178,21 +181,23 @@ def _validators(page: PageResult, before: dict[str, str]) -> dict[str, str]:
     return {"etag": fetched.etag, "last_modified": fetched.last_modified}
 
 
-def _sync_page(ingestor: Ingestor, page: PageResult, owner: str) -> SyncAction:
+def _sync_page(ingestor: Ingestor, page: PageResult, owner: str, since: int) -> SyncAction:
     if page.error or page.page is None:
         return SyncAction("failed", page.url, page.error.reason if page.error else "not fetched")
     if page.page.not_modified:
         return SyncAction("unchanged", page.url, "304 Not Modified")
-    return _ingest_if_changed(ingestor, page.url, page.page.data, owner, page.page.filename)
+    return _ingest_if_changed(ingestor, page.url, page.page.data, owner, page.page.filename, since)
 
 
-def _ingest_if_changed(ingestor: Ingestor, name: str, data: bytes, owner: str, filename: str) -> SyncAction:
+def _ingest_if_changed(
+    ingestor: Ingestor, name: str, data: bytes, owner: str, filename: str, since: int
+) -> SyncAction:
     """The stored document's hash is that of its bytes (`Document.content_hash`): equal bytes are
     not parsed again."""
     existing = ingestor.store.find_document(document_id(owner, name))
     if existing and existing.content_hash == hashlib.sha256(data).hexdigest():
         return SyncAction("unchanged", name)
-    return _action(ingestor.ingest_bytes(name, data, owner, filename=filename))
+    return _action(ingestor.ingest_bytes(name, data, owner, filename=filename, since=since))
 
 
 def _action(result: IngestResult) -> SyncAction:

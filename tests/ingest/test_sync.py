@@ -121,3 +121,43 @@ def test_the_app_resyncs_registered_sources_in_the_background(tmp_path, embedder
         assert "blue valve" in hit.chunk.text
     finally:
         app.close()
+
+
+def test_a_workspace_deleted_during_a_sync_gets_none_of_its_files(syncing, tmp_path, monkeypatch):
+    """The sync reads the workspace's deletion mark once, as an upload does: deleted while the first
+    file is parsed, neither that file nor the next one goes in (before, each file read the mark as
+    it started, so the second was added to the deleted workspace)."""
+    import threading
+
+    from rag.ingest import pipeline
+
+    folder = tmp_path / "docs"
+    folder.mkdir()
+    (folder / "a_pump.txt").write_text("The pump is primed by opening the red valve twice.")
+    (folder / "b_fan.txt").write_text("The fan runs at three speeds.")
+    reached, go = threading.Event(), threading.Event()
+    load = pipeline.load_document
+
+    def held_once(*args, **kwargs):
+        if not reached.is_set():
+            reached.set()
+            assert go.wait(120), "the test never let the sync go on"
+        return load(*args, **kwargs)
+
+    monkeypatch.setattr(pipeline, "load_document", held_once)
+    reports = []
+    thread = threading.Thread(target=lambda: reports.append(syncing.sync(str(folder), "ws-sync")))
+    thread.start()
+    try:
+        assert reached.wait(120), "the sync never parsed its first file"
+        syncing.delete_workspace("ws-sync")
+    finally:
+        go.set()
+        thread.join(120)
+    assert not thread.is_alive() and len(reports) == 1
+    assert sorted((a.action, a.name) for a in reports[0].actions) == [
+        ("failed", "a_pump.txt"),
+        ("failed", "b_fan.txt"),
+    ], reports[0].actions
+    assert all("deleted with its workspace" in a.detail for a in reports[0].actions)
+    assert syncing.documents("ws-sync", include_shared=False) == []
