@@ -26,7 +26,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TypeVar
 
-from pymilvus import DataType, Function, FunctionType, MilvusClient, MilvusException
+from pymilvus import CollectionSchema, DataType, Function, FunctionType, MilvusClient, MilvusException
 from pymilvus.milvus_client.index import IndexParams
 
 from rag.errors import StoreError
@@ -230,9 +230,10 @@ def is_starting(exc: MilvusException) -> bool:
 
 def open_versions(client: MilvusClient, name: str) -> bool:
     """Open (or make) the version table; True when it was just made (existing chunks need rows)."""
-    if client.has_collection(name):
-        client.load_collection(name)
-        return False
+    return _open_small(client, name, _versions_schema)
+
+
+def _versions_schema() -> CollectionSchema:
     schema = MilvusClient.create_schema(auto_id=False, description="document versions")
     schema.add_field("version", DataType.VARCHAR, is_primary=True, max_length=160)  # doc_id:hash
     schema.add_field("doc_id", DataType.VARCHAR, max_length=64)
@@ -244,47 +245,58 @@ def open_versions(client: MilvusClient, name: str) -> bool:
     schema.add_field("added_at", DataType.INT64)
     schema.add_field("state", DataType.VARCHAR, max_length=16)  # writing | live | superseded
     schema.add_field("heartbeat", DataType.INT64)  # a writer's last sign of life (unix s)
-    _create_small(client, name, schema)
-    return True
+    return schema
 
 
-def open_activity(client: MilvusClient, name: str) -> None:
-    if client.has_collection(name):
-        client.load_collection(name)
-        return
+def open_activity(client: MilvusClient, name: str) -> bool:
+    """Open (or make) the record of workspace uses; True when it was just made."""
+    return _open_small(client, name, _activity_schema)
+
+
+def _activity_schema() -> CollectionSchema:
     schema = MilvusClient.create_schema(auto_id=True, description="workspace uses, append-only")
     schema.add_field("id", DataType.INT64, is_primary=True)
     schema.add_field("owner", DataType.VARCHAR, max_length=256)
     schema.add_field("last_used", DataType.INT64)
-    _create_small(client, name, schema)
+    return schema
 
 
 def open_keywords(client: MilvusClient, name: str) -> bool:
     """Open (or make) the record of keyword-analyzer versions; True when it was just made."""
-    if client.has_collection(name):
-        client.load_collection(name)
-        return False
+    return _open_small(client, name, _keywords_schema)
+
+
+def _keywords_schema() -> CollectionSchema:
     schema = MilvusClient.create_schema(auto_id=True, description="keyword analyzer versions, append-only")
     schema.add_field("id", DataType.INT64, is_primary=True)
     schema.add_field("analyzer", DataType.INT64)  # rag.text.keywords.ANALYZER_VERSION
     schema.add_field("recorded_at", DataType.INT64)
-    _create_small(client, name, schema)
-    return True
+    return schema
 
 
-def open_deletions(client: MilvusClient, name: str) -> None:
-    """Open (or make) the table of workspace deletion marks (`rag.store.deletions`)."""
-    if client.has_collection(name):
-        client.load_collection(name)
-        return
+def open_deletions(client: MilvusClient, name: str) -> bool:
+    """Open (or make) the workspace deletion marks (`rag.store.deletions`); True when just made."""
+    return _open_small(client, name, _deletions_schema)
+
+
+def _deletions_schema() -> CollectionSchema:
     schema = MilvusClient.create_schema(auto_id=True, description="workspace deletion marks, append-only")
     schema.add_field("id", DataType.INT64, is_primary=True)
     schema.add_field("owner", DataType.VARCHAR, max_length=256)
     schema.add_field("deleted_at", DataType.INT64)  # microseconds since the epoch
-    _create_small(client, name, schema)
+    return schema
 
 
-def _create_small(client: MilvusClient, name: str, schema) -> None:
+def _open_small(client: MilvusClient, name: str, make_schema: Callable[[], CollectionSchema]) -> bool:
+    """Open one of the small tables, or make it with `make_schema()`; True when it was just made."""
+    if client.has_collection(name):
+        client.load_collection(name)
+        return False
+    _create_small(client, name, make_schema())
+    return True
+
+
+def _create_small(client: MilvusClient, name: str, schema: CollectionSchema) -> None:
     schema.add_field("unused", DataType.FLOAT_VECTOR, dim=2)  # Milvus needs one vector field
     index = MilvusClient.prepare_index_params()
     index.add_index("unused", index_type="FLAT", metric_type="L2")
